@@ -1,0 +1,849 @@
+//! The key-value service shared by every replicated-KV protocol: the client messages, the client
+//! actor the model checker runs, the recorded client history, and client symmetry.
+//!
+//! **Messages.** Clients speak Jepsen Maelstrom's `lin-kv` bodies (`read`, `write`, `cas` and their
+//! `_ok` replies, and `error` with Maelstrom's codes), so [`KvMsg`] is the same vocabulary inside the
+//! checker and on the wire. Node-to-node messages travel as [`KvMsg::Internal`], whose payload each
+//! protocol defines.
+//!
+//! **Clients.** The checker's [`KvClient`] runs a fixed script against one key: client `i` writes
+//! the value `i + 1` (so every client proposes a distinct value) and then reads the key back, each
+//! request sent to a server chosen from the client's index. A client has one request outstanding.
+//!
+//! **History.** [`History`] records what clients saw, in a form that is canonical for the
+//! precedence order: for every operation it keeps, per other client, how many operations that
+//! client had completed when the operation was invoked. This is exactly the information
+//! stateright's `LinearizabilityTester` keeps, but unlike the tester it can be permuted, which
+//! client symmetry needs; [`History::linearizable_wo`] replays it into a `LinearizabilityTester`
+//! with `WORegister` semantics, one per key.
+//!
+//! **Symmetry.** Clients are interchangeable up to the value each one writes, so a permutation of
+//! clients ([`ClientPerm`]) renames client ids *and* client values. [`Permute`] applies it to every
+//! piece of state.
+
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, Id, Out};
+use stateright::semantics::write_once_register::{WORegister, WORegisterOp, WORegisterRet};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+
+/// A key of the store.
+pub type Key = u64;
+/// A value of the store.
+pub type Value = u64;
+/// A client-chosen request id; a reply names it in `in_reply_to`.
+pub type MsgId = u64;
+
+/// The most clients a checked configuration can have (bounds the precedence vectors).
+pub const MAX_CLIENTS: usize = 8;
+
+/// Maelstrom's error codes, as DESIGN.md's wire protocol uses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// 10: the operation is not supported by this service.
+    NotSupported,
+    /// 11: temporarily unavailable; definite: the operation was not applied.
+    TemporarilyUnavailable,
+    /// 12: the request could not be parsed.
+    MalformedRequest,
+    /// 20: the key does not exist (a read of an undecided key).
+    KeyDoesNotExist,
+    /// 22: a precondition failed (cas `from` mismatch, or a write-once key holds another value).
+    PreconditionFailed,
+}
+
+impl ErrorCode {
+    /// The numeric code on the wire.
+    pub fn code(self) -> u32 {
+        match self {
+            ErrorCode::NotSupported => 10,
+            ErrorCode::TemporarilyUnavailable => 11,
+            ErrorCode::MalformedRequest => 12,
+            ErrorCode::KeyDoesNotExist => 20,
+            ErrorCode::PreconditionFailed => 22,
+        }
+    }
+
+    /// The code for a wire number, if it is one of Maelstrom's that Synod uses.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            10 => ErrorCode::NotSupported,
+            11 => ErrorCode::TemporarilyUnavailable,
+            12 => ErrorCode::MalformedRequest,
+            20 => ErrorCode::KeyDoesNotExist,
+            22 => ErrorCode::PreconditionFailed,
+            _ => return None,
+        })
+    }
+}
+
+/// A message of a replicated KV protocol: a `lin-kv` client body, or a protocol's own message.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum KvMsg<I> {
+    Read {
+        msg_id: MsgId,
+        key: Key,
+    },
+    ReadOk {
+        in_reply_to: MsgId,
+        value: Value,
+    },
+    Write {
+        msg_id: MsgId,
+        key: Key,
+        value: Value,
+    },
+    WriteOk {
+        in_reply_to: MsgId,
+    },
+    Cas {
+        msg_id: MsgId,
+        key: Key,
+        from: Value,
+        to: Value,
+    },
+    CasOk {
+        in_reply_to: MsgId,
+    },
+    /// An error reply. `value` carries the current value where the error is about it (a write-once
+    /// key that already holds another value).
+    Error {
+        in_reply_to: MsgId,
+        code: ErrorCode,
+        value: Option<Value>,
+    },
+    /// A node-to-node message of the protocol.
+    Internal(I),
+}
+
+impl<I: fmt::Debug> fmt::Debug for KvMsg<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvMsg::Read { msg_id, key } => write!(f, "Read(#{msg_id} k{key})"),
+            KvMsg::ReadOk { in_reply_to, value } => write!(f, "ReadOk(#{in_reply_to} {value})"),
+            KvMsg::Write { msg_id, key, value } => write!(f, "Write(#{msg_id} k{key}={value})"),
+            KvMsg::WriteOk { in_reply_to } => write!(f, "WriteOk(#{in_reply_to})"),
+            KvMsg::Cas {
+                msg_id,
+                key,
+                from,
+                to,
+            } => write!(f, "Cas(#{msg_id} k{key} {from}->{to})"),
+            KvMsg::CasOk { in_reply_to } => write!(f, "CasOk(#{in_reply_to})"),
+            KvMsg::Error {
+                in_reply_to,
+                code,
+                value,
+            } => {
+                write!(f, "Error(#{in_reply_to} {}", code.code())?;
+                if let Some(v) = value {
+                    write!(f, " value={v}")?;
+                }
+                write!(f, ")")
+            }
+            KvMsg::Internal(i) => i.fmt(f),
+        }
+    }
+}
+
+impl<I> KvMsg<I> {
+    /// The error reply to a request.
+    pub fn error(in_reply_to: MsgId, code: ErrorCode) -> Self {
+        KvMsg::Error {
+            in_reply_to,
+            code,
+            value: None,
+        }
+    }
+}
+
+/// A client operation as the linearizability checker sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KvOp {
+    Read(Key),
+    Write(Key, Value),
+    Cas(Key, Value, Value),
+}
+
+impl KvOp {
+    pub fn key(self) -> Key {
+        match self {
+            KvOp::Read(k) | KvOp::Write(k, _) | KvOp::Cas(k, _, _) => k,
+        }
+    }
+}
+
+/// A completed client operation's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KvRet {
+    /// A read's value; `None` for a key that does not exist (error 20).
+    ReadOk(Option<Value>),
+    WriteOk,
+    /// Error 22 on a write: a write-once key holds another value.
+    WriteFail,
+    CasOk,
+    /// Error 22 on a cas: `from` did not match.
+    CasFail,
+}
+
+/// One client's script step, the request it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Write this client's own value (`index + 1`) to key 0.
+    WriteOwn,
+    /// Read key 0.
+    Read,
+}
+
+/// The checker's client: runs `script` one request at a time against the servers.
+#[derive(Clone, Debug)]
+pub struct KvClient {
+    /// This client's index among the clients (0-based).
+    pub index: usize,
+    /// The servers' ids.
+    pub servers: Vec<Id>,
+    pub script: Vec<Step>,
+    /// Whether request `k` goes to server `first + k` (round robin) rather than always `first`.
+    pub rotate: bool,
+}
+
+/// The client's state: the server it starts with, how many script steps have completed, and the
+/// outstanding request's id. The target server lives in the state, not in the actor, so that
+/// permuting clients permutes whom they talk to (clients must be interchangeable for symmetry).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientState {
+    pub first: u8,
+    pub completed: u8,
+    pub awaiting: Option<MsgId>,
+}
+
+impl KvClient {
+    /// The value client `index` writes: distinct per client, never 0.
+    pub fn own_value(index: usize) -> Value {
+        index as Value + 1
+    }
+
+    fn request<I>(
+        &self,
+        first: u8,
+        step: usize,
+        o: &mut Out<impl Actor<Msg = KvMsg<I>>>,
+    ) -> Option<MsgId> {
+        let kind = *self.script.get(step)?;
+        let msg_id = step as MsgId + 1;
+        let hop = if self.rotate { step } else { 0 };
+        let dst = self.servers[(first as usize + hop) % self.servers.len()];
+        let msg = match kind {
+            Step::WriteOwn => KvMsg::Write {
+                msg_id,
+                key: 0,
+                value: Self::own_value(self.index),
+            },
+            Step::Read => KvMsg::Read { msg_id, key: 0 },
+        };
+        o.send(dst, msg);
+        Some(msg_id)
+    }
+}
+
+/// A server or a client of a replicated KV protocol: the checker's actor type.
+#[derive(Clone, Debug)]
+pub enum KvActor<S> {
+    Server(S),
+    Client(KvClient),
+}
+
+/// The state of a [`KvActor`].
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KvState<S> {
+    Server(S),
+    Client(ClientState),
+}
+
+impl<S: fmt::Debug> fmt::Debug for KvState<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvState::Server(s) => s.fmt(f),
+            KvState::Client(c) => c.fmt(f),
+        }
+    }
+}
+
+impl<S> KvState<S> {
+    /// The server state, if this is a server.
+    pub fn server(&self) -> Option<&S> {
+        match self {
+            KvState::Server(s) => Some(s),
+            KvState::Client(_) => None,
+        }
+    }
+}
+
+impl<S, I> Actor for KvActor<S>
+where
+    S: Actor<Msg = KvMsg<I>>,
+    I: Clone + fmt::Debug + Eq + std::hash::Hash,
+{
+    type Msg = KvMsg<I>;
+    type State = KvState<S::State>;
+    type Timer = S::Timer;
+    type Random = S::Random;
+    type Storage = S::Storage;
+
+    fn name(&self) -> String {
+        match self {
+            KvActor::Server(s) => s.name(),
+            KvActor::Client(c) => format!("Client {}", c.index),
+        }
+    }
+
+    fn on_start(&self, id: Id, storage: &Option<Self::Storage>, o: &mut Out<Self>) -> Self::State {
+        match self {
+            KvActor::Server(s) => {
+                let mut so = Out::new();
+                let state = s.on_start(id, storage, &mut so);
+                o.append(&mut so);
+                KvState::Server(state)
+            }
+            KvActor::Client(c) => {
+                let first = (c.index % c.servers.len()) as u8;
+                let awaiting = c.request(first, 0, o);
+                KvState::Client(ClientState {
+                    first,
+                    completed: 0,
+                    awaiting,
+                })
+            }
+        }
+    }
+
+    fn on_msg(
+        &self,
+        id: Id,
+        state: &mut Cow<Self::State>,
+        src: Id,
+        msg: Self::Msg,
+        o: &mut Out<Self>,
+    ) {
+        match (self, &**state) {
+            (KvActor::Server(s), KvState::Server(ss)) => {
+                let mut server_state = Cow::Borrowed(ss);
+                let mut so = Out::new();
+                s.on_msg(id, &mut server_state, src, msg, &mut so);
+                o.append(&mut so);
+                if let Cow::Owned(next) = server_state {
+                    *state = Cow::Owned(KvState::Server(next));
+                }
+            }
+            (KvActor::Client(c), KvState::Client(cs)) => {
+                let in_reply_to = match msg {
+                    KvMsg::ReadOk { in_reply_to, .. }
+                    | KvMsg::WriteOk { in_reply_to }
+                    | KvMsg::CasOk { in_reply_to }
+                    | KvMsg::Error { in_reply_to, .. } => in_reply_to,
+                    _ => return,
+                };
+                if cs.awaiting != Some(in_reply_to) {
+                    return; // a duplicate or stale reply
+                }
+                let completed = cs.completed + 1;
+                let awaiting = c.request(cs.first, completed as usize, o);
+                *state = Cow::Owned(KvState::Client(ClientState {
+                    first: cs.first,
+                    completed,
+                    awaiting,
+                }));
+            }
+            _ => unreachable!("actor and state kinds always match"),
+        }
+    }
+
+    fn on_timeout(
+        &self,
+        id: Id,
+        state: &mut Cow<Self::State>,
+        timer: &Self::Timer,
+        o: &mut Out<Self>,
+    ) {
+        if let (KvActor::Server(s), KvState::Server(ss)) = (self, &**state) {
+            let mut server_state = Cow::Borrowed(ss);
+            let mut so = Out::new();
+            s.on_timeout(id, &mut server_state, timer, &mut so);
+            o.append(&mut so);
+            if let Cow::Owned(next) = server_state {
+                *state = Cow::Owned(KvState::Server(next));
+            }
+        }
+    }
+}
+
+/// What a KV model's configuration tells the shared client machinery.
+pub trait KvConfig {
+    /// Servers occupy actor ids `0..server_count`; clients follow.
+    fn server_count(&self) -> usize;
+    fn client_count(&self) -> usize;
+}
+
+/// For each other client, how many operations it had completed when an operation was invoked.
+pub type Precedence = [u8; MAX_CLIENTS];
+
+/// A completed operation in the [`History`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Completed {
+    pub after: Precedence,
+    pub op: KvOp,
+    pub ret: KvRet,
+}
+
+/// An invoked operation that has not returned (it may or may not take effect).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pending {
+    pub msg_id: MsgId,
+    pub after: Precedence,
+    pub op: KvOp,
+}
+
+/// One client's operations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientOps {
+    pub done: Vec<Completed>,
+    pub pending: Option<Pending>,
+}
+
+/// What clients saw, plus the decisions servers announced (an auxiliary variable for agreement).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct History {
+    pub clients: Vec<ClientOps>,
+    /// `(key, value)` pairs some server announced as decided, sorted and without duplicates.
+    pub announced: Vec<(Key, Value)>,
+}
+
+impl History {
+    pub fn new(client_count: usize) -> Self {
+        assert!(client_count <= MAX_CLIENTS, "at most {MAX_CLIENTS} clients");
+        History {
+            clients: vec![ClientOps::default(); client_count],
+            announced: Vec::new(),
+        }
+    }
+
+    /// Notes that a server announced `value` decided for `key`.
+    pub fn announce(&self, key: Key, value: Value) -> Option<Self> {
+        match self.announced.binary_search(&(key, value)) {
+            Ok(_) => None,
+            Err(at) => {
+                let mut next = self.clone();
+                next.announced.insert(at, (key, value));
+                Some(next)
+            }
+        }
+    }
+
+    /// Records a client's request (`record_msg_out`).
+    pub fn on_invoke(&self, client: usize, msg_id: MsgId, op: KvOp) -> Option<Self> {
+        let mut after = [0u8; MAX_CLIENTS];
+        for (p, ops) in self.clients.iter().enumerate() {
+            if p != client {
+                after[p] = ops.done.len() as u8;
+            }
+        }
+        let mut next = self.clone();
+        let ops = &mut next.clients[client];
+        debug_assert!(ops.pending.is_none(), "one request outstanding per client");
+        ops.pending = Some(Pending { msg_id, after, op });
+        Some(next)
+    }
+
+    /// Records a reply delivered to a client (`record_msg_in`); duplicates and stale replies are
+    /// ignored. Error 11 is definite (not applied), so the operation is forgotten; any other
+    /// unexpected reply leaves the operation pending (indeterminate).
+    pub fn on_return<I>(&self, client: usize, msg: &KvMsg<I>) -> Option<Self> {
+        let pending = self.clients.get(client)?.pending.as_ref()?;
+        let (in_reply_to, ret) = match (msg_reply(msg)?, pending.op) {
+            (Reply::ReadOk(id, v), KvOp::Read(_)) => (id, Some(KvRet::ReadOk(Some(v)))),
+            (Reply::Error(id, ErrorCode::KeyDoesNotExist), KvOp::Read(_)) => {
+                (id, Some(KvRet::ReadOk(None)))
+            }
+            (Reply::WriteOk(id), KvOp::Write(..)) => (id, Some(KvRet::WriteOk)),
+            (Reply::Error(id, ErrorCode::PreconditionFailed), KvOp::Write(..)) => {
+                (id, Some(KvRet::WriteFail))
+            }
+            (Reply::CasOk(id), KvOp::Cas(..)) => (id, Some(KvRet::CasOk)),
+            (Reply::Error(id, ErrorCode::PreconditionFailed), KvOp::Cas(..)) => {
+                (id, Some(KvRet::CasFail))
+            }
+            (Reply::Error(id, ErrorCode::TemporarilyUnavailable), _) => (id, None),
+            (reply, _) => (reply.in_reply_to(), None),
+        };
+        if in_reply_to != pending.msg_id {
+            return None;
+        }
+        let mut next = self.clone();
+        let ops = &mut next.clients[client];
+        let pending = ops.pending.take().expect("checked above");
+        if let Some(ret) = ret {
+            ops.done.push(Completed {
+                after: pending.after,
+                op: pending.op,
+                ret,
+            });
+        } else if !matches!(
+            msg,
+            KvMsg::Error {
+                code: ErrorCode::TemporarilyUnavailable,
+                ..
+            }
+        ) {
+            ops.pending = Some(pending); // an unexpected reply: the outcome stays unknown
+        }
+        Some(next)
+    }
+
+    /// Whether the history is linearizable against one write-once register per key, checked by
+    /// replaying it into stateright's `LinearizabilityTester`. Results are memoised per history
+    /// (many states share one), in a bounded thread-local table.
+    pub fn linearizable_wo(&self) -> bool {
+        thread_local! {
+            static MEMO: RefCell<HashMap<Vec<ClientOps>, bool>> = RefCell::new(HashMap::new());
+        }
+        const MEMO_LIMIT: usize = 1 << 16;
+        if let Some(hit) = MEMO.with(|m| m.borrow().get(&self.clients).copied()) {
+            return hit;
+        }
+        let verdict = self.replay_wo();
+        MEMO.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= MEMO_LIMIT {
+                m.clear();
+            }
+            m.insert(self.clients.clone(), verdict);
+        });
+        verdict
+    }
+
+    fn replay_wo(&self) -> bool {
+        let mut keys: Vec<Key> = self
+            .clients
+            .iter()
+            .flat_map(|c| {
+                c.done
+                    .iter()
+                    .map(|d| d.op.key())
+                    .chain(c.pending.iter().map(|p| p.op.key()))
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let events = self.event_order();
+        keys.into_iter().all(|key| {
+            let mut tester: LinearizabilityTester<Id, WORegister<Value>> =
+                LinearizabilityTester::new(WORegister(None));
+            for event in &events {
+                let (client, index, is_return) = *event;
+                let ops = &self.clients[client];
+                let (op, ret) = match ops.done.get(index) {
+                    Some(d) => (d.op, Some(d.ret)),
+                    None => (
+                        ops.pending.as_ref().expect("event of a pending op").op,
+                        None,
+                    ),
+                };
+                if op.key() != key {
+                    continue;
+                }
+                let thread = Id::from(client);
+                let ok = if is_return {
+                    match ret.and_then(wo_ret) {
+                        Some(r) => tester.on_return(thread, r).is_ok(),
+                        None => false,
+                    }
+                } else {
+                    match wo_op(op) {
+                        Some(o) => tester.on_invoke(thread, o).is_ok(),
+                        None => false,
+                    }
+                };
+                if !ok {
+                    return false; // an operation a write-once register cannot express
+                }
+            }
+            tester.is_consistent()
+        })
+    }
+
+    /// A total order of invocation and return events consistent with the recorded precedence
+    /// (Kahn's algorithm over the interval order). Each event is (client, op index, is_return).
+    fn event_order(&self) -> Vec<(usize, usize, bool)> {
+        let mut nodes: Vec<(usize, usize, bool)> = Vec::new();
+        for (c, ops) in self.clients.iter().enumerate() {
+            for i in 0..ops.done.len() {
+                nodes.push((c, i, false));
+                nodes.push((c, i, true));
+            }
+            if ops.pending.is_some() {
+                nodes.push((c, ops.done.len(), false));
+            }
+        }
+        let after_of = |c: usize, i: usize| -> &Precedence {
+            let ops = &self.clients[c];
+            match ops.done.get(i) {
+                Some(d) => &d.after,
+                None => &ops.pending.as_ref().expect("pending op").after,
+            }
+        };
+        // `before(a, b)`: event a must come before event b.
+        let before = |a: (usize, usize, bool), b: (usize, usize, bool)| -> bool {
+            if a.0 == b.0 {
+                return (a.1, a.2) < (b.1, b.2);
+            }
+            match (a.2, b.2) {
+                // ret(A) before inv(B) iff B was invoked after A completed.
+                (true, false) => (after_of(b.0, b.1)[a.0] as usize) > a.1,
+                // inv(A) before ret(B) iff B had not completed when A was invoked.
+                (false, true) => (after_of(a.0, a.1)[b.0] as usize) <= b.1,
+                _ => false,
+            }
+        };
+        let mut order = Vec::with_capacity(nodes.len());
+        let mut placed = vec![false; nodes.len()];
+        while order.len() < nodes.len() {
+            let next = (0..nodes.len()).find(|&j| {
+                !placed[j]
+                    && (0..nodes.len()).all(|k| placed[k] || k == j || !before(nodes[k], nodes[j]))
+            });
+            let j = next.expect("a recorded history's precedence is acyclic");
+            placed[j] = true;
+            order.push(nodes[j]);
+        }
+        order
+    }
+}
+
+fn wo_op(op: KvOp) -> Option<WORegisterOp<Value>> {
+    match op {
+        KvOp::Read(_) => Some(WORegisterOp::Read),
+        KvOp::Write(_, v) => Some(WORegisterOp::Write(v)),
+        KvOp::Cas(..) => None,
+    }
+}
+
+fn wo_ret(ret: KvRet) -> Option<WORegisterRet<Value>> {
+    match ret {
+        KvRet::ReadOk(v) => Some(WORegisterRet::ReadOk(v)),
+        KvRet::WriteOk => Some(WORegisterRet::WriteOk),
+        KvRet::WriteFail => Some(WORegisterRet::WriteFail),
+        KvRet::CasOk | KvRet::CasFail => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Reply {
+    ReadOk(MsgId, Value),
+    WriteOk(MsgId),
+    CasOk(MsgId),
+    Error(MsgId, ErrorCode),
+}
+
+impl Reply {
+    fn in_reply_to(self) -> MsgId {
+        match self {
+            Reply::ReadOk(id, _) | Reply::WriteOk(id) | Reply::CasOk(id) | Reply::Error(id, _) => {
+                id
+            }
+        }
+    }
+}
+
+fn msg_reply<I>(msg: &KvMsg<I>) -> Option<Reply> {
+    Some(match *msg {
+        KvMsg::ReadOk { in_reply_to, value } => Reply::ReadOk(in_reply_to, value),
+        KvMsg::WriteOk { in_reply_to } => Reply::WriteOk(in_reply_to),
+        KvMsg::CasOk { in_reply_to } => Reply::CasOk(in_reply_to),
+        KvMsg::Error {
+            in_reply_to, code, ..
+        } => Reply::Error(in_reply_to, code),
+        _ => return None,
+    })
+}
+
+/// The operation a client request stands for.
+pub fn request_op<I>(msg: &KvMsg<I>) -> Option<(MsgId, KvOp)> {
+    match *msg {
+        KvMsg::Read { msg_id, key } => Some((msg_id, KvOp::Read(key))),
+        KvMsg::Write { msg_id, key, value } => Some((msg_id, KvOp::Write(key, value))),
+        KvMsg::Cas {
+            msg_id,
+            key,
+            from,
+            to,
+        } => Some((msg_id, KvOp::Cas(key, from, to))),
+        _ => None,
+    }
+}
+
+/// `record_msg_out` for KV models: a client's request is an invocation.
+pub fn record_invocations<C: KvConfig, I>(
+    cfg: &C,
+    history: &History,
+    env: stateright::actor::Envelope<&KvMsg<I>>,
+) -> Option<History> {
+    let client = usize::from(env.src).checked_sub(cfg.server_count())?;
+    let (msg_id, op) = request_op(env.msg)?;
+    history.on_invoke(client, msg_id, op)
+}
+
+/// `record_msg_in` for KV models: a reply delivered to a client is a return.
+pub fn record_returns<C: KvConfig, I>(
+    cfg: &C,
+    history: &History,
+    env: stateright::actor::Envelope<&KvMsg<I>>,
+) -> Option<History> {
+    let client = usize::from(env.dst).checked_sub(cfg.server_count())?;
+    history.on_return(client, env.msg)
+}
+
+/// A permutation of clients: client `i` becomes client `map[i]`, which renames its actor id and
+/// the value it writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientPerm {
+    pub servers: usize,
+    pub map: Vec<usize>,
+}
+
+impl ClientPerm {
+    pub fn id(&self, id: Id) -> Id {
+        let raw = usize::from(id);
+        match raw.checked_sub(self.servers) {
+            Some(c) if c < self.map.len() => Id::from(self.servers + self.map[c]),
+            _ => id,
+        }
+    }
+
+    pub fn value(&self, v: Value) -> Value {
+        match (v as usize).checked_sub(1) {
+            Some(c) if c < self.map.len() => self.map[c] as Value + 1,
+            _ => v,
+        }
+    }
+}
+
+/// Applies a client permutation.
+pub trait Permute {
+    fn permute(&self, p: &ClientPerm) -> Self;
+}
+
+impl Permute for ClientState {
+    fn permute(&self, _: &ClientPerm) -> Self {
+        self.clone()
+    }
+}
+
+impl<S: Permute> Permute for KvState<S> {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match self {
+            KvState::Server(s) => KvState::Server(s.permute(p)),
+            KvState::Client(c) => KvState::Client(c.permute(p)),
+        }
+    }
+}
+
+impl Permute for KvOp {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match *self {
+            KvOp::Read(k) => KvOp::Read(k),
+            KvOp::Write(k, v) => KvOp::Write(k, p.value(v)),
+            KvOp::Cas(k, a, b) => KvOp::Cas(k, p.value(a), p.value(b)),
+        }
+    }
+}
+
+impl Permute for KvRet {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match *self {
+            KvRet::ReadOk(v) => KvRet::ReadOk(v.map(|v| p.value(v))),
+            other => other,
+        }
+    }
+}
+
+fn permute_after(after: &Precedence, p: &ClientPerm) -> Precedence {
+    let mut out = [0u8; MAX_CLIENTS];
+    for (c, &n) in after.iter().enumerate().take(p.map.len()) {
+        out[p.map[c]] = n;
+    }
+    out
+}
+
+impl Permute for History {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        let mut clients = vec![ClientOps::default(); self.clients.len()];
+        for (c, ops) in self.clients.iter().enumerate() {
+            clients[p.map[c]] = ClientOps {
+                done: ops
+                    .done
+                    .iter()
+                    .map(|d| Completed {
+                        after: permute_after(&d.after, p),
+                        op: d.op.permute(p),
+                        ret: d.ret.permute(p),
+                    })
+                    .collect(),
+                pending: ops.pending.as_ref().map(|q| Pending {
+                    msg_id: q.msg_id,
+                    after: permute_after(&q.after, p),
+                    op: q.op.permute(p),
+                }),
+            };
+        }
+        let mut announced: Vec<(Key, Value)> = self
+            .announced
+            .iter()
+            .map(|&(k, v)| (k, p.value(v)))
+            .collect();
+        announced.sort_unstable();
+        History { clients, announced }
+    }
+}
+
+impl<I: Permute> Permute for KvMsg<I> {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match *self {
+            KvMsg::Read { msg_id, key } => KvMsg::Read { msg_id, key },
+            KvMsg::ReadOk { in_reply_to, value } => KvMsg::ReadOk {
+                in_reply_to,
+                value: p.value(value),
+            },
+            KvMsg::Write { msg_id, key, value } => KvMsg::Write {
+                msg_id,
+                key,
+                value: p.value(value),
+            },
+            KvMsg::WriteOk { in_reply_to } => KvMsg::WriteOk { in_reply_to },
+            KvMsg::Cas {
+                msg_id,
+                key,
+                from,
+                to,
+            } => KvMsg::Cas {
+                msg_id,
+                key,
+                from: p.value(from),
+                to: p.value(to),
+            },
+            KvMsg::CasOk { in_reply_to } => KvMsg::CasOk { in_reply_to },
+            KvMsg::Error {
+                in_reply_to,
+                code,
+                value,
+            } => KvMsg::Error {
+                in_reply_to,
+                code,
+                value: value.map(|v| p.value(v)),
+            },
+            KvMsg::Internal(ref i) => KvMsg::Internal(i.permute(p)),
+        }
+    }
+}

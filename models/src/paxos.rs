@@ -1,0 +1,819 @@
+//! Single-decree Paxos, one instance per key: a write-once key-value store.
+//!
+//! # The algorithm
+//!
+//! Lamport's Paxos ("The Part-Time Parliament", "Paxos Made Simple") lets a set of servers choose
+//! one value although servers crash and restart and messages are lost, reordered and duplicated.
+//! Every server plays the three roles of the paper:
+//!
+//! - as a **proposer** it tries to get a value chosen under a *ballot* `(round, server)`, unique
+//!   per proposer and totally ordered;
+//! - as an **acceptor** it keeps two durable variables, `promised` (the highest ballot it has
+//!   promised not to undercut) and `accepted` (the last proposal it accepted, with its ballot);
+//! - as a **learner** it remembers the value it knows to be chosen (`decided`).
+//!
+//! A value is *chosen* once a quorum (a strict majority) of acceptors has accepted it in one
+//! ballot. The proposer runs two phases:
+//!
+//! 1. **Prepare / Promise.** The proposer picks a ballot `b` above every ballot it has promised
+//!    and sends `Prepare(b)`. An acceptor whose `promised < b` sets `promised := b` (on disk) and
+//!    answers `Promise(b, accepted)`. Once a quorum has promised, no smaller ballot can ever gather
+//!    a quorum of accepts, and any value chosen in a smaller ballot is reported by at least one
+//!    member of the quorum (quorums intersect).
+//! 2. **Accept / Accepted.** The proposer proposes the value of the highest-ballot proposal
+//!    reported in the promises, or its own client's value if none was reported, with
+//!    `Accept(b, v)`. An acceptor whose `promised <= b` accepts (on disk) and answers
+//!    `Accepted(b)`. A quorum of `Accepted(b)` means `v` is chosen; the proposer learns it and
+//!    tells the others with `Decided(v)`.
+//!
+//! # The store
+//!
+//! Clients speak `lin-kv` (see [`crate::kv`]). A `write` of an undecided key makes the server
+//! propose the client's value; when the instance decides, the server answers `write_ok` if the
+//! decided value is the client's and error 22 (carrying the decided value) otherwise. A `read` of
+//! a key the server has not learned runs phase 1 only: if a quorum promises and none of them has
+//! accepted anything, no value can have been chosen before the earliest of those promises, so the
+//! read is linearizable as "does not exist" (error 20); if some acceptor reports a value, the
+//! server completes the instance with it (phase 2) and returns the decided value. Clients waiting
+//! on an instance are answered when it decides. `cas` is not supported (error 10).
+//!
+//! # Invariants (properties checked)
+//!
+//! - `agreement`: no two servers ever decide (or announce) different values for a key;
+//! - `validity`: a decided value was written by some client;
+//! - `linearizable`: the clients' history is linearizable against a write-once register per key;
+//! - `value chosen` (sometimes): some server decides, so the model is not vacuous.
+//!
+//! In the code: `accepted.ballot <= promised` at every acceptor, and a proposer's ballot is never
+//! reused, because the proposer promises its own ballot first and that promise is durable.
+
+use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
+use crate::kv::{
+    record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KvActor, KvClient,
+    KvConfig, KvMsg, MsgId, Permute, Step, Value,
+};
+use crate::NetworkKind;
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, ActorModel, Id, Out};
+use stateright::Expectation;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A ballot: ordered by round, then by the proposing server's index, so unique per proposer.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ballot {
+    pub round: u32,
+    pub server: u8,
+}
+
+impl fmt::Debug for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "b{}.{}", self.round, self.server)
+    }
+}
+
+/// An accepted proposal: the ballot it was accepted in, and its value.
+pub type Proposal = (Ballot, Value);
+
+/// Node-to-node messages, named as in "Paxos Made Simple".
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PaxosMsg {
+    Prepare {
+        key: Key,
+        ballot: Ballot,
+    },
+    Promise {
+        key: Key,
+        ballot: Ballot,
+        accepted: Option<Proposal>,
+    },
+    Accept {
+        key: Key,
+        ballot: Ballot,
+        value: Value,
+    },
+    Accepted {
+        key: Key,
+        ballot: Ballot,
+    },
+    Decided {
+        key: Key,
+        value: Value,
+    },
+}
+
+impl PaxosMsg {
+    /// The key of a phase 1 or phase 2 message (not of `Decided`).
+    fn key_if_active(&self) -> Option<Key> {
+        match *self {
+            PaxosMsg::Prepare { key, .. }
+            | PaxosMsg::Promise { key, .. }
+            | PaxosMsg::Accept { key, .. }
+            | PaxosMsg::Accepted { key, .. } => Some(key),
+            PaxosMsg::Decided { .. } => None,
+        }
+    }
+}
+
+/// Deliberately broken variants, each from a classic mistake in the literature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaxosBug {
+    /// The proposer ignores the proposals reported in `Promise` replies and proposes its own
+    /// client's value: the mistake phase 1 exists to prevent ("Paxos Made Simple", section 2.2,
+    /// the derivation of P2c).
+    IgnorePromisedValue,
+    /// The acceptor accepts a ballot lower than the one it promised, breaking the promise that
+    /// makes phase 1 meaningful ("Paxos Made Simple", P1a).
+    AcceptLowerBallot,
+    /// The acceptor keeps its promise in volatile memory only, so a restart forgets it; the paper
+    /// requires acceptors to remember promises across failures ("Paxos Made Simple", section 2.3;
+    /// "Paxos Made Live", section 5.1 on disk corruption).
+    VolatilePromise,
+    /// Quorums of `n/2` instead of a strict majority: with an even `n`, two disjoint quorums can
+    /// choose different values (quorum intersection is the heart of the proof).
+    MinorityQuorum,
+    /// A read of an undecided key proposes a placeholder value (0) instead of only running phase
+    /// 1, so a value no client wrote gets chosen (validity, "Paxos Made Simple" section 2.1).
+    ReadProposesPlaceholder,
+}
+
+impl PaxosBug {
+    pub const ALL: [(&'static str, PaxosBug); 5] = [
+        ("ignore-promised-value", PaxosBug::IgnorePromisedValue),
+        ("accept-lower-ballot", PaxosBug::AcceptLowerBallot),
+        ("volatile-promise", PaxosBug::VolatilePromise),
+        ("minority-quorum", PaxosBug::MinorityQuorum),
+        (
+            "read-proposes-placeholder",
+            PaxosBug::ReadProposesPlaceholder,
+        ),
+    ];
+}
+
+/// The durable state of an acceptor for one key.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Acceptor {
+    pub promised: Ballot,
+    pub accepted: Option<Proposal>,
+}
+
+/// What a server saves: its acceptor state per key.
+pub type PaxosStorage = im::OrdMap<Key, Acceptor>;
+
+/// A proposer's phase in the round it leads.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Phase 1: the servers that promised (a bit set by server index), and the highest-ballot
+    /// proposal they reported.
+    Preparing {
+        promises: u64,
+        highest: Option<Proposal>,
+    },
+    /// Phase 2: the value proposed and the servers that accepted it.
+    Accepting { value: Value, accepts: u64 },
+}
+
+/// A round this server leads for one key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Round {
+    pub ballot: Ballot,
+    /// The value of the first client write waiting on this round, if any.
+    pub own: Option<Value>,
+    pub phase: Phase,
+}
+
+/// A client request waiting for its instance to decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Waiter {
+    pub client: Id,
+    pub msg_id: MsgId,
+    /// `Some(v)` for a write of `v`, `None` for a read.
+    pub write: Option<Value>,
+}
+
+/// One key's single-decree instance at one server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instance {
+    pub acceptor: Acceptor,
+    pub decided: Option<Value>,
+    pub round: Option<Round>,
+    pub waiting: im::Vector<Waiter>,
+}
+
+/// A Paxos server's state: an instance per key it has heard of.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PaxosState {
+    pub keys: im::OrdMap<Key, Instance>,
+}
+
+impl fmt::Debug for PaxosState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.keys.iter()).finish()
+    }
+}
+
+/// A Paxos server: its index among `servers`, which lists every server's id in index order.
+#[derive(Clone, Debug)]
+pub struct PaxosServer {
+    pub index: usize,
+    pub servers: Vec<Id>,
+    pub bug: Option<PaxosBug>,
+}
+
+type PaxosOut = Out<PaxosServer>;
+
+impl PaxosServer {
+    fn quorum(&self) -> usize {
+        let n = self.servers.len();
+        match self.bug {
+            Some(PaxosBug::MinorityQuorum) => (n / 2).max(1),
+            _ => n / 2 + 1,
+        }
+    }
+
+    fn me(&self) -> u64 {
+        1 << self.index
+    }
+
+    fn index_of(&self, id: Id) -> Option<usize> {
+        self.servers.iter().position(|s| *s == id)
+    }
+
+    fn peers(&self) -> impl Iterator<Item = &Id> {
+        let me = self.servers[self.index];
+        self.servers.iter().filter(move |s| **s != me)
+    }
+
+    fn broadcast(&self, msg: PaxosMsg, o: &mut PaxosOut) {
+        o.broadcast(self.peers(), &KvMsg::Internal(msg));
+    }
+
+    fn storage(&self, state: &PaxosState) -> PaxosStorage {
+        state
+            .keys
+            .iter()
+            .map(|(k, inst)| {
+                let mut a = inst.acceptor;
+                if self.bug == Some(PaxosBug::VolatilePromise) {
+                    // Only the accepted proposal reaches the disk.
+                    a.promised = a.accepted.map(|(b, _)| b).unwrap_or_default();
+                }
+                (*k, a)
+            })
+            .collect()
+    }
+
+    /// Starts a round for `key` with the next ballot above everything this server promised.
+    fn start_round(&self, state: &mut PaxosState, key: Key, own: Option<Value>, o: &mut PaxosOut) {
+        let inst = state.keys.entry(key).or_default();
+        let ballot = Ballot {
+            round: inst.acceptor.promised.round + 1,
+            server: self.index as u8,
+        };
+        debug_assert!(ballot > inst.acceptor.promised);
+        inst.acceptor.promised = ballot; // the proposer's own promise
+        inst.round = Some(Round {
+            ballot,
+            own,
+            phase: Phase::Preparing {
+                promises: self.me(),
+                highest: inst.acceptor.accepted,
+            },
+        });
+        o.save(self.storage(state));
+        self.broadcast(PaxosMsg::Prepare { key, ballot }, o);
+        self.after_promise(state, key, o);
+    }
+
+    /// Moves to phase 2 once a quorum has promised.
+    fn after_promise(&self, state: &mut PaxosState, key: Key, o: &mut PaxosOut) {
+        let inst = state.keys.get_mut(&key).expect("instance exists");
+        let Some(round) = &inst.round else { return };
+        let Phase::Preparing { promises, highest } = round.phase else {
+            return;
+        };
+        if (promises.count_ones() as usize) < self.quorum() {
+            return;
+        }
+        let ballot = round.ballot;
+        let reported = match self.bug {
+            Some(PaxosBug::IgnorePromisedValue) if round.own.is_some() => None,
+            _ => highest.map(|(_, v)| v),
+        };
+        let value = match (reported, round.own, self.bug) {
+            (Some(v), _, _) => v,
+            (None, Some(own), _) => own,
+            (None, None, Some(PaxosBug::ReadProposesPlaceholder)) => 0,
+            (None, None, _) => {
+                // A read-only round found nothing accepted at a quorum: nothing is chosen.
+                inst.round = None;
+                for w in std::mem::take(&mut inst.waiting) {
+                    debug_assert!(w.write.is_none(), "a waiting write sets the round's value");
+                    o.send(w.client, KvMsg::error(w.msg_id, ErrorCode::KeyDoesNotExist));
+                }
+                return;
+            }
+        };
+        let mut accepts = 0;
+        if inst.acceptor.promised <= ballot {
+            inst.acceptor.promised = ballot;
+            inst.acceptor.accepted = Some((ballot, value));
+            accepts = self.me();
+        }
+        inst.round = Some(Round {
+            ballot,
+            own: round.own,
+            phase: Phase::Accepting { value, accepts },
+        });
+        if accepts != 0 {
+            o.save(self.storage(state));
+        }
+        self.broadcast(PaxosMsg::Accept { key, ballot, value }, o);
+        self.after_accept(state, key, o);
+    }
+
+    /// Decides once a quorum has accepted.
+    fn after_accept(&self, state: &mut PaxosState, key: Key, o: &mut PaxosOut) {
+        let inst = state.keys.get_mut(&key).expect("instance exists");
+        let Some(Round {
+            phase: Phase::Accepting { value, accepts },
+            ..
+        }) = inst.round
+        else {
+            return;
+        };
+        if (accepts.count_ones() as usize) >= self.quorum() {
+            self.broadcast(PaxosMsg::Decided { key, value }, o);
+            self.learn(inst, value, o);
+        }
+    }
+
+    /// Learns the decided value and answers every waiting client.
+    fn learn(&self, inst: &mut Instance, value: Value, o: &mut PaxosOut) {
+        inst.decided = Some(value);
+        inst.round = None;
+        for w in std::mem::take(&mut inst.waiting) {
+            o.send(w.client, reply(w, value));
+        }
+    }
+}
+
+/// The answer to a request on a decided key.
+fn reply(w: Waiter, decided: Value) -> KvMsg<PaxosMsg> {
+    match w.write {
+        None => KvMsg::ReadOk {
+            in_reply_to: w.msg_id,
+            value: decided,
+        },
+        Some(v) if v == decided => KvMsg::WriteOk {
+            in_reply_to: w.msg_id,
+        },
+        Some(_) => KvMsg::Error {
+            in_reply_to: w.msg_id,
+            code: ErrorCode::PreconditionFailed,
+            value: Some(decided),
+        },
+    }
+}
+
+impl Actor for PaxosServer {
+    type Msg = KvMsg<PaxosMsg>;
+    type State = PaxosState;
+    type Timer = ();
+    type Random = ();
+    type Storage = PaxosStorage;
+
+    fn name(&self) -> String {
+        format!("Paxos server {}", self.index)
+    }
+
+    fn on_start(
+        &self,
+        _id: Id,
+        storage: &Option<Self::Storage>,
+        _o: &mut Out<Self>,
+    ) -> Self::State {
+        let keys = storage
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|(k, a)| {
+                (
+                    *k,
+                    Instance {
+                        acceptor: *a,
+                        ..Instance::default()
+                    },
+                )
+            })
+            .collect();
+        PaxosState { keys }
+    }
+
+    fn on_msg(
+        &self,
+        _id: Id,
+        state: &mut Cow<Self::State>,
+        src: Id,
+        msg: Self::Msg,
+        o: &mut Out<Self>,
+    ) {
+        match msg {
+            KvMsg::Write { msg_id, key, value } => {
+                self.on_request(state, src, msg_id, key, Some(value), o)
+            }
+            KvMsg::Read { msg_id, key } => self.on_request(state, src, msg_id, key, None, o),
+            KvMsg::Cas { msg_id, .. } => o.send(src, KvMsg::error(msg_id, ErrorCode::NotSupported)),
+            KvMsg::Internal(m) => {
+                let Some(from) = self.index_of(src) else {
+                    return; // not a peer
+                };
+                if let Some(key) = m.key_if_active() {
+                    if state.keys.get(&key).is_some_and(|i| i.decided.is_some()) {
+                        // A learner that knows the outcome takes no further part: ignoring a
+                        // message is always safe (it is indistinguishable from its loss), and the
+                        // deciding proposer tells every server with `Decided`.
+                        return;
+                    }
+                }
+                self.on_internal(state, src, from, m, o)
+            }
+            _ => {}
+        }
+    }
+}
+
+impl PaxosServer {
+    fn on_request(
+        &self,
+        state: &mut Cow<PaxosState>,
+        client: Id,
+        msg_id: MsgId,
+        key: Key,
+        write: Option<Value>,
+        o: &mut PaxosOut,
+    ) {
+        let waiter = Waiter {
+            client,
+            msg_id,
+            write,
+        };
+        let inst = state.keys.get(&key);
+        if let Some(decided) = inst.and_then(|i| i.decided) {
+            o.send(client, reply(waiter, decided));
+            return;
+        }
+        if inst.is_some_and(|i| i.waiting.contains(&waiter)) {
+            return; // a retry of a request already waiting
+        }
+        let state = state.to_mut();
+        let inst = state.keys.entry(key).or_default();
+        inst.waiting.push_back(waiter);
+        match &mut inst.round {
+            None => self.start_round(state, key, write, o),
+            Some(round) => {
+                if round.own.is_none() {
+                    round.own = write;
+                }
+            }
+        }
+    }
+
+    fn on_internal(
+        &self,
+        state: &mut Cow<PaxosState>,
+        src: Id,
+        from: usize,
+        msg: PaxosMsg,
+        o: &mut PaxosOut,
+    ) {
+        match msg {
+            PaxosMsg::Prepare { key, ballot } => {
+                let current = state.keys.get(&key).map(|i| i.acceptor).unwrap_or_default();
+                if ballot > current.promised {
+                    let state = state.to_mut();
+                    state.keys.entry(key).or_default().acceptor.promised = ballot;
+                    o.save(self.storage(state));
+                    let accepted = current.accepted;
+                    o.send(
+                        src,
+                        KvMsg::Internal(PaxosMsg::Promise {
+                            key,
+                            ballot,
+                            accepted,
+                        }),
+                    );
+                }
+            }
+            PaxosMsg::Promise {
+                key,
+                ballot,
+                accepted,
+            } => {
+                let Some(inst) = state.keys.get(&key) else {
+                    return;
+                };
+                let Some(Round {
+                    ballot: b,
+                    phase: Phase::Preparing { promises, highest },
+                    ..
+                }) = inst.round
+                else {
+                    return;
+                };
+                let bit = 1 << from;
+                if b != ballot || promises & bit != 0 || inst.acceptor.promised != b {
+                    return;
+                }
+                let state = state.to_mut();
+                let inst = state.keys.get_mut(&key).expect("checked above");
+                let round = inst.round.as_mut().expect("checked above");
+                round.phase = Phase::Preparing {
+                    promises: promises | bit,
+                    highest: highest.max(accepted),
+                };
+                self.after_promise(state, key, o);
+            }
+            PaxosMsg::Accept { key, ballot, value } => {
+                let current = state.keys.get(&key).map(|i| i.acceptor).unwrap_or_default();
+                let allowed =
+                    ballot >= current.promised || self.bug == Some(PaxosBug::AcceptLowerBallot);
+                if allowed && current.accepted != Some((ballot, value)) {
+                    let state = state.to_mut();
+                    let acceptor = &mut state.keys.entry(key).or_default().acceptor;
+                    acceptor.promised = acceptor.promised.max(ballot);
+                    acceptor.accepted = Some((ballot, value));
+                    o.save(self.storage(state));
+                    o.send(src, KvMsg::Internal(PaxosMsg::Accepted { key, ballot }));
+                }
+            }
+            PaxosMsg::Accepted { key, ballot } => {
+                let Some(inst) = state.keys.get(&key) else {
+                    return;
+                };
+                let Some(Round {
+                    ballot: b,
+                    phase: Phase::Accepting { value, accepts },
+                    ..
+                }) = inst.round
+                else {
+                    return;
+                };
+                let bit = 1 << from;
+                if b != ballot || accepts & bit != 0 || inst.acceptor.promised != b {
+                    return;
+                }
+                let state = state.to_mut();
+                let inst = state.keys.get_mut(&key).expect("checked above");
+                inst.round.as_mut().expect("checked above").phase = Phase::Accepting {
+                    value,
+                    accepts: accepts | bit,
+                };
+                self.after_accept(state, key, o);
+            }
+            PaxosMsg::Decided { key, value } => {
+                if state.keys.get(&key).is_some_and(|i| i.decided.is_some()) {
+                    return;
+                }
+                let state = state.to_mut();
+                let inst = state.keys.entry(key).or_default();
+                self.learn(inst, value, o);
+            }
+        }
+    }
+}
+
+/// What each client does. Every request after the first goes to the next server, so reads also
+/// exercise learners that have not heard the decision yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// Write the client's own value.
+    Write,
+    /// Write, then read the key back.
+    WriteRead,
+    /// Read (possibly racing the first writes: a read of an undecided key), then write.
+    ReadWrite,
+}
+
+impl Script {
+    pub fn steps(self) -> Vec<Step> {
+        match self {
+            Script::Write => vec![Step::WriteOwn],
+            Script::WriteRead => vec![Step::WriteOwn, Step::Read],
+            Script::ReadWrite => vec![Step::Read, Step::WriteOwn],
+        }
+    }
+}
+
+/// The configuration of a Paxos model check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaxosConfig {
+    pub servers: usize,
+    pub clients: usize,
+    /// How many servers may be crashed at once (stateright's `max_crashes`).
+    pub crashes: usize,
+    /// The clients' script: write only, write then read, or read then write.
+    pub script: Script,
+    pub network: NetworkKind,
+    pub bug: Option<PaxosBug>,
+    /// Reduce by client symmetry.
+    pub symmetry: bool,
+}
+
+impl Default for PaxosConfig {
+    fn default() -> Self {
+        PaxosConfig {
+            servers: 3,
+            clients: 2,
+            crashes: 0,
+            script: Script::WriteRead,
+            network: NetworkKind::default(),
+            bug: None,
+            symmetry: false,
+        }
+    }
+}
+
+impl KvConfig for PaxosConfig {
+    fn server_count(&self) -> usize {
+        self.servers
+    }
+    fn client_count(&self) -> usize {
+        self.clients
+    }
+}
+
+impl Permute for Acceptor {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        Acceptor {
+            promised: self.promised,
+            accepted: self.accepted.map(|(b, v)| (b, p.value(v))),
+        }
+    }
+}
+
+impl Permute for PaxosStorage {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        self.iter().map(|(k, a)| (*k, a.permute(p))).collect()
+    }
+}
+
+impl Permute for PaxosState {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        let keys = self
+            .keys
+            .iter()
+            .map(|(k, inst)| {
+                let round = inst.round.as_ref().map(|r| Round {
+                    ballot: r.ballot,
+                    own: r.own.map(|v| p.value(v)),
+                    phase: match r.phase {
+                        Phase::Preparing { promises, highest } => Phase::Preparing {
+                            promises,
+                            highest: highest.map(|(b, v)| (b, p.value(v))),
+                        },
+                        Phase::Accepting { value, accepts } => Phase::Accepting {
+                            value: p.value(value),
+                            accepts,
+                        },
+                    },
+                });
+                let inst = Instance {
+                    acceptor: inst.acceptor.permute(p),
+                    decided: inst.decided.map(|v| p.value(v)),
+                    round,
+                    waiting: inst
+                        .waiting
+                        .iter()
+                        .map(|w| Waiter {
+                            client: p.id(w.client),
+                            msg_id: w.msg_id,
+                            write: w.write.map(|v| p.value(v)),
+                        })
+                        .collect(),
+                };
+                (*k, inst)
+            })
+            .collect();
+        PaxosState { keys }
+    }
+}
+
+impl Permute for PaxosMsg {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match *self {
+            PaxosMsg::Promise {
+                key,
+                ballot,
+                accepted,
+            } => PaxosMsg::Promise {
+                key,
+                ballot,
+                accepted: accepted.map(|(b, v)| (b, p.value(v))),
+            },
+            PaxosMsg::Accept { key, ballot, value } => PaxosMsg::Accept {
+                key,
+                ballot,
+                value: p.value(value),
+            },
+            PaxosMsg::Decided { key, value } => PaxosMsg::Decided {
+                key,
+                value: p.value(value),
+            },
+            ref other => other.clone(),
+        }
+    }
+}
+
+/// The checked model of a Paxos configuration.
+pub type PaxosModel = Checked<KvModel<PaxosServer, PaxosConfig>>;
+type PaxosSystem = KvSystemState<PaxosServer>;
+
+fn servers_of(state: &PaxosSystem) -> impl Iterator<Item = &PaxosState> {
+    state.actor_states.iter().filter_map(|s| s.server())
+}
+
+/// `agreement`: per key, every decided and every announced value is the same.
+fn agreement(_: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> bool {
+    let mut seen: Vec<(Key, Value)> = state.history.announced.clone();
+    for s in servers_of(state) {
+        for (k, inst) in s.keys.iter() {
+            if let Some(v) = inst.decided {
+                seen.push((*k, v));
+            }
+        }
+    }
+    seen.sort_unstable();
+    seen.windows(2)
+        .all(|w| w[0].0 != w[1].0 || w[0].1 == w[1].1)
+}
+
+/// `validity`: a decided value is one some client wrote.
+fn validity(m: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> bool {
+    let written = |v: Value| v >= 1 && v as usize <= m.cfg.clients;
+    state.history.announced.iter().all(|&(_, v)| written(v))
+        && servers_of(state).all(|s| s.keys.values().all(|i| i.decided.is_none_or(written)))
+}
+
+fn linearizable(_: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> bool {
+    state.history.linearizable_wo()
+}
+
+fn value_chosen(_: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> bool {
+    servers_of(state).any(|s| s.keys.values().any(|i| i.decided.is_some()))
+}
+
+/// `record_msg_out`: client invocations, and the decisions servers announce.
+fn record_out(
+    cfg: &PaxosConfig,
+    history: &History,
+    env: stateright::actor::Envelope<&KvMsg<PaxosMsg>>,
+) -> Option<History> {
+    if let KvMsg::Internal(PaxosMsg::Decided { key, value }) = env.msg {
+        return history.announce(*key, *value);
+    }
+    record_invocations(cfg, history, env)
+}
+
+/// Builds the checked model: servers `0..servers`, then clients, each writing its own value and
+/// reading it back.
+pub fn model(cfg: PaxosConfig) -> PaxosModel {
+    let servers: Vec<Id> = (0..cfg.servers).map(Id::from).collect();
+    let actor_model = ActorModel::new(cfg.clone(), History::new(cfg.clients))
+        .actors((0..cfg.servers).map(|index| {
+            KvActor::Server(PaxosServer {
+                index,
+                servers: servers.clone(),
+                bug: cfg.bug,
+            })
+        }))
+        .actors((0..cfg.clients).map(|index| {
+            KvActor::Client(KvClient {
+                index,
+                servers: servers.clone(),
+                script: cfg.script.steps(),
+                rotate: true,
+            })
+        }))
+        .init_network(cfg.network.network())
+        .lossy_network(cfg.network.lossy())
+        .max_crashes(cfg.crashes)
+        .property(Expectation::Always, "agreement", agreement)
+        .property(Expectation::Always, "validity", validity)
+        .property(Expectation::Always, "linearizable", linearizable)
+        .property(Expectation::Sometimes, "value chosen", value_chosen)
+        .record_msg_out(record_out)
+        .record_msg_in(record_returns);
+    let mut checked = Checked::new(actor_model);
+    checked.allow = servers_only_crash;
+    if cfg.symmetry {
+        checked.canonical = Some(canonical_clients);
+    }
+    checked
+}
+
+/// Client ids in the model are `servers..servers + clients`; a helper for tests and traces.
+pub fn is_client(cfg: &PaxosConfig, id: Id) -> bool {
+    usize::from(id) >= cfg.servers
+}

@@ -1,0 +1,290 @@
+//! Runs stateright's checkers on a catalog model and turns what they find into a [`Report`].
+//!
+//! The strategy is stateright's BFS, DFS or seeded simulation. Every model is wrapped in
+//! [`Checked`] (action filter, symmetry, first-discovery-wins), so `--symmetry` works with every
+//! strategy and traces are the first ones found. A BFS run with more than one thread may find a
+//! longer path than the shortest; when it finds anything, the run is repeated single-threaded up to
+//! the depth found, which yields shortest traces. Progress goes to stderr, only on a terminal.
+
+pub mod report;
+pub mod trace;
+
+pub use report::{PropertyReport, Report, Verdict};
+
+use stateright::report::{ReportData, ReportDiscovery, Reporter};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+use synod_models::checked::Checked;
+use trace::Traceable;
+
+/// A search strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Bfs,
+    Dfs,
+    Simulation,
+}
+
+impl Strategy {
+    pub const ALL: [(&'static str, Strategy); 3] = [
+        ("bfs", Strategy::Bfs),
+        ("dfs", Strategy::Dfs),
+        ("simulation", Strategy::Simulation),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Bfs => "bfs",
+            Strategy::Dfs => "dfs",
+            Strategy::Simulation => "simulation",
+        }
+    }
+}
+
+/// A simulation without `--timeout` runs this long.
+pub const DEFAULT_SIMULATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to search.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    pub strategy: Strategy,
+    pub threads: usize,
+    pub timeout: Option<Duration>,
+    pub max_depth: Option<usize>,
+    pub seed: u64,
+    /// Print a live progress line on stderr (only honoured when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            strategy: Strategy::Bfs,
+            threads: 1,
+            timeout: None,
+            max_depth: None,
+            seed: 0,
+            progress: false,
+        }
+    }
+}
+
+/// What the report says about the configuration (everything but the search results).
+#[derive(Clone, Debug, Default)]
+pub struct Header {
+    pub protocol: String,
+    pub parameters: BTreeMap<String, serde_json::Value>,
+}
+
+/// Checks the model `build` returns (it may be called twice: see the module docs).
+pub fn run<M>(build: &dyn Fn() -> Checked<M>, opts: &CheckOptions, header: Header) -> Report
+where
+    M: Traceable + Send + Sync + 'static,
+    M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
+{
+    let started = Instant::now();
+    let timeout = match (opts.strategy, opts.timeout) {
+        (Strategy::Simulation, None) => Some(DEFAULT_SIMULATION_TIMEOUT),
+        (_, t) => t,
+    };
+    let found = search(
+        build(),
+        opts,
+        timeout,
+        HasDiscoveries::AnyFailures,
+        opts.threads,
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    let model = &build();
+
+    let failed = model
+        .properties()
+        .iter()
+        .any(|p| p.expectation != Expectation::Sometimes && found.discoveries.contains_key(p.name));
+    let timed_out = timeout.is_some_and(|t| started.elapsed() >= t);
+    let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
+    let complete = opts.strategy != Strategy::Simulation && !timed_out && !depth_bounded && !failed;
+
+    // With several BFS threads the first discovery is not necessarily a shortest one: search again
+    // on one thread, no deeper than the longest discovery, for exactly those properties.
+    let mut discoveries = found.discoveries;
+    let mut shortest = opts.strategy == Strategy::Bfs && opts.threads == 1;
+    if opts.strategy == Strategy::Bfs && opts.threads > 1 && !discoveries.is_empty() {
+        let names: BTreeSet<&'static str> = discoveries.keys().copied().collect();
+        let deepest = discoveries
+            .values()
+            .map(|p| p.clone().into_actions().len())
+            .max()
+            .unwrap_or(0);
+        let mut again = opts.clone();
+        // stateright counts the initial state as depth 1 and expands states shallower than the bound.
+        again.max_depth = Some(deepest + 2);
+        again.progress = false;
+        let rerun = search(
+            build(),
+            &again,
+            timeout,
+            HasDiscoveries::AllOf(names.clone()),
+            1,
+        );
+        if names.iter().all(|n| rerun.discoveries.contains_key(n)) {
+            discoveries = rerun.discoveries;
+            shortest = true;
+        }
+    }
+
+    let properties = model
+        .properties()
+        .iter()
+        .map(|p| {
+            let found = discoveries.get(p.name);
+            let verdict = match (&p.expectation, found.is_some()) {
+                (Expectation::Sometimes, true) => Verdict::Reached,
+                (Expectation::Sometimes, false) if complete => Verdict::Unreached,
+                (_, true) => Verdict::Violated,
+                (_, false) if complete => Verdict::Holds,
+                _ => Verdict::Unknown,
+            };
+            let trace = found.and_then(|path| {
+                let (init, steps) = model.concretize(path)?;
+                Some(trace::build(&model.inner, &init, &steps, shortest))
+            });
+            PropertyReport {
+                name: p.name.to_string(),
+                expectation: p.expectation.clone().into(),
+                verdict,
+                trace,
+            }
+        })
+        .collect();
+
+    Report {
+        protocol: header.protocol,
+        parameters: header.parameters,
+        strategy: opts.strategy.name().to_string(),
+        threads: opts.threads,
+        states: found.states,
+        unique_states: found.unique_states,
+        max_depth: found.max_depth,
+        seconds,
+        complete,
+        symmetry: model.is_symmetric(),
+        properties,
+    }
+}
+
+struct Search<M: Model> {
+    states: usize,
+    unique_states: usize,
+    max_depth: usize,
+    discoveries: HashMap<&'static str, Path<M::State, M::Action>>,
+}
+
+fn search<M>(
+    model: Checked<M>,
+    opts: &CheckOptions,
+    timeout: Option<Duration>,
+    finish_when: HasDiscoveries,
+    threads: usize,
+) -> Search<M>
+where
+    M: Model + Send + Sync + 'static,
+    M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
+{
+    let mut builder = model
+        .sticky()
+        .checker()
+        .threads(threads.max(1))
+        .finish_when(finish_when);
+    if let Some(t) = timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(d) = opts.max_depth {
+        builder = builder.target_max_depth(d);
+    }
+    let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
+    match opts.strategy {
+        Strategy::Bfs => collect(builder.spawn_bfs().join_and_report(&mut progress)),
+        Strategy::Dfs => collect(builder.spawn_dfs().join_and_report(&mut progress)),
+        Strategy::Simulation => collect(
+            builder
+                .spawn_simulation(opts.seed, UniformChooser)
+                .join_and_report(&mut progress),
+        ),
+    }
+}
+
+fn collect<M, C>(checker: C) -> Search<M>
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+    C: Checker<Checked<M>>,
+    Checked<M>: Model<State = M::State, Action = M::Action>,
+{
+    let discoveries = checker.discoveries();
+    Search {
+        states: checker.state_count(),
+        unique_states: checker.unique_state_count(),
+        max_depth: checker.max_depth(),
+        discoveries,
+    }
+}
+
+/// The live progress line.
+struct Progress {
+    enabled: bool,
+    drew: bool,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        Progress {
+            enabled,
+            drew: false,
+        }
+    }
+}
+
+impl<M: Model> Reporter<M> for Progress {
+    fn report_checking(&mut self, data: ReportData) {
+        if !self.enabled {
+            return;
+        }
+        let secs = data.duration.as_secs_f64().max(1e-9);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K{} states, {} unique, depth {}, {:.0} states/s, {:.1} s",
+            data.total_states,
+            data.unique_states,
+            data.max_depth,
+            data.total_states as f64 / secs,
+            secs
+        );
+        if data.done {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
+        self.drew = true;
+    }
+
+    fn report_discoveries(&mut self, _: &M, _: BTreeMap<&'static str, ReportDiscovery<M>>)
+    where
+        M::Action: Debug + PartialEq,
+        M::State: Debug + Hash + PartialEq,
+    {
+    }
+
+    fn delay(&self) -> Duration {
+        // The reporter thread sleeps this long between polls, and the search is not over until it
+        // wakes: keep it short.
+        Duration::from_millis(if self.enabled { 250 } else { 20 })
+    }
+}
