@@ -29,6 +29,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A key of the store.
 pub type Key = u64;
@@ -415,30 +416,44 @@ pub struct ClientOps {
 
 /// What clients saw, plus the decisions servers announced (an auxiliary variable for agreement).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct History {
+pub struct HistoryData {
     pub clients: Vec<ClientOps>,
     /// `(key, value)` pairs some server announced as decided, sorted and without duplicates.
     pub announced: Vec<(Key, Value)>,
 }
 
+/// The recorded [`HistoryData`], shared: every state the checker clones carries a history, but
+/// only a client request, a reply or an announcement changes it, so clones are reference counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct History(Arc<HistoryData>);
+
+impl std::ops::Deref for History {
+    type Target = HistoryData;
+    fn deref(&self) -> &HistoryData {
+        &self.0
+    }
+}
+
 impl History {
     pub fn new(client_count: usize) -> Self {
         assert!(client_count <= MAX_CLIENTS, "at most {MAX_CLIENTS} clients");
-        History {
+        History(Arc::new(HistoryData {
             clients: vec![ClientOps::default(); client_count],
             announced: Vec::new(),
-        }
+        }))
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut HistoryData)) -> Self {
+        let mut data = (*self.0).clone();
+        f(&mut data);
+        History(Arc::new(data))
     }
 
     /// Notes that a server announced `value` decided for `key`.
     pub fn announce(&self, key: Key, value: Value) -> Option<Self> {
         match self.announced.binary_search(&(key, value)) {
             Ok(_) => None,
-            Err(at) => {
-                let mut next = self.clone();
-                next.announced.insert(at, (key, value));
-                Some(next)
-            }
+            Err(at) => Some(self.edit(|h| h.announced.insert(at, (key, value)))),
         }
     }
 
@@ -450,11 +465,11 @@ impl History {
                 after[p] = ops.done.len() as u8;
             }
         }
-        let mut next = self.clone();
-        let ops = &mut next.clients[client];
-        debug_assert!(ops.pending.is_none(), "one request outstanding per client");
-        ops.pending = Some(Pending { msg_id, after, op });
-        Some(next)
+        Some(self.edit(|h| {
+            let ops = &mut h.clients[client];
+            debug_assert!(ops.pending.is_none(), "one request outstanding per client");
+            ops.pending = Some(Pending { msg_id, after, op });
+        }))
     }
 
     /// Records a reply delivered to a client (`record_msg_in`); duplicates and stale replies are
@@ -481,25 +496,27 @@ impl History {
         if in_reply_to != pending.msg_id {
             return None;
         }
-        let mut next = self.clone();
-        let ops = &mut next.clients[client];
-        let pending = ops.pending.take().expect("checked above");
-        if let Some(ret) = ret {
-            ops.done.push(Completed {
-                after: pending.after,
-                op: pending.op,
-                ret,
-            });
-        } else if !matches!(
+        let definite_failure = matches!(
             msg,
             KvMsg::Error {
                 code: ErrorCode::TemporarilyUnavailable,
                 ..
             }
-        ) {
-            ops.pending = Some(pending); // an unexpected reply: the outcome stays unknown
+        );
+        if ret.is_none() && !definite_failure {
+            return None; // an unexpected reply: the outcome stays unknown
         }
-        Some(next)
+        Some(self.edit(|h| {
+            let ops = &mut h.clients[client];
+            let pending = ops.pending.take().expect("checked above");
+            if let Some(ret) = ret {
+                ops.done.push(Completed {
+                    after: pending.after,
+                    op: pending.op,
+                    ret,
+                });
+            }
+        }))
     }
 
     /// Whether the history is linearizable against one write-once register per key, checked by
@@ -804,7 +821,7 @@ impl Permute for History {
             .map(|&(k, v)| (k, p.value(v)))
             .collect();
         announced.sort_unstable();
-        History { clients, announced }
+        History(Arc::new(HistoryData { clients, announced }))
     }
 }
 

@@ -57,7 +57,9 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, ActorModel, Id, Out};
 use stateright::Expectation;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A ballot: ordered by round, then by the proposing server's index, so unique per proposer.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -159,8 +161,9 @@ pub struct Acceptor {
     pub accepted: Option<Proposal>,
 }
 
-/// What a server saves: its acceptor state per key.
-pub type PaxosStorage = im::OrdMap<Key, Acceptor>;
+/// What a server saves: its acceptor state per key (shared, so that the checker's state clones
+/// do not copy it).
+pub type PaxosStorage = Arc<BTreeMap<Key, Acceptor>>;
 
 /// A proposer's phase in the round it leads.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -199,13 +202,13 @@ pub struct Instance {
     pub acceptor: Acceptor,
     pub decided: Option<Value>,
     pub round: Option<Round>,
-    pub waiting: im::Vector<Waiter>,
+    pub waiting: Vec<Waiter>,
 }
 
 /// A Paxos server's state: an instance per key it has heard of.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PaxosState {
-    pub keys: im::OrdMap<Key, Instance>,
+    pub keys: BTreeMap<Key, Instance>,
 }
 
 impl fmt::Debug for PaxosState {
@@ -251,7 +254,7 @@ impl PaxosServer {
     }
 
     fn storage(&self, state: &PaxosState) -> PaxosStorage {
-        state
+        let map = state
             .keys
             .iter()
             .map(|(k, inst)| {
@@ -262,7 +265,8 @@ impl PaxosServer {
                 }
                 (*k, a)
             })
-            .collect()
+            .collect();
+        Arc::new(map)
     }
 
     /// Starts a round for `key` with the next ballot above everything this server promised.
@@ -469,7 +473,7 @@ impl PaxosServer {
         }
         let state = state.to_mut();
         let inst = state.keys.entry(key).or_default();
-        inst.waiting.push_back(waiter);
+        inst.waiting.push(waiter);
         match &mut inst.round {
             None => self.start_round(state, key, write, o),
             Some(round) => {
@@ -655,7 +659,7 @@ impl Permute for Acceptor {
 
 impl Permute for PaxosStorage {
     fn permute(&self, p: &ClientPerm) -> Self {
-        self.iter().map(|(k, a)| (*k, a.permute(p))).collect()
+        Arc::new(self.iter().map(|(k, a)| (*k, a.permute(p))).collect())
     }
 }
 
