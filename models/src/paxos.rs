@@ -78,7 +78,7 @@ impl fmt::Debug for Ballot {
 pub type Proposal = (Ballot, Value);
 
 /// Node-to-node messages, named as in "Paxos Made Simple".
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PaxosMsg {
     Prepare {
         key: Key,
@@ -102,6 +102,28 @@ pub enum PaxosMsg {
         key: Key,
         value: Value,
     },
+}
+
+impl fmt::Debug for PaxosMsg {
+    /// Paper style: `Prepare(k0, b1.0)`, `Promise(k0, b1.0, accepted 1@b1.0)`, `Accept(k0, b1.0, 1)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PaxosMsg::Prepare { key, ballot } => write!(f, "Prepare(k{key}, {ballot:?})"),
+            PaxosMsg::Promise {
+                key,
+                ballot,
+                accepted,
+            } => match accepted {
+                Some((b, v)) => write!(f, "Promise(k{key}, {ballot:?}, accepted {v}@{b:?})"),
+                None => write!(f, "Promise(k{key}, {ballot:?}, nothing accepted)"),
+            },
+            PaxosMsg::Accept { key, ballot, value } => {
+                write!(f, "Accept(k{key}, {ballot:?}, {value})")
+            }
+            PaxosMsg::Accepted { key, ballot } => write!(f, "Accepted(k{key}, {ballot:?})"),
+            PaxosMsg::Decided { key, value } => write!(f, "Decided(k{key}, {value})"),
+        }
+    }
 }
 
 impl PaxosMsg {
@@ -197,12 +219,73 @@ pub struct Waiter {
 }
 
 /// One key's single-decree instance at one server.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instance {
     pub acceptor: Acceptor,
     pub decided: Option<Value>,
     pub round: Option<Round>,
     pub waiting: Vec<Waiter>,
+}
+
+impl fmt::Debug for Instance {
+    /// `promised b2.1 accepted 1@b1.0 decided 1 round b2.1 ... waiting [write 1 #1 of 3]`, where
+    /// `of 3` names the client's actor id.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "promised {:?}", self.acceptor.promised)?;
+        if let Some((b, v)) = self.acceptor.accepted {
+            write!(f, " accepted {v}@{b:?}")?;
+        }
+        if let Some(v) = self.decided {
+            write!(f, " decided {v}")?;
+        }
+        if let Some(r) = &self.round {
+            write!(f, " round {:?}", r.ballot)?;
+            if let Some(v) = r.own {
+                write!(f, " own {v}")?;
+            }
+            match r.phase {
+                Phase::Preparing { promises, highest } => {
+                    write!(f, " preparing, promises from {}", Bits(promises))?;
+                    if let Some((b, v)) = highest {
+                        write!(f, " highest {v}@{b:?}")?;
+                    }
+                }
+                Phase::Accepting { value, accepts } => {
+                    write!(f, " accepting {value}, accepted by {}", Bits(accepts))?;
+                }
+            }
+        }
+        if !self.waiting.is_empty() {
+            write!(f, " waiting [")?;
+            for (i, w) in self.waiting.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                match w.write {
+                    Some(v) => write!(
+                        f,
+                        "{sep}write {v} #{} of {}",
+                        w.msg_id,
+                        usize::from(w.client)
+                    )?,
+                    None => write!(f, "{sep}read #{} of {}", w.msg_id, usize::from(w.client))?,
+                }
+            }
+            write!(f, "]")?;
+        }
+        Ok(())
+    }
+}
+
+/// A set of server indices, printed as `{0,2}`.
+struct Bits(u64);
+
+impl fmt::Display for Bits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let members: Vec<String> = (0..64)
+            .filter(|i| self.0 & (1 << i) != 0)
+            .map(|i| i.to_string())
+            .collect();
+        write!(f, "{{{}}}", members.join(","))
+    }
 }
 
 /// A Paxos server's state: an instance per key it has heard of.
@@ -213,7 +296,14 @@ pub struct PaxosState {
 
 impl fmt::Debug for PaxosState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.keys.iter()).finish()
+        if self.keys.is_empty() {
+            return write!(f, "(no keys)");
+        }
+        for (i, (k, inst)) in self.keys.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "; " };
+            write!(f, "{sep}k{k}: {inst:?}")?;
+        }
+        Ok(())
     }
 }
 
@@ -390,7 +480,7 @@ impl Actor for PaxosServer {
     type Storage = PaxosStorage;
 
     fn name(&self) -> String {
-        format!("Paxos server {}", self.index)
+        format!("server {}", self.index)
     }
 
     fn on_start(

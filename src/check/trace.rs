@@ -213,7 +213,17 @@ impl Trace {
                 None => "net".to_string(),
             }
         };
-        let clean = |s: &str| s.replace([';', '#'], " ").replace('\n', " ");
+        // Mermaid reads `#` and `;` as syntax: write them as its entity codes.
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '#' => "#35;".to_string(),
+                    ';' => "#59;".to_string(),
+                    '\n' => " ".to_string(),
+                    c => c.to_string(),
+                })
+                .collect()
+        };
         let mut out = String::from("sequenceDiagram\n");
         let _ = writeln!(out, "    title {}", clean(title));
         for (i, p) in self.participants.iter().enumerate() {
