@@ -108,7 +108,7 @@ struct CheckArgs {
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Stop after this many seconds (simulation defaults to 10).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     timeout: Option<f64>,
     /// Explore no deeper than this many steps.
     #[arg(long, value_name = "N")]
@@ -225,6 +225,12 @@ fn check(args: CheckArgs) -> ExitCode {
             }
         },
     };
+    // Fail on an unwritable trace file now, not after a long check.
+    if let Some(path) = &args.trace_out {
+        if let Err(e) = std::fs::File::create(path) {
+            return usage_error(format!("cannot write --trace-out {}: {e}", path.display()));
+        }
+    }
     let opts = CheckOptions {
         strategy: match args.strategy {
             StrategyArg::Bfs => Strategy::Bfs,

@@ -14,12 +14,12 @@
 //! is kept. Every state of an orbit yields the same candidate set, so the same representative.
 
 use crate::kv::{ClientPerm, History, KvActor, KvConfig, KvMsg, KvState, Permute};
-use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Network};
+use crate::system::{System, SystemState};
+use stateright::actor::{Actor, ActorModelAction, Envelope};
 use stateright::{Expectation, Model, Path, Property};
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// Maps a state of `M` to its orbit's representative.
 pub type Canonicalizer<M> = fn(&M, &<M as Model>::State) -> <M as Model>::State;
@@ -36,6 +36,8 @@ pub struct Checked<M: Model> {
     /// Keep the first discovery of each property (see [`Checked::sticky`]).
     sticky: bool,
     found: Vec<AtomicBool>,
+    /// List only actions that lead somewhere (see [`Checked::enabled_only`]).
+    enabled_only: bool,
 }
 
 impl<M: Model> Checked<M> {
@@ -56,7 +58,20 @@ impl<M: Model> Checked<M> {
             inner_properties,
             sticky: false,
             found,
+            enabled_only: false,
         }
+    }
+
+    /// Lists only actions whose successor exists.
+    ///
+    /// stateright 0.31's simulation records the index of every action it tries, including those
+    /// that lead nowhere, into a list it shrinks as it goes, so its paths cannot be replayed when
+    /// a model has disabled actions (a message delivery that changes nothing, for instance).
+    /// Filtering them out here costs one extra successor computation per action and makes every
+    /// recorded index the index of a fresh action list, which replays exactly.
+    pub fn enabled_only(mut self) -> Self {
+        self.enabled_only = true;
+        self
     }
 
     /// Makes the first discovery of each `always` or `sometimes` property stick.
@@ -128,6 +143,7 @@ impl<M> Model for Checked<M>
 where
     M: Model,
     M::State: Clone,
+    M::Action: Clone,
 {
     type State = M::State;
     type Action = M::Action;
@@ -143,6 +159,9 @@ where
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
         self.inner.actions(state, actions);
         actions.retain(|a| (self.allow)(&self.inner, a));
+        if self.enabled_only {
+            actions.retain(|a| self.inner.next_state(state, a.clone()).is_some());
+        }
     }
 
     fn next_state(&self, last: &Self::State, action: Self::Action) -> Option<Self::State> {
@@ -231,9 +250,9 @@ where
 }
 
 /// The actor-model type of a replicated-KV protocol with server actor `S` and configuration `C`.
-pub type KvModel<S, C> = ActorModel<KvActor<S>, C, History>;
+pub type KvModel<S, C> = System<KvActor<S>, C, History>;
 /// Its state.
-pub type KvSystemState<S> = ActorModelState<KvActor<S>, History>;
+pub type KvSystemState<S> = SystemState<KvActor<S>, History>;
 
 /// The action filter of KV models: only servers crash (a client is the test harness).
 pub fn servers_only_crash<S, C, I>(
@@ -267,62 +286,39 @@ where
     I: Permute + Clone + Debug + Eq + Hash + Ord,
 {
     let n = p.servers;
-    let reindex = |len: usize| -> Vec<usize> {
-        // position `new` takes the element from `old`
-        let mut from = (0..len).collect::<Vec<_>>();
-        for (old, &new) in p.map.iter().enumerate() {
-            from[n + new] = n + old;
-        }
-        from
-    };
-    let from = reindex(state.actor_states.len());
-    let actor_states = from
+    // Position `n + new` takes the slot of client `old`.
+    let mut from: Vec<usize> = (0..state.actors.len()).collect();
+    for (old, &new) in p.map.iter().enumerate() {
+        from[n + new] = n + old;
+    }
+    let actors = from
         .iter()
         .map(|&old| {
-            let s = &state.actor_states[old];
-            match &**s {
-                KvState::Server(_) => Arc::new(s.permute(p)),
-                KvState::Client(_) => Arc::clone(s),
+            let mut slot = state.actors[old].clone();
+            if let KvState::Server(_) = &*slot.state {
+                let server = slot.state.permute(p);
+                let storage = slot.storage.as_ref().map(|s| s.permute(p));
+                slot.set(Some(server), storage);
             }
+            slot
         })
         .collect();
-    let env = |e: Envelope<&KvMsg<I>>| Envelope {
+    let mut crashed = 0u64;
+    for (new, &old) in from.iter().enumerate() {
+        if state.is_crashed(old) {
+            crashed |= 1 << new;
+        }
+    }
+    let network = state.network.map(|e: &Envelope<KvMsg<I>>| Envelope {
         src: p.id(e.src),
         dst: p.id(e.dst),
         msg: e.msg.permute(p),
-    };
-    let network = match &state.network {
-        Network::UnorderedNonDuplicating(_) => Network::new_unordered_nonduplicating(
-            state.network.iter_all().map(env).collect::<Vec<_>>(),
-        ),
-        Network::UnorderedDuplicating(_, last) => Network::new_unordered_duplicating_with_last_msg(
-            state.network.iter_all().map(env).collect::<Vec<_>>(),
-            last.as_ref().map(|e| {
-                env(Envelope {
-                    src: e.src,
-                    dst: e.dst,
-                    msg: &e.msg,
-                })
-            }),
-        ),
-        Network::Ordered(_) => {
-            Network::new_ordered(state.network.iter_all().map(env).collect::<Vec<_>>())
-        }
-    };
+    });
     KvSystemState {
-        actor_states,
+        actors,
+        crashed,
         network,
-        timers_set: from.iter().map(|&o| state.timers_set[o].clone()).collect(),
-        random_choices: from
-            .iter()
-            .map(|&o| state.random_choices[o].clone())
-            .collect(),
-        crashed: from.iter().map(|&o| state.crashed[o]).collect(),
         history: state.history.permute(p),
-        actor_storages: from
-            .iter()
-            .map(|&o| state.actor_storages[o].as_ref().map(|s| s.permute(p)))
-            .collect(),
     }
 }
 
@@ -348,7 +344,7 @@ where
         let inbound = state.network.iter_all().filter(|e| e.dst == id).count();
         let outbound = state.network.iter_all().filter(|e| e.src == id).count();
         let ops = &state.history.clients[c];
-        let client_state = match &*state.actor_states[servers + c] {
+        let client_state = match state.actor(servers + c) {
             KvState::Client(cs) => Some(cs.clone()),
             KvState::Server(_) => None,
         };

@@ -6,6 +6,7 @@
 pub mod checked;
 pub mod kv;
 pub mod paxos;
+pub mod system;
 
 use stateright::actor::{LossyNetwork, Network};
 use std::fmt;

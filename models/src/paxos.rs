@@ -52,9 +52,10 @@ use crate::kv::{
     record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KvActor, KvClient,
     KvConfig, KvMsg, MsgId, Permute, Step, Value,
 };
+use crate::system::System;
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
-use stateright::actor::{Actor, ActorModel, Id, Out};
+use stateright::actor::{Actor, Id, Out};
 use stateright::Expectation;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -825,7 +826,7 @@ pub type PaxosModel = Checked<KvModel<PaxosServer, PaxosConfig>>;
 type PaxosSystem = KvSystemState<PaxosServer>;
 
 fn servers_of(state: &PaxosSystem) -> impl Iterator<Item = &PaxosState> {
-    state.actor_states.iter().filter_map(|s| s.server())
+    state.actors.iter().filter_map(|a| a.state.server())
 }
 
 /// `agreement`: per key, every decided and every announced value is the same.
@@ -874,7 +875,7 @@ fn record_out(
 /// reading it back.
 pub fn model(cfg: PaxosConfig) -> PaxosModel {
     let servers: Vec<Id> = (0..cfg.servers).map(Id::from).collect();
-    let actor_model = ActorModel::new(cfg.clone(), History::new(cfg.clients))
+    let actor_model = System::new(cfg.clone(), History::new(cfg.clients))
         .actors((0..cfg.servers).map(|index| {
             KvActor::Server(PaxosServer {
                 index,
@@ -890,8 +891,7 @@ pub fn model(cfg: PaxosConfig) -> PaxosModel {
                 rotate: true,
             })
         }))
-        .init_network(cfg.network.network())
-        .lossy_network(cfg.network.lossy())
+        .network(cfg.network)
         .max_crashes(cfg.crashes)
         .property(Expectation::Always, "agreement", agreement)
         .property(Expectation::Always, "validity", validity)

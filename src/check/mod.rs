@@ -110,31 +110,40 @@ where
     let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
     let complete = opts.strategy != Strategy::Simulation && !timed_out && !depth_bounded && !failed;
 
-    // With several BFS threads the first discovery is not necessarily a shortest one: search again
-    // on one thread, no deeper than the longest discovery, for exactly those properties.
+    // With several BFS threads the first counterexample is not necessarily a shortest one: search
+    // again on one thread, no deeper than the longest, for exactly those properties, within what
+    // is left of the time budget. (Examples of `sometimes` properties are not minimised.)
     let mut discoveries = found.discoveries;
-    let mut shortest = opts.strategy == Strategy::Bfs && opts.threads == 1;
-    if opts.strategy == Strategy::Bfs && opts.threads > 1 && !discoveries.is_empty() {
-        let names: BTreeSet<&'static str> = discoveries.keys().copied().collect();
-        let deepest = discoveries
-            .values()
-            .map(|p| p.clone().into_actions().len())
+    let single_bfs = opts.strategy == Strategy::Bfs && opts.threads == 1;
+    let mut minimised: BTreeSet<&'static str> = BTreeSet::new();
+    let failures: BTreeSet<&'static str> = model
+        .properties()
+        .iter()
+        .filter(|p| p.expectation != Expectation::Sometimes && discoveries.contains_key(p.name))
+        .map(|p| p.name)
+        .collect();
+    let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
+    let has_time = remaining.is_none_or(|r| !r.is_zero());
+    if opts.strategy == Strategy::Bfs && opts.threads > 1 && !failures.is_empty() && has_time {
+        let names = failures;
+        let deepest = names
+            .iter()
+            .map(|n| discoveries[n].clone().into_actions().len())
             .max()
             .unwrap_or(0);
         let mut again = opts.clone();
         // stateright counts the initial state as depth 1 and expands states shallower than the bound.
         again.max_depth = Some(deepest + 2);
         again.progress = false;
-        let rerun = search(
-            build(),
-            &again,
-            timeout,
-            HasDiscoveries::AllOf(names.clone()),
-            1,
-        );
+        let all = HasDiscoveries::AllOf(names.clone());
+        let rerun = search(build(), &again, remaining, all, 1);
         if names.iter().all(|n| rerun.discoveries.contains_key(n)) {
-            discoveries = rerun.discoveries;
-            shortest = true;
+            for (name, path) in rerun.discoveries {
+                if names.contains(name) {
+                    discoveries.insert(name, path);
+                    minimised.insert(name);
+                }
+            }
         }
     }
 
@@ -152,6 +161,7 @@ where
             };
             let trace = found.and_then(|path| {
                 let (init, steps) = model.concretize(path)?;
+                let shortest = single_bfs || minimised.contains(p.name);
                 Some(trace::build(&model.inner, &init, &steps, shortest))
             });
             PropertyReport {
@@ -197,6 +207,10 @@ where
     M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
     M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
 {
+    let model = match opts.strategy {
+        Strategy::Simulation => model.enabled_only(),
+        _ => model,
+    };
     let mut builder = model
         .sticky()
         .checker()

@@ -5,10 +5,11 @@
 //! `ActorModel` does (messages, timeouts, crashes), and plain models fall back on `Debug`.
 
 use serde::Serialize;
-use stateright::actor::{Actor, ActorModel, ActorModelAction};
+use stateright::actor::{Actor, ActorModelAction};
 use stateright::Model;
 use std::fmt::{Debug, Write as _};
 use std::hash::Hash;
+use synod_models::system::System;
 
 /// One step of a trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,7 +60,7 @@ pub trait Traceable: Model {
     ) -> TraceStep;
 }
 
-impl<A, C, H> Traceable for ActorModel<A, C, H>
+impl<A, C, H> Traceable for System<A, C, H>
 where
     A: Actor,
     A::Msg: Ord + Debug,
@@ -74,8 +75,8 @@ where
 
     fn describe_init(&self, state: &Self::State) -> String {
         let mut out = String::new();
-        for (i, s) in state.actor_states.iter().enumerate() {
-            let _ = writeln!(out, "{}: {:?}", self.actors[i].name(), s);
+        for (i, slot) in state.actors.iter().enumerate() {
+            let _ = writeln!(out, "{}: {:?}", self.actors[i].name(), slot.state);
         }
         out.trim_end().to_string()
     }
@@ -93,9 +94,9 @@ where
                 .unwrap_or_else(|| format!("{id:?}"))
         };
         let state_of = |id: stateright::actor::Id| {
-            next.actor_states
+            next.actors
                 .get(usize::from(id))
-                .map(|s| format!("{s:?}"))
+                .map(|a| format!("{:?}", a.state))
                 .unwrap_or_default()
         };
         let blank = TraceStep {

@@ -1,0 +1,677 @@
+//! A system of actors as a checkable model: the same semantics as stateright's `ActorModel`
+//! (deliver, drop, timeout, crash, recover, random choice; ordered, unordered and duplicating
+//! networks; message histories), with a tighter state.
+//!
+//! Why not `ActorModel` itself: its state is seven vectors and a hash map, so every successor state
+//! costs about eight allocations before the actor runs, and hashing its network sorts a buffer of
+//! per-envelope hashes. Here a state is one vector of per-actor slots (state, saved storage,
+//! timers), a crash bit set, the network as one sorted vector, and the history. The successor
+//! relation is the same, action for action, so unique-state counts equal `ActorModel`'s (a test
+//! pins that); the actors are plain `stateright::actor::Actor`s, unchanged.
+
+use crate::NetworkKind;
+use stateright::actor::{Actor, ActorModelAction, Command, Envelope, Id, Out};
+use stateright::{Model, Property};
+use std::borrow::Cow;
+use std::fmt::{self, Debug};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// The most actors a system may have (crash flags are a bit set).
+pub const MAX_ACTORS: usize = 64;
+
+/// A 64-bit hash with fixed keys (so runs are reproducible).
+pub fn digest<T: Hash + ?Sized>(value: &T) -> u64 {
+    ahash::RandomState::with_seeds(0x5359_4e4f, 0x4450_4158, 0x4f53, 0x2026).hash_one(value)
+}
+
+/// One actor's part of a system state.
+pub struct Slot<A: Actor> {
+    pub state: Arc<A::State>,
+    /// What the actor last saved; a restart starts from it.
+    pub storage: Option<A::Storage>,
+    /// A hash of `state` and `storage`, kept current by [`Slot::set`]: fingerprinting a system
+    /// state then hashes one word per unchanged actor instead of the actor's whole state.
+    digest: u64,
+    /// Timers set, sorted, without duplicates.
+    pub timers: Vec<A::Timer>,
+    /// Pending random choices, by key.
+    pub random: Vec<(String, Vec<A::Random>)>,
+}
+
+impl<A: Actor> Slot<A> {
+    fn new(state: A::State, storage: Option<A::Storage>) -> Self {
+        let mut slot = Slot {
+            state: Arc::new(state),
+            storage,
+            digest: 0,
+            timers: Vec::new(),
+            random: Vec::new(),
+        };
+        slot.refresh();
+        slot
+    }
+
+    /// Replaces the actor's state and/or storage.
+    pub fn set(&mut self, state: Option<A::State>, storage: Option<A::Storage>) {
+        if let Some(s) = state {
+            self.state = Arc::new(s);
+        }
+        if let Some(s) = storage {
+            self.storage = Some(s);
+        }
+        self.refresh();
+    }
+
+    fn refresh(&mut self) {
+        self.digest = digest(&(&*self.state, &self.storage));
+    }
+}
+
+impl<A: Actor> Clone for Slot<A> {
+    fn clone(&self) -> Self {
+        Slot {
+            state: Arc::clone(&self.state),
+            storage: self.storage.clone(),
+            digest: self.digest,
+            timers: self.timers.clone(),
+            random: self.random.clone(),
+        }
+    }
+}
+
+impl<A: Actor> PartialEq for Slot<A>
+where
+    A::State: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+            && self.state == other.state
+            && self.storage == other.storage
+            && self.timers == other.timers
+            && self.random == other.random
+    }
+}
+
+impl<A: Actor> Hash for Slot<A> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.digest);
+        self.timers.hash(h);
+        self.random.hash(h);
+    }
+}
+
+/// Messages in flight, kept sorted so that equal networks are equal vectors.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Net<M> {
+    /// Unordered, delivered at most once: each distinct envelope with its multiplicity.
+    Unordered(Vec<(Envelope<M>, u32)>),
+    /// Unordered and duplicating: a set of envelopes, plus the last one delivered (as stateright
+    /// keeps it, so that a delivery that changes nothing else still leads to a new state).
+    Duplicating(Vec<Envelope<M>>, Option<Envelope<M>>),
+    /// Ordered per (src, dst) channel: envelopes in send order.
+    Ordered(Vec<Envelope<M>>),
+}
+
+impl<M: Ord + Clone> Net<M> {
+    pub fn new(kind: NetworkKind) -> Self {
+        match kind {
+            NetworkKind::UnorderedNonDuplicating | NetworkKind::LossyUnorderedNonDuplicating => {
+                Net::Unordered(Vec::new())
+            }
+            NetworkKind::UnorderedDuplicating | NetworkKind::LossyUnorderedDuplicating => {
+                Net::Duplicating(Vec::new(), None)
+            }
+            NetworkKind::Ordered | NetworkKind::LossyOrdered => Net::Ordered(Vec::new()),
+        }
+    }
+
+    pub fn send(&mut self, env: Envelope<M>) {
+        match self {
+            Net::Unordered(v) => match v.binary_search_by(|(e, _)| e.cmp(&env)) {
+                Ok(i) => v[i].1 += 1,
+                Err(i) => v.insert(i, (env, 1)),
+            },
+            Net::Duplicating(v, _) => {
+                if let Err(i) = v.binary_search(&env) {
+                    v.insert(i, env);
+                }
+            }
+            // Kept sorted by channel, send order within a channel: canonical across channels.
+            Net::Ordered(v) => {
+                let i = v.partition_point(|e| (e.src, e.dst) <= (env.src, env.dst));
+                v.insert(i, env);
+            }
+        }
+    }
+
+    /// Removes one copy of `env` (a delivery or a loss). For the duplicating network a delivery
+    /// leaves the envelope in place and only remembers it.
+    fn remove(&mut self, env: &Envelope<M>, delivered: bool) {
+        match self {
+            Net::Unordered(v) => {
+                let i = v
+                    .binary_search_by(|(e, _)| e.cmp(env))
+                    .expect("a deliverable envelope is in flight");
+                if v[i].1 > 1 {
+                    v[i].1 -= 1;
+                } else {
+                    v.remove(i);
+                }
+            }
+            Net::Duplicating(v, last) => {
+                if delivered {
+                    *last = Some(env.clone());
+                } else if let Ok(i) = v.binary_search(env) {
+                    v.remove(i);
+                }
+            }
+            Net::Ordered(v) => {
+                let i = v
+                    .iter()
+                    .position(|e| e == env)
+                    .expect("a deliverable envelope is in flight");
+                v.remove(i);
+            }
+        }
+    }
+
+    /// Every envelope in flight, one per copy.
+    pub fn iter_all(&self) -> Box<dyn Iterator<Item = &Envelope<M>> + '_> {
+        match self {
+            Net::Unordered(v) => Box::new(
+                v.iter()
+                    .flat_map(|(e, n)| std::iter::repeat_n(e, *n as usize)),
+            ),
+            Net::Duplicating(v, _) | Net::Ordered(v) => Box::new(v.iter()),
+        }
+    }
+
+    /// Distinct deliverable envelopes, sorted (for ordered networks: the head of each channel).
+    pub fn deliverable(&self) -> Vec<&Envelope<M>> {
+        match self {
+            Net::Unordered(v) => v.iter().map(|(e, _)| e).collect(),
+            Net::Duplicating(v, _) => v.iter().collect(),
+            Net::Ordered(v) => v
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| *i == 0 || (v[i - 1].src, v[i - 1].dst) != (e.src, e.dst))
+                .map(|(_, e)| e)
+                .collect(),
+        }
+    }
+
+    /// The number of messages in flight.
+    pub fn len(&self) -> usize {
+        match self {
+            Net::Unordered(v) => v.iter().map(|(_, n)| *n as usize).sum(),
+            Net::Duplicating(v, _) | Net::Ordered(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rebuilds the network with every envelope mapped (for symmetry).
+    pub fn map(&self, f: impl Fn(&Envelope<M>) -> Envelope<M>) -> Self {
+        match self {
+            Net::Unordered(v) => {
+                let mut out: Vec<(Envelope<M>, u32)> = v.iter().map(|(e, n)| (f(e), *n)).collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                Net::Unordered(out)
+            }
+            Net::Duplicating(v, last) => {
+                let mut out: Vec<Envelope<M>> = v.iter().map(&f).collect();
+                out.sort();
+                Net::Duplicating(out, last.as_ref().map(&f))
+            }
+            // Send order within a channel is preserved; order across channels does not matter
+            // for delivery, but must be canonical: sort stably by channel.
+            Net::Ordered(v) => {
+                let mut out: Vec<Envelope<M>> = v.iter().map(&f).collect();
+                out.sort_by_key(|e| (e.src, e.dst));
+                Net::Ordered(out)
+            }
+        }
+    }
+}
+
+impl<M: Debug> Debug for Net<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        match self {
+            Net::Unordered(v) => {
+                for (e, n) in v {
+                    for _ in 0..*n {
+                        list.entry(&format_args!("{:?} -> {:?}: {:?}", e.src, e.dst, e.msg));
+                    }
+                }
+            }
+            Net::Duplicating(v, _) | Net::Ordered(v) => {
+                for e in v {
+                    list.entry(&format_args!("{:?} -> {:?}: {:?}", e.src, e.dst, e.msg));
+                }
+            }
+        }
+        list.finish()
+    }
+}
+
+/// A snapshot of the whole system.
+pub struct SystemState<A: Actor, H> {
+    pub actors: Vec<Slot<A>>,
+    /// Bit `i` set: actor `i` is crashed.
+    pub crashed: u64,
+    pub network: Net<A::Msg>,
+    pub history: H,
+}
+
+impl<A: Actor, H: Clone> Clone for SystemState<A, H> {
+    fn clone(&self) -> Self {
+        SystemState {
+            actors: self.actors.clone(),
+            crashed: self.crashed,
+            network: self.network.clone(),
+            history: self.history.clone(),
+        }
+    }
+}
+
+impl<A: Actor, H: PartialEq> PartialEq for SystemState<A, H>
+where
+    A::State: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.crashed == other.crashed
+            && self.actors == other.actors
+            && self.network == other.network
+            && self.history == other.history
+    }
+}
+
+impl<A: Actor, H: Eq> Eq for SystemState<A, H> where A::State: Eq {}
+
+impl<A: Actor, H: Hash> Hash for SystemState<A, H> {
+    fn hash<S: Hasher>(&self, h: &mut S) {
+        self.actors.hash(h);
+        self.crashed.hash(h);
+        self.network.hash(h);
+        self.history.hash(h);
+    }
+}
+
+impl<A: Actor, H: Debug> Debug for SystemState<A, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("SystemState");
+        let states: Vec<&A::State> = self.actors.iter().map(|a| &*a.state).collect();
+        s.field("actor_states", &states);
+        if self.crashed != 0 {
+            let crashed: Vec<usize> = (0..MAX_ACTORS).filter(|i| self.is_crashed(*i)).collect();
+            s.field("crashed", &crashed);
+        }
+        s.field("network", &self.network);
+        s.field("history", &self.history);
+        s.finish()
+    }
+}
+
+impl<A: Actor, H> SystemState<A, H> {
+    pub fn is_crashed(&self, index: usize) -> bool {
+        self.crashed & (1 << index) != 0
+    }
+
+    /// The state of actor `index`.
+    pub fn actor(&self, index: usize) -> &A::State {
+        &self.actors[index].state
+    }
+}
+
+/// How an outgoing or incoming message changes the history: `Some(next)` to record it.
+pub type Recorder<A, C, H> = fn(&C, &H, Envelope<&<A as Actor>::Msg>) -> Option<H>;
+
+/// A system of actors: the model.
+pub struct System<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    H: Clone + Debug + Hash,
+{
+    pub actors: Vec<A>,
+    pub cfg: C,
+    pub init_history: H,
+    pub network: NetworkKind,
+    /// How many actors may be crashed at once.
+    pub max_crashes: usize,
+    pub properties: Vec<Property<System<A, C, H>>>,
+    pub record_msg_in: Recorder<A, C, H>,
+    pub record_msg_out: Recorder<A, C, H>,
+}
+
+/// The actions of a system (stateright's, so traces and the explorer read as usual).
+pub type SystemAction<A> =
+    ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>;
+
+impl<A, C, H> System<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    H: Clone + Debug + Hash,
+{
+    pub fn new(cfg: C, init_history: H) -> Self {
+        System {
+            actors: Vec::new(),
+            cfg,
+            init_history,
+            network: NetworkKind::default(),
+            max_crashes: 0,
+            properties: Vec::new(),
+            record_msg_in: |_, _, _| None,
+            record_msg_out: |_, _, _| None,
+        }
+    }
+
+    pub fn actors(mut self, actors: impl IntoIterator<Item = A>) -> Self {
+        self.actors.extend(actors);
+        assert!(
+            self.actors.len() <= MAX_ACTORS,
+            "at most {MAX_ACTORS} actors"
+        );
+        self
+    }
+
+    pub fn network(mut self, kind: NetworkKind) -> Self {
+        self.network = kind;
+        self
+    }
+
+    pub fn max_crashes(mut self, n: usize) -> Self {
+        self.max_crashes = n;
+        self
+    }
+
+    pub fn property(
+        mut self,
+        expectation: stateright::Expectation,
+        name: &'static str,
+        condition: fn(&Self, &SystemState<A, H>) -> bool,
+    ) -> Self {
+        assert!(
+            self.properties.iter().all(|p| p.name != name),
+            "property {name} is defined twice"
+        );
+        self.properties.push(Property {
+            expectation,
+            name,
+            condition,
+        });
+        self
+    }
+
+    pub fn record_msg_in(mut self, f: Recorder<A, C, H>) -> Self {
+        self.record_msg_in = f;
+        self
+    }
+
+    pub fn record_msg_out(mut self, f: Recorder<A, C, H>) -> Self {
+        self.record_msg_out = f;
+        self
+    }
+
+    fn lossy(&self) -> bool {
+        self.network.lossy() == stateright::actor::LossyNetwork::Yes
+    }
+
+    /// Applies an actor's commands to the system state (and refreshes the actor's digest, which
+    /// a `Save` changes).
+    fn apply(&self, id: Id, out: Out<A>, state: &mut SystemState<A, H>) {
+        let index = usize::from(id);
+        let saves = out.iter().any(|c| matches!(c, Command::Save(_)));
+        self.apply_commands(index, id, out, state);
+        if saves {
+            state.actors[index].refresh();
+        }
+    }
+
+    fn apply_commands(&self, index: usize, id: Id, out: Out<A>, state: &mut SystemState<A, H>) {
+        for command in out {
+            match command {
+                Command::Send(dst, msg) => {
+                    let env = Envelope { src: id, dst, msg };
+                    if let Some(h) = (self.record_msg_out)(
+                        &self.cfg,
+                        &state.history,
+                        Envelope {
+                            src: id,
+                            dst,
+                            msg: &env.msg,
+                        },
+                    ) {
+                        state.history = h;
+                    }
+                    state.network.send(env);
+                }
+                Command::SetTimer(timer, _) => {
+                    let timers = &mut state.actors[index].timers;
+                    if let Err(i) = timers.binary_search(&timer) {
+                        timers.insert(i, timer);
+                    }
+                }
+                Command::CancelTimer(timer) => {
+                    let timers = &mut state.actors[index].timers;
+                    if let Ok(i) = timers.binary_search(&timer) {
+                        timers.remove(i);
+                    }
+                }
+                Command::ChooseRandom(key, choices) => {
+                    let random = &mut state.actors[index].random;
+                    random.retain(|(k, _)| *k != key);
+                    if !choices.is_empty() {
+                        random.push((key, choices));
+                        random.sort_by(|a, b| a.0.cmp(&b.0));
+                    }
+                }
+                Command::Save(storage) => state.actors[index].storage = Some(storage),
+            }
+        }
+    }
+}
+
+impl<A, C, H> Model for System<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    H: Clone + Debug + Hash,
+{
+    type State = SystemState<A, H>;
+    type Action = SystemAction<A>;
+
+    fn init_states(&self) -> Vec<Self::State> {
+        let mut state = SystemState {
+            actors: Vec::with_capacity(self.actors.len()),
+            crashed: 0,
+            network: Net::new(self.network),
+            history: self.init_history.clone(),
+        };
+        for (index, actor) in self.actors.iter().enumerate() {
+            let id = Id::from(index);
+            let mut out = Out::new();
+            let s = actor.on_start(id, &None, &mut out);
+            state.actors.push(Slot::new(s, None));
+            self.apply(id, out, &mut state);
+        }
+        vec![state]
+    }
+
+    fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        let deliverable = state.network.deliverable();
+        if self.lossy() {
+            for env in &deliverable {
+                actions.push(ActorModelAction::Drop((*env).clone()));
+            }
+        }
+        for env in &deliverable {
+            if usize::from(env.dst) < self.actors.len() {
+                actions.push(ActorModelAction::Deliver {
+                    src: env.src,
+                    dst: env.dst,
+                    msg: env.msg.clone(),
+                });
+            }
+        }
+        for (index, slot) in state.actors.iter().enumerate() {
+            for timer in &slot.timers {
+                actions.push(ActorModelAction::Timeout(Id::from(index), timer.clone()));
+            }
+        }
+        let n = self.actors.len();
+        if (state.crashed.count_ones() as usize) < self.max_crashes {
+            for index in (0..n).filter(|i| !state.is_crashed(*i)) {
+                actions.push(ActorModelAction::Crash(Id::from(index)));
+            }
+        }
+        for index in (0..n).filter(|i| state.is_crashed(*i)) {
+            actions.push(ActorModelAction::Recover(Id::from(index)));
+        }
+        for (index, slot) in state.actors.iter().enumerate() {
+            for (key, choices) in &slot.random {
+                for random in choices {
+                    actions.push(ActorModelAction::SelectRandom {
+                        actor: Id::from(index),
+                        key: key.clone(),
+                        random: random.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn next_state(&self, last: &Self::State, action: Self::Action) -> Option<Self::State> {
+        match action {
+            ActorModelAction::Drop(env) => {
+                let mut next = last.clone();
+                next.network.remove(&env, false);
+                Some(next)
+            }
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let index = usize::from(dst);
+                if index >= last.actors.len() || last.is_crashed(index) {
+                    return None;
+                }
+                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
+                let mut out = Out::new();
+                self.actors[index].on_msg(dst, &mut actor_state, src, msg.clone(), &mut out);
+                let ordered = matches!(last.network, Net::Ordered(_));
+                if matches!(actor_state, Cow::Borrowed(_)) && out.is_empty() && !ordered {
+                    return None; // nothing happens: not a step
+                }
+                let history = (self.record_msg_in)(
+                    &self.cfg,
+                    &last.history,
+                    Envelope {
+                        src,
+                        dst,
+                        msg: &msg,
+                    },
+                );
+                let mut next = last.clone();
+                next.network.remove(&Envelope { src, dst, msg }, true);
+                let changed = matches!(actor_state, Cow::Owned(_));
+                if let Cow::Owned(s) = actor_state {
+                    next.actors[index].state = Arc::new(s);
+                }
+                if let Some(h) = history {
+                    next.history = h;
+                }
+                self.apply_commands(index, dst, out, &mut next);
+                if changed || next.actors[index].storage != last.actors[index].storage {
+                    next.actors[index].refresh();
+                }
+                Some(next)
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let index = usize::from(id);
+                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
+                let mut out = Out::new();
+                self.actors[index].on_timeout(id, &mut actor_state, &timer, &mut out);
+                let renews_only =
+                    out.len() == 1 && matches!(&out[0], Command::SetTimer(t, _) if *t == timer);
+                if matches!(actor_state, Cow::Borrowed(_)) && renews_only {
+                    return None;
+                }
+                let mut next = last.clone();
+                let timers = &mut next.actors[index].timers;
+                if let Ok(i) = timers.binary_search(&timer) {
+                    timers.remove(i);
+                }
+                if let Cow::Owned(s) = actor_state {
+                    next.actors[index].set(Some(s), None);
+                }
+                self.apply(id, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::Crash(id) => {
+                let index = usize::from(id);
+                let mut next = last.clone();
+                next.actors[index].timers.clear();
+                next.actors[index].random.clear();
+                next.crashed |= 1 << index;
+                Some(next)
+            }
+            ActorModelAction::Recover(id) => {
+                let index = usize::from(id);
+                debug_assert!(last.is_crashed(index));
+                let mut out = Out::new();
+                let s = self.actors[index].on_start(id, &last.actors[index].storage, &mut out);
+                let mut next = last.clone();
+                next.actors[index].set(Some(s), None);
+                next.crashed &= !(1 << index);
+                self.apply(id, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::SelectRandom { actor, key, random } => {
+                let index = usize::from(actor);
+                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
+                let mut out = Out::new();
+                self.actors[index].on_random(actor, &mut actor_state, &random, &mut out);
+                let mut next = last.clone();
+                next.actors[index].random.retain(|(k, _)| *k != key);
+                if let Cow::Owned(s) = actor_state {
+                    next.actors[index].set(Some(s), None);
+                }
+                self.apply(actor, out, &mut next);
+                Some(next)
+            }
+        }
+    }
+
+    fn format_action(&self, action: &Self::Action) -> String {
+        let name = |id: Id| {
+            self.actors
+                .get(usize::from(id))
+                .map(|a| a.name())
+                .unwrap_or_else(|| format!("{id:?}"))
+        };
+        match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                format!("{} -> {}: {msg:?}", name(*src), name(*dst))
+            }
+            ActorModelAction::Drop(env) => {
+                format!("lose {} -> {}: {:?}", name(env.src), name(env.dst), env.msg)
+            }
+            ActorModelAction::Timeout(id, timer) => format!("{} timeout {timer:?}", name(*id)),
+            ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
+            ActorModelAction::Recover(id) => format!("{} restarts", name(*id)),
+            ActorModelAction::SelectRandom { actor, random, .. } => {
+                format!("{} chooses {random:?}", name(*actor))
+            }
+        }
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        self.properties.clone()
+    }
+}
