@@ -675,3 +675,138 @@ where
         self.properties.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The system must explore exactly the state graph of stateright's `ActorModel`: same
+    //! actions, same successors. Checked by equal unique-state counts on a small protocol that
+    //! exercises messages, no-op deliveries, timers, saved storage, crashes and every network.
+    use super::*;
+    use stateright::actor::{ActorModel, LossyNetwork};
+    use stateright::{Checker, Expectation};
+
+    /// Two actors bounce a counter up to a limit; each remembers the largest value it saw, saves
+    /// it, and re-sends on a timer.
+    #[derive(Clone)]
+    struct Bouncer {
+        peer: Id,
+        limit: u8,
+    }
+
+    impl Actor for Bouncer {
+        type Msg = u8;
+        type State = u8;
+        type Timer = ();
+        type Random = ();
+        type Storage = u8;
+
+        fn on_start(&self, id: Id, storage: &Option<u8>, o: &mut Out<Self>) -> u8 {
+            if usize::from(id) == 0 && storage.is_none() {
+                o.save(0); // a restart must not serve again
+                o.send(self.peer, 1);
+            }
+            o.set_timer((), Duration::ZERO..Duration::ZERO);
+            storage.unwrap_or(0)
+        }
+
+        fn on_msg(&self, _: Id, state: &mut Cow<u8>, src: Id, msg: u8, o: &mut Out<Self>) {
+            if msg > **state {
+                *state.to_mut() = msg;
+                o.save(msg);
+                if msg < self.limit {
+                    o.send(src, msg + 1);
+                }
+            }
+        }
+
+        fn on_timeout(&self, _: Id, state: &mut Cow<u8>, _: &(), o: &mut Out<Self>) {
+            // Give up: jump to the limit and tell the peer once.
+            if **state < self.limit {
+                *state.to_mut() = self.limit;
+                o.save(self.limit);
+                o.send(self.peer, self.limit);
+            }
+        }
+    }
+
+    use std::time::Duration;
+
+    fn actors() -> Vec<Bouncer> {
+        vec![
+            Bouncer {
+                peer: Id::from(1),
+                limit: 3,
+            },
+            Bouncer {
+                peer: Id::from(0),
+                limit: 3,
+            },
+        ]
+    }
+
+    fn system(kind: NetworkKind, crashes: usize) -> System<Bouncer, (), ()> {
+        System::new((), ())
+            .actors(actors())
+            .network(kind)
+            .max_crashes(crashes)
+            .property(Expectation::Always, "true", |_, _| true)
+    }
+
+    fn actor_model(kind: NetworkKind, crashes: usize) -> ActorModel<Bouncer, (), ()> {
+        ActorModel::new((), ())
+            .actors(actors())
+            .init_network(kind.network())
+            .lossy_network(kind.lossy())
+            .max_crashes(crashes)
+            .property(Expectation::Always, "true", |_, _| true)
+    }
+
+    /// Reachable states by full equality (no fingerprints).
+    fn reachable<M: Model>(m: &M) -> usize
+    where
+        M::State: Clone + Eq + Hash,
+    {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = m.init_states();
+        while let Some(s) = stack.pop() {
+            if !seen.insert(s.clone()) {
+                continue;
+            }
+            let mut actions = Vec::new();
+            m.actions(&s, &mut actions);
+            stack.extend(actions.into_iter().filter_map(|a| m.next_state(&s, a)));
+        }
+        seen.len()
+    }
+
+    #[test]
+    fn explores_the_same_state_graph_as_stateright_actor_model() {
+        for (name, kind) in NetworkKind::ALL {
+            for crashes in [0, 1] {
+                let ours = reachable(&system(kind, crashes));
+                let theirs = reachable(&actor_model(kind, crashes));
+                assert_eq!(ours, theirs, "{name}, {crashes} crashes");
+                assert!(ours > 10, "{name}: the protocol must do something");
+                // Our fingerprints separate every state the full comparison separates.
+                let checked = system(kind, crashes).checker().spawn_bfs().join();
+                assert_eq!(
+                    checked.unique_state_count(),
+                    ours,
+                    "{name}, {crashes} crashes"
+                );
+            }
+        }
+    }
+
+    /// stateright 0.31 hashes a set of timers as its sorted element hashes with no length, so
+    /// `[{t}, {}]` and `[{}, {t}]` (which actor has the timer) fingerprint alike and its checker
+    /// merges distinct states. This pins that difference; if stateright fixes it, this fails and
+    /// the note in docs/decisions.md can go.
+    #[test]
+    fn stateright_actor_model_merges_states_that_differ_in_timers() {
+        let kind = NetworkKind::UnorderedNonDuplicating;
+        let exact = reachable(&actor_model(kind, 0));
+        let fingerprinted = actor_model(kind, 0).checker().spawn_bfs().join();
+        assert!(fingerprinted.unique_state_count() < exact);
+    }
+}
