@@ -682,7 +682,7 @@ mod tests {
     //! actions, same successors. Checked by equal unique-state counts on a small protocol that
     //! exercises messages, no-op deliveries, timers, saved storage, crashes and every network.
     use super::*;
-    use stateright::actor::{ActorModel, LossyNetwork};
+    use stateright::actor::ActorModel;
     use stateright::{Checker, Expectation};
 
     /// Two actors bounce a counter up to a limit; each remembers the largest value it saw, saves
