@@ -196,10 +196,10 @@ pub static CATALOG: &[Protocol] = &[Protocol {
         },
         BugInfo {
             name: "minority-quorum",
-            summary: "quorums of n/2 servers instead of a strict majority",
+            summary: "quorums of n/2 servers instead of a strict majority (with 4 servers: two disjoint halves)",
             source: "Lamport, The Part-Time Parliament (1998): any two quorums must intersect",
             violates: "agreement",
-            needs: "--servers 4",
+            needs: "",
         },
         BugInfo {
             name: "read-proposes-placeholder",

@@ -641,8 +641,8 @@ fn bug_configuration(name: &str) -> PaxosConfig {
             crashes: 1,
             ..cfg(3, 2, Script::Write)
         },
-        // As the catalog's `needs` says. (Quorums of n/2 with n = 3 are single servers, so the
-        // default 3 servers already break agreement too.)
+        // The literature's case: 4 servers, two disjoint halves. (Quorums of n/2 with n = 3 are
+        // single servers, so the default 3 servers break agreement too.)
         PaxosBug::MinorityQuorum => cfg(4, 2, Script::Write),
         // One client reading an undecided key is enough.
         PaxosBug::ReadProposesPlaceholder => cfg(3, 1, Script::ReadWrite),

@@ -603,12 +603,22 @@ fn unknown_flag_is_rejected() {
 
 #[test]
 fn timeout_stops_an_exhaustive_search_with_exit_3() {
+    for threads in ["1", "2"] {
+        timeout_stops_search(threads);
+    }
+}
+
+/// stateright 0.31 only reads its timeout when a worker runs dry, which one thread never does;
+/// the harness enforces the deadline itself, so both thread counts must stop.
+fn timeout_stops_search(threads: &str) {
     let run = synod_expect(
         &[
             "check",
             "paxos",
             "--clients",
             "3",
+            "--threads",
+            threads,
             "--timeout",
             "0.5",
             "--format",

@@ -20,6 +20,7 @@ use stateright::{Expectation, Model, Path, Property};
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 /// Maps a state of `M` to its orbit's representative.
 pub type Canonicalizer<M> = fn(&M, &<M as Model>::State) -> <M as Model>::State;
@@ -38,6 +39,11 @@ pub struct Checked<M: Model> {
     found: Vec<AtomicBool>,
     /// List only actions that lead somewhere (see [`Checked::enabled_only`]).
     enabled_only: bool,
+    /// Past this instant no state has successors (see [`Checked::deadline`]).
+    deadline: Option<Instant>,
+    cut: AtomicBool,
+    /// Cleared once the search is over, so that paths can be replayed.
+    enforcing: AtomicBool,
 }
 
 impl<M: Model> Checked<M> {
@@ -59,7 +65,30 @@ impl<M: Model> Checked<M> {
             sticky: false,
             found,
             enabled_only: false,
+            deadline: None,
+            cut: AtomicBool::new(false),
+            enforcing: AtomicBool::new(true),
         }
+    }
+
+    /// Stops the search at `deadline`: from then on every state is given no successors, so any
+    /// checker drains its queue and finishes. stateright 0.31 only looks at its own timeout when a
+    /// worker runs out of work, which a single-threaded search never does until it is complete.
+    /// [`Checked::was_cut`] tells whether the deadline cut anything.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Whether the deadline passed while states still had successors to explore.
+    pub fn was_cut(&self) -> bool {
+        self.cut.load(Ordering::Relaxed)
+    }
+
+    /// Stops enforcing the deadline: call when the search is over, before replaying its paths
+    /// (stateright rebuilds discoveries by replaying actions, which the deadline would hide).
+    pub fn end_search(&self) {
+        self.enforcing.store(false, Ordering::Relaxed);
     }
 
     /// Lists only actions whose successor exists.
@@ -157,6 +186,12 @@ where
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        if self.deadline.is_some_and(|d| Instant::now() >= d)
+            && self.enforcing.load(Ordering::Relaxed)
+        {
+            self.cut.store(true, Ordering::Relaxed);
+            return;
+        }
         self.inner.actions(state, actions);
         actions.retain(|a| (self.allow)(&self.inner, a));
         if self.enabled_only {

@@ -154,8 +154,9 @@ pub enum PaxosBug {
     /// requires acceptors to remember promises across failures ("Paxos Made Simple", section 2.3;
     /// "Paxos Made Live", section 5.1 on disk corruption).
     VolatilePromise,
-    /// Quorums of `n/2` instead of a strict majority: with an even `n`, two disjoint quorums can
-    /// choose different values (quorum intersection is the heart of the proof).
+    /// Quorums of `n/2` (at least 1) instead of a strict majority: two quorums need not intersect
+    /// (with 4 servers, two disjoint halves; with 3, single servers), so two values can be chosen.
+    /// Quorum intersection is the heart of the proof.
     MinorityQuorum,
     /// A read of an undecided key proposes a placeholder value (0) instead of only running phase
     /// 1, so a value no client wrote gets chosen (validity, "Paxos Made Simple" section 2.1).

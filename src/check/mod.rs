@@ -101,12 +101,26 @@ where
     );
     let seconds = started.elapsed().as_secs_f64();
     let model = &build();
+    let mut found = found;
+    if found.cut {
+        // Past the deadline states were given no successors, so they looked terminal: an
+        // `eventually` counterexample ending there proves nothing.
+        let eventually: Vec<&'static str> = model
+            .properties()
+            .iter()
+            .filter(|p| p.expectation == Expectation::Eventually)
+            .map(|p| p.name)
+            .collect();
+        found
+            .discoveries
+            .retain(|name, _| !eventually.contains(name));
+    }
 
     let failed = model
         .properties()
         .iter()
         .any(|p| p.expectation != Expectation::Sometimes && found.discoveries.contains_key(p.name));
-    let timed_out = timeout.is_some_and(|t| started.elapsed() >= t);
+    let timed_out = found.cut;
     let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
     let complete = opts.strategy != Strategy::Simulation && !timed_out && !depth_bounded && !failed;
 
@@ -189,6 +203,8 @@ where
 }
 
 struct Search<M: Model> {
+    /// The deadline passed with states left to explore.
+    cut: bool,
     states: usize,
     unique_states: usize,
     max_depth: usize,
@@ -207,31 +223,60 @@ where
     M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
     M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
 {
-    let model = match opts.strategy {
+    let mut model = match opts.strategy {
         Strategy::Simulation => model.enabled_only(),
         _ => model,
     };
+    if let Some(t) = timeout {
+        model = model.deadline(Instant::now() + t);
+    }
     let mut builder = model
         .sticky()
         .checker()
         .threads(threads.max(1))
         .finish_when(finish_when);
-    if let Some(t) = timeout {
+    if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
+        // Simulation restarts runs forever; its own timeout ends the loop.
         builder = builder.timeout(t);
     }
     if let Some(d) = opts.max_depth {
         builder = builder.target_max_depth(d);
     }
-    let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
+    let progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
     match opts.strategy {
-        Strategy::Bfs => collect(builder.spawn_bfs().join_and_report(&mut progress)),
-        Strategy::Dfs => collect(builder.spawn_dfs().join_and_report(&mut progress)),
-        Strategy::Simulation => collect(
-            builder
-                .spawn_simulation(opts.seed, UniformChooser)
-                .join_and_report(&mut progress),
+        Strategy::Bfs => finish(builder.spawn_bfs(), progress),
+        Strategy::Dfs => finish(builder.spawn_dfs(), progress),
+        Strategy::Simulation => finish(
+            builder.spawn_simulation(opts.seed, UniformChooser),
+            progress,
         ),
     }
+}
+
+/// Waits for the checker (drawing progress), then ends the search and collects what it found.
+fn finish<M, C>(checker: C, mut progress: Progress) -> Search<M>
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+    C: Checker<Checked<M>>,
+    Checked<M>: Model<State = M::State, Action = M::Action>,
+{
+    let started = Instant::now();
+    let data = |c: &C, done: bool| ReportData {
+        total_states: c.state_count(),
+        unique_states: c.unique_state_count(),
+        max_depth: c.max_depth(),
+        duration: started.elapsed(),
+        done,
+    };
+    while !checker.is_done() {
+        Reporter::<M>::report_checking(&mut progress, data(&checker, false));
+        std::thread::sleep(Reporter::<M>::delay(&progress));
+    }
+    let checker = checker.join();
+    Reporter::<M>::report_checking(&mut progress, data(&checker, true));
+    collect(checker)
 }
 
 fn collect<M, C>(checker: C) -> Search<M>
@@ -242,8 +287,10 @@ where
     C: Checker<Checked<M>>,
     Checked<M>: Model<State = M::State, Action = M::Action>,
 {
+    checker.model().end_search();
     let discoveries = checker.discoveries();
     Search {
+        cut: checker.model().was_cut(),
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),
         max_depth: checker.max_depth(),
