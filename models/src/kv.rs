@@ -438,29 +438,53 @@ pub struct HistoryData {
 
 /// The recorded [`HistoryData`], shared: every state the checker clones carries a history, but
 /// only a client request, a reply or an announcement changes it, so clones are reference counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct History(Arc<HistoryData>);
+/// Its hash is computed once, when it is made, so fingerprinting a state hashes one word for it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct History(Arc<Digested>);
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Digested {
+    digest: u64,
+    data: HistoryData,
+}
+
+impl std::hash::Hash for History {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0.digest);
+    }
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History::from_data(HistoryData::default())
+    }
+}
 
 impl std::ops::Deref for History {
     type Target = HistoryData;
     fn deref(&self) -> &HistoryData {
-        &self.0
+        &self.0.data
     }
 }
 
 impl History {
     pub fn new(client_count: usize) -> Self {
         assert!(client_count <= MAX_CLIENTS, "at most {MAX_CLIENTS} clients");
-        History(Arc::new(HistoryData {
+        History::from_data(HistoryData {
             clients: vec![ClientOps::default(); client_count],
             announced: Vec::new(),
-        }))
+        })
+    }
+
+    fn from_data(data: HistoryData) -> Self {
+        let digest = crate::system::digest(&data);
+        History(Arc::new(Digested { digest, data }))
     }
 
     fn edit(&self, f: impl FnOnce(&mut HistoryData)) -> Self {
-        let mut data = (*self.0).clone();
+        let mut data = self.0.data.clone();
         f(&mut data);
-        History(Arc::new(data))
+        History::from_data(data)
     }
 
     /// Notes that a server announced `value` decided for `key`.
@@ -540,7 +564,8 @@ impl History {
         thread_local! {
             // The last history seen: consecutive states mostly share one (same allocation).
             static LAST: RefCell<Option<(History, bool)>> = const { RefCell::new(None) };
-            static MEMO: RefCell<HashMap<History, bool>> = RefCell::new(HashMap::new());
+            static MEMO: RefCell<HashMap<History, bool, BuildDigest>> =
+                const { RefCell::new(HashMap::with_hasher(BuildDigest)) };
         }
         const MEMO_LIMIT: usize = 1 << 16;
         let last = LAST.with(|l| match &*l.borrow() {
@@ -663,6 +688,33 @@ impl History {
             order.push(nodes[j]);
         }
         order
+    }
+}
+
+/// Hashes a [`History`] by its precomputed digest (the only thing its `Hash` writes).
+#[derive(Clone, Copy, Default)]
+struct BuildDigest;
+
+impl std::hash::BuildHasher for BuildDigest {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
     }
 }
 
@@ -848,7 +900,7 @@ impl Permute for History {
             .map(|&(k, v)| (k, p.value(v)))
             .collect();
         announced.sort_unstable();
-        History(Arc::new(HistoryData { clients, announced }))
+        History::from_data(HistoryData { clients, announced })
     }
 }
 
@@ -889,5 +941,72 @@ impl<I: Permute> Permute for KvMsg<I> {
             },
             KvMsg::Internal(ref i) => KvMsg::Internal(i.permute(p)),
         }
+    }
+}
+
+/// A small map from keys to per-key state, kept sorted, stored inline for one key: the checker
+/// clones server states at every step and almost always with a single key, so this avoids the
+/// allocation a `BTreeMap` node costs. Lookups are linear, which is what small maps want; the
+/// UDP runtime keeps state owned and never clones it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyMap<V>(smallvec::SmallVec<[(Key, V); 1]>);
+
+impl<V> Default for KeyMap<V> {
+    fn default() -> Self {
+        KeyMap(smallvec::SmallVec::new())
+    }
+}
+
+impl<V> KeyMap<V> {
+    fn position(&self, key: Key) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&key, |(k, _)| *k)
+    }
+
+    pub fn get(&self, key: &Key) -> Option<&V> {
+        self.position(*key).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &Key) -> Option<&mut V> {
+        self.position(*key).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// The value for `key`, inserted as `V::default()` if absent.
+    pub fn entry_or_default(&mut self, key: Key) -> &mut V
+    where
+        V: Default,
+    {
+        let i = match self.position(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (key, V::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<V> FromIterator<(Key, V)> for KeyMap<V> {
+    fn from_iter<T: IntoIterator<Item = (Key, V)>>(iter: T) -> Self {
+        let mut entries: smallvec::SmallVec<[(Key, V); 1]> = iter.into_iter().collect();
+        entries.sort_by_key(|(k, _)| *k);
+        entries.dedup_by_key(|(k, _)| *k);
+        KeyMap(entries)
     }
 }

@@ -49,8 +49,8 @@
 
 use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
 use crate::kv::{
-    record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KvActor, KvClient,
-    KvConfig, KvMsg, MsgId, Permute, Step, Value,
+    record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KeyMap, KvActor,
+    KvClient, KvConfig, KvMsg, KvState, MsgId, Permute, Step, Value,
 };
 use crate::system::System;
 use crate::NetworkKind;
@@ -58,7 +58,6 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use stateright::Expectation;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -187,7 +186,7 @@ pub struct Acceptor {
 
 /// What a server saves: its acceptor state per key (shared, so that the checker's state clones
 /// do not copy it).
-pub type PaxosStorage = Arc<BTreeMap<Key, Acceptor>>;
+pub type PaxosStorage = Arc<KeyMap<Acceptor>>;
 
 /// A proposer's phase in the round it leads.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -226,7 +225,7 @@ pub struct Instance {
     pub acceptor: Acceptor,
     pub decided: Option<Value>,
     pub round: Option<Round>,
-    pub waiting: Vec<Waiter>,
+    pub waiting: smallvec::SmallVec<[Waiter; 2]>,
 }
 
 impl fmt::Debug for Instance {
@@ -293,7 +292,7 @@ impl fmt::Display for Bits {
 /// A Paxos server's state: an instance per key it has heard of.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PaxosState {
-    pub keys: BTreeMap<Key, Instance>,
+    pub keys: KeyMap<Instance>,
 }
 
 impl fmt::Debug for PaxosState {
@@ -363,7 +362,7 @@ impl PaxosServer {
 
     /// Starts a round for `key` with the next ballot above everything this server promised.
     fn start_round(&self, state: &mut PaxosState, key: Key, own: Option<Value>, o: &mut PaxosOut) {
-        let inst = state.keys.entry(key).or_default();
+        let inst = state.keys.entry_or_default(key);
         let ballot = Ballot {
             round: inst.acceptor.promised.round + 1,
             server: self.index as u8,
@@ -564,7 +563,7 @@ impl PaxosServer {
             return; // a retry of a request already waiting
         }
         let state = state.to_mut();
-        let inst = state.keys.entry(key).or_default();
+        let inst = state.keys.entry_or_default(key);
         inst.waiting.push(waiter);
         match &mut inst.round {
             None => self.start_round(state, key, write, o),
@@ -589,7 +588,7 @@ impl PaxosServer {
                 let current = state.keys.get(&key).map(|i| i.acceptor).unwrap_or_default();
                 if ballot > current.promised {
                     let state = state.to_mut();
-                    state.keys.entry(key).or_default().acceptor.promised = ballot;
+                    state.keys.entry_or_default(key).acceptor.promised = ballot;
                     o.save(self.storage(state));
                     let accepted = current.accepted;
                     o.send(
@@ -637,7 +636,7 @@ impl PaxosServer {
                     ballot >= current.promised || self.bug == Some(PaxosBug::AcceptLowerBallot);
                 if allowed && current.accepted != Some((ballot, value)) {
                     let state = state.to_mut();
-                    let acceptor = &mut state.keys.entry(key).or_default().acceptor;
+                    let acceptor = &mut state.keys.entry_or_default(key).acceptor;
                     acceptor.promised = acceptor.promised.max(ballot);
                     acceptor.accepted = Some((ballot, value));
                     o.save(self.storage(state));
@@ -673,7 +672,7 @@ impl PaxosServer {
                     return;
                 }
                 let state = state.to_mut();
-                let inst = state.keys.entry(key).or_default();
+                let inst = state.keys.entry_or_default(key);
                 self.learn(inst, value, o);
             }
         }
@@ -831,18 +830,48 @@ fn servers_of(state: &PaxosSystem) -> impl Iterator<Item = &PaxosState> {
 }
 
 /// `agreement`: per key, every decided and every announced value is the same.
-fn agreement(_: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> bool {
-    let mut seen: Vec<(Key, Value)> = state.history.announced.clone();
-    for s in servers_of(state) {
-        for (k, inst) in s.keys.iter() {
-            if let Some(v) = inst.decided {
-                seen.push((*k, v));
+fn agreement(m: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> bool {
+    let announced = &state.history.announced;
+    // Announcements are sorted by (key, value): two for one key disagree.
+    if announced.windows(2).any(|w| w[0].0 == w[1].0) {
+        return false;
+    }
+    // The first decision seen, checked against every other (one key in the usual case).
+    let mut first: Option<(Key, Value)> = None;
+    for slot in &state.actors[..m.cfg.servers] {
+        let KvState::Server(server) = &*slot.state else {
+            continue;
+        };
+        for (&k, inst) in server.keys.iter() {
+            let Some(v) = inst.decided else { continue };
+            if announced.iter().any(|&(ak, av)| ak == k && av != v) {
+                return false;
+            }
+            match first {
+                None => first = Some((k, v)),
+                Some((fk, fv)) if fk == k => {
+                    if fv != v {
+                        return false;
+                    }
+                }
+                Some(_) => {
+                    if !other_servers_agree(state, k, v) {
+                        return false;
+                    }
+                }
             }
         }
     }
-    seen.sort_unstable();
-    seen.windows(2)
-        .all(|w| w[0].0 != w[1].0 || w[0].1 == w[1].1)
+    true
+}
+
+fn other_servers_agree(state: &PaxosSystem, key: Key, value: Value) -> bool {
+    servers_of(state).all(|s| {
+        s.keys
+            .get(&key)
+            .and_then(|i| i.decided)
+            .is_none_or(|v| v == value)
+    })
 }
 
 /// `validity`: a decided value is one some client wrote.

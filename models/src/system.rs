@@ -507,19 +507,28 @@ where
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        let deliverable = state.network.deliverable();
-        if self.lossy() {
-            for env in &deliverable {
-                actions.push(ActorModelAction::Drop((*env).clone()));
-            }
-        }
-        for env in &deliverable {
+        let deliver = |env: &Envelope<A::Msg>, actions: &mut Vec<Self::Action>| {
             if usize::from(env.dst) < self.actors.len() {
                 actions.push(ActorModelAction::Deliver {
                     src: env.src,
                     dst: env.dst,
                     msg: env.msg.clone(),
                 });
+            }
+        };
+        match (&state.network, self.lossy()) {
+            // The common case, without an intermediate list.
+            (Net::Unordered(v), false) => v.iter().for_each(|(env, _)| deliver(env, actions)),
+            _ => {
+                let deliverable = state.network.deliverable();
+                if self.lossy() {
+                    for env in &deliverable {
+                        actions.push(ActorModelAction::Drop((*env).clone()));
+                    }
+                }
+                deliverable
+                    .into_iter()
+                    .for_each(|env| deliver(env, actions));
             }
         }
         for (index, slot) in state.actors.iter().enumerate() {
