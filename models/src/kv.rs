@@ -439,13 +439,41 @@ pub struct HistoryData {
 /// The recorded [`HistoryData`], shared: every state the checker clones carries a history, but
 /// only a client request, a reply or an announcement changes it, so clones are reference counts.
 /// Its hash is computed once, when it is made, so fingerprinting a state hashes one word for it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, Eq, PartialOrd, Ord)]
 pub struct History(Arc<Digested>);
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+impl PartialEq for History {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+#[derive(Debug)]
 struct Digested {
     digest: u64,
     data: HistoryData,
+    /// The linearizability verdict, computed at most once per shared history.
+    linearizable: std::sync::OnceLock<bool>,
+}
+
+impl PartialEq for Digested {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest && self.data == other.data
+    }
+}
+
+impl Eq for Digested {}
+
+impl PartialOrd for Digested {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Digested {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.digest, &self.data).cmp(&(other.digest, &other.data))
+    }
 }
 
 impl std::hash::Hash for History {
@@ -478,7 +506,11 @@ impl History {
 
     fn from_data(data: HistoryData) -> Self {
         let digest = crate::system::digest(&data);
-        History(Arc::new(Digested { digest, data }))
+        History(Arc::new(Digested {
+            digest,
+            data,
+            linearizable: std::sync::OnceLock::new(),
+        }))
     }
 
     fn edit(&self, f: impl FnOnce(&mut HistoryData)) -> Self {
@@ -561,35 +593,31 @@ impl History {
     /// replaying it into stateright's `LinearizabilityTester`. Results are memoised per history
     /// (many states share one), in a bounded thread-local table.
     pub fn linearizable_wo(&self) -> bool {
+        *self
+            .0
+            .linearizable
+            .get_or_init(|| self.linearizable_wo_memo())
+    }
+
+    /// Histories equal in content but built apart (different allocations) share a verdict
+    /// through a bounded thread-local memo keyed by content.
+    fn linearizable_wo_memo(&self) -> bool {
         thread_local! {
-            // The last history seen: consecutive states mostly share one (same allocation).
-            static LAST: RefCell<Option<(History, bool)>> = const { RefCell::new(None) };
             static MEMO: RefCell<HashMap<History, bool, BuildDigest>> =
                 const { RefCell::new(HashMap::with_hasher(BuildDigest)) };
         }
         const MEMO_LIMIT: usize = 1 << 16;
-        let last = LAST.with(|l| match &*l.borrow() {
-            Some((h, v)) if Arc::ptr_eq(&h.0, &self.0) => Some(*v),
-            _ => None,
-        });
-        if let Some(hit) = last {
+        if let Some(hit) = MEMO.with(|m| m.borrow().get(self).copied()) {
             return hit;
         }
-        let verdict = match MEMO.with(|m| m.borrow().get(self).copied()) {
-            Some(hit) => hit,
-            None => {
-                let verdict = self.replay_wo();
-                MEMO.with(|m| {
-                    let mut m = m.borrow_mut();
-                    if m.len() >= MEMO_LIMIT {
-                        m.clear();
-                    }
-                    m.insert(self.clone(), verdict);
-                });
-                verdict
+        let verdict = self.replay_wo();
+        MEMO.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= MEMO_LIMIT {
+                m.clear();
             }
-        };
-        LAST.with(|l| *l.borrow_mut() = Some((self.clone(), verdict)));
+            m.insert(self.clone(), verdict);
+        });
         verdict
     }
 

@@ -102,7 +102,7 @@ impl<A: Actor> Hash for Slot<A> {
 }
 
 /// Messages in flight, kept sorted so that equal networks are equal vectors.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 pub enum Net<M> {
     /// Unordered, delivered at most once: each distinct envelope with its multiplicity.
     Unordered(Vec<(Envelope<M>, u32)>),
@@ -111,6 +111,26 @@ pub enum Net<M> {
     Duplicating(Vec<Envelope<M>>, Option<Envelope<M>>),
     /// Ordered per (src, dst) channel: envelopes in send order.
     Ordered(Vec<Envelope<M>>),
+}
+
+/// Room for this many more messages in a cloned network: a successor almost always sends, and
+/// an exact-capacity clone would reallocate on the first send.
+const NET_SLACK: usize = 4;
+
+fn clone_with_slack<T: Clone>(v: &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len() + NET_SLACK);
+    out.extend_from_slice(v);
+    out
+}
+
+impl<M: Clone> Clone for Net<M> {
+    fn clone(&self) -> Self {
+        match self {
+            Net::Unordered(v) => Net::Unordered(clone_with_slack(v)),
+            Net::Duplicating(v, last) => Net::Duplicating(clone_with_slack(v), last.clone()),
+            Net::Ordered(v) => Net::Ordered(clone_with_slack(v)),
+        }
+    }
 }
 
 impl<M: Ord + Clone> Net<M> {
