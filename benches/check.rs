@@ -8,9 +8,14 @@
 //! own `examples/paxos.rs` is in README.md ("Performance").
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use mimalloc::MiMalloc;
 use std::time::Duration;
 use synod::check::{self, CheckOptions, Header, Strategy};
 use synod_models::paxos::{self, PaxosConfig, Script};
+
+/// The same allocator as the `synod` binary.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 fn check_paxos(cfg: &PaxosConfig, threads: usize) -> usize {
     let opts = CheckOptions {

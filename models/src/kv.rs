@@ -424,7 +424,7 @@ pub struct Pending {
 /// One client's operations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientOps {
-    pub done: Vec<Completed>,
+    pub done: smallvec::SmallVec<[Completed; 2]>,
     pub pending: Option<Pending>,
 }
 
