@@ -11,7 +11,7 @@ pub mod trace;
 
 pub use report::{PropertyReport, Report, Verdict};
 
-use stateright::report::{ReportData, ReportDiscovery, Reporter};
+use stateright::report::ReportData;
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
@@ -271,22 +271,11 @@ where
         done,
     };
     while !checker.is_done() {
-        Reporter::<M>::report_checking(&mut progress, data(&checker, false));
-        std::thread::sleep(Reporter::<M>::delay(&progress));
+        progress.draw(data(&checker, false));
+        std::thread::sleep(progress.delay());
     }
     let checker = checker.join();
-    Reporter::<M>::report_checking(&mut progress, data(&checker, true));
-    collect(checker)
-}
-
-fn collect<M, C>(checker: C) -> Search<M>
-where
-    M: Model,
-    M::State: Clone + PartialEq,
-    M::Action: Clone + PartialEq,
-    C: Checker<Checked<M>>,
-    Checked<M>: Model<State = M::State, Action = M::Action>,
-{
+    progress.draw(data(&checker, true));
     checker.model().end_search();
     let discoveries = checker.discoveries();
     Search {
@@ -298,23 +287,17 @@ where
     }
 }
 
-/// The live progress line.
+/// The live progress line (stderr, only on a terminal).
 struct Progress {
     enabled: bool,
-    drew: bool,
 }
 
 impl Progress {
     fn new(enabled: bool) -> Self {
-        Progress {
-            enabled,
-            drew: false,
-        }
+        Progress { enabled }
     }
-}
 
-impl<M: Model> Reporter<M> for Progress {
-    fn report_checking(&mut self, data: ReportData) {
+    fn draw(&mut self, data: ReportData) {
         if !self.enabled {
             return;
         }
@@ -333,19 +316,10 @@ impl<M: Model> Reporter<M> for Progress {
             let _ = writeln!(err);
         }
         let _ = err.flush();
-        self.drew = true;
     }
 
-    fn report_discoveries(&mut self, _: &M, _: BTreeMap<&'static str, ReportDiscovery<M>>)
-    where
-        M::Action: Debug + PartialEq,
-        M::State: Debug + Hash + PartialEq,
-    {
-    }
-
+    /// How long to wait between polls: the search is not over until the poll notices.
     fn delay(&self) -> Duration {
-        // The reporter thread sleeps this long between polls, and the search is not over until it
-        // wakes: keep it short.
         Duration::from_millis(if self.enabled { 250 } else { 20 })
     }
 }
