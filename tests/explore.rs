@@ -275,6 +275,19 @@ fn explorer_serves_status_and_states_over_http() {
             .any(|s| s["action"].as_str().unwrap_or("").contains("Prepare")),
         "after a write reaches a server, it sends Prepare: {deeper:?}"
     );
+    // Each step carries a sequence diagram of its path: actor timelines and, two steps in, the
+    // arrow of the delivered Write.
+    let svg = deeper[0]["svg"].as_str().unwrap_or("");
+    assert!(svg.starts_with("<svg"), "a sequence diagram: {svg}");
+    assert!(
+        svg.contains("server 0") && svg.contains("client 0"),
+        "{svg}"
+    );
+    assert!(svg.contains("marker-end='url(#arrow)'"), "an arrow: {svg}");
+    assert!(
+        svg.contains("Write(#1 k0=1)"),
+        "the delivered message is labelled: {svg}"
+    );
 
     // Segments are action indices, not fingerprints; a bad path is a 404, not a crash.
     let (status, body) = explorer.get(&format!("/.states/{init_fingerprint}"));

@@ -439,8 +439,30 @@ pub struct HistoryData {
 /// The recorded [`HistoryData`], shared: every state the checker clones carries a history, but
 /// only a client request, a reply or an announcement changes it, so clones are reference counts.
 /// Its hash is computed once, when it is made, so fingerprinting a state hashes one word for it.
-#[derive(Clone, Debug, Eq, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct History(Arc<Digested>);
+
+impl fmt::Debug for History {
+    /// One line per client, `write k0=1 -> WriteOk; read k0 ... (pending)`, then the
+    /// announced decisions.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for (c, ops) in self.clients.iter().enumerate() {
+            let mut line = format!("client {c}:");
+            for d in &ops.done {
+                line.push_str(&format!(" {:?} -> {:?};", d.op, d.ret));
+            }
+            if let Some(p) = &ops.pending {
+                line.push_str(&format!(" {:?} (pending)", p.op));
+            }
+            list.entry(&format_args!("{line}"));
+        }
+        if !self.announced.is_empty() {
+            list.entry(&format_args!("announced decisions: {:?}", self.announced));
+        }
+        list.finish()
+    }
+}
 
 impl PartialEq for History {
     fn eq(&self, other: &Self) -> bool {

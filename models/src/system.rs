@@ -703,6 +703,106 @@ where
     fn properties(&self) -> Vec<Property<Self>> {
         self.properties.clone()
     }
+
+    /// A sequence diagram of the path for the explorer: a timeline per actor, an arrow from the
+    /// step that sent a message to the step that delivered it, a dot for timeouts, crashes and
+    /// restarts.
+    fn as_svg(&self, path: stateright::Path<Self::State, Self::Action>) -> Option<String> {
+        use std::fmt::Write as _;
+        let names: Vec<String> = self.actors.iter().map(|a| a.name()).collect();
+        let column_px = names
+            .iter()
+            .map(|n| n.len() as u64 * 9)
+            .max()
+            .unwrap_or(0)
+            .max(110);
+        let at = |actor: usize, step: usize| (actor as u64 * column_px, step as u64 * 30 + 30);
+        let steps = path.into_vec();
+        let (width, height) = at(names.len(), steps.len());
+        let width = width + 320; // room for the labels of the last column
+        let escape = |t: &str| {
+            t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let mut svg = format!(
+            "<svg version='1.1' baseProfile='full' width='{width}' height='{height}' \
+             viewbox='-20 -20 {} {}' xmlns='http://www.w3.org/2000/svg'>\
+             <defs><marker class='svg-event-shape' id='arrow' markerWidth='12' markerHeight='10' \
+             refX='12' refY='5' orient='auto'><polygon points='0 0, 12 5, 0 10' /></marker></defs>",
+            width + 20,
+            height + 20
+        );
+        for (i, name) in names.iter().enumerate() {
+            let (x, y0) = at(i, 0);
+            let (_, y1) = at(i, steps.len());
+            let _ = write!(
+                svg,
+                "<line x1='{x}' y1='{y0}' x2='{x}' y2='{y1}' class='svg-actor-timeline' />\
+                 <text x='{x}' y='{}' class='svg-actor-label'>{}</text>",
+                y0 - 10,
+                escape(name)
+            );
+        }
+        // When each message in flight was sent: (src, dst, msg) -> steps, oldest first.
+        let mut sent: Vec<(Envelope<A::Msg>, usize)> = Vec::new();
+        let mut before: Vec<&Envelope<A::Msg>> = Vec::new();
+        for (step, (state, action)) in steps.iter().enumerate() {
+            // Messages that appeared with this state were sent by the step that made it.
+            let mut now: Vec<&Envelope<A::Msg>> = state.network.iter_all().collect();
+            for old in &before {
+                if let Some(i) = now.iter().position(|e| e == old) {
+                    now.swap_remove(i);
+                }
+            }
+            sent.extend(now.into_iter().map(|e| (e.clone(), step)));
+            before = state.network.iter_all().collect();
+            let Some(action) = action else { continue };
+            let time = step + 1;
+            match action {
+                ActorModelAction::Deliver { src, dst, msg } => {
+                    let env = Envelope {
+                        src: *src,
+                        dst: *dst,
+                        msg: msg.clone(),
+                    };
+                    let from = sent.iter().position(|(e, _)| *e == env);
+                    let send_step = from.map(|i| sent.remove(i).1).unwrap_or(0);
+                    let (x1, y1) = at(usize::from(*src), send_step);
+                    let (x2, y2) = at(usize::from(*dst), time);
+                    let _ = write!(
+                        svg,
+                        "<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' marker-end='url(#arrow)' \
+                         class='svg-event-line' /><text x='{x2}' y='{y2}' \
+                         class='svg-event-label'>{}</text>",
+                        escape(&format!("{msg:?}"))
+                    );
+                }
+                ActorModelAction::Timeout(id, _)
+                | ActorModelAction::Crash(id)
+                | ActorModelAction::Recover(id)
+                | ActorModelAction::SelectRandom { actor: id, .. } => {
+                    let (x, y) = at(usize::from(*id), time);
+                    let _ = write!(
+                        svg,
+                        "<circle cx='{x}' cy='{y}' r='8' class='svg-event-shape' />\
+                         <text x='{x}' y='{y}' class='svg-event-label'>{}</text>",
+                        escape(&self.format_action(action))
+                    );
+                }
+                ActorModelAction::Drop(env) => {
+                    let (x, y) = at(usize::from(env.dst), time);
+                    let _ = write!(
+                        svg,
+                        "<text x='{x}' y='{y}' class='svg-event-label'>{}</text>",
+                        escape(&self.format_action(action))
+                    );
+                }
+            }
+        }
+        svg.push_str("</svg>");
+        Some(svg)
+    }
 }
 
 #[cfg(test)]
