@@ -10,8 +10,10 @@ use serde::Serialize;
 use stateright::Model;
 use std::collections::BTreeMap;
 use std::fmt;
+use synod_models::checked::Checked;
 use synod_models::paxos::{self, PaxosBug, PaxosConfig, Script};
 use synod_models::NetworkKind;
+use synod_specs as specs;
 
 /// A numeric protocol parameter (`--servers 3`).
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -214,7 +216,304 @@ pub static CATALOG: &[Protocol] = &[Protocol {
     validate: validate_paxos,
     check: check_paxos,
     explore: explore_paxos,
+},
+Protocol {
+    name: "spec-tcommit",
+    summary: "TCommit.tla (Gray and Lamport, Consensus on Transaction Commit): the commit spec",
+    params: &[RMS],
+    properties: &[
+        always("TCTypeOK"),
+        always("TCConsistent"),
+        sometimes("committed"),
+        sometimes("aborted"),
+    ],
+    bugs: &[BugInfo {
+        name: "abort-after-commit",
+        summary: "Decide(r) aborts without notCommitted: an RM aborts after another committed",
+        source: "TCommit.tla: the notCommitted conjunct of Decide",
+        violates: "TCConsistent",
+        needs: "",
+    }],
+    symmetry: Some("resource managers"),
+    networks: SPEC_NETWORK,
+    validate: |s| spec_config(specs::TCommit::new(tcommit_config(s)).map(|_| ())),
+    check: |s, o| run_spec("spec-tcommit", s, o, || specs::TCommit::new(tcommit_config(s)), specs::TCommit::canonical),
+    explore: |s, a, t| serve_spec(s, a, t, || specs::TCommit::new(tcommit_config(s)), specs::TCommit::canonical),
+},
+Protocol {
+    name: "spec-twophase",
+    summary: "TwoPhase.tla (Gray and Lamport): two-phase commit with a transaction manager and messages",
+    params: &[RMS],
+    properties: &[
+        always("TPTypeOK"),
+        always("TCConsistent"),
+        sometimes("committed"),
+        sometimes("aborted"),
+    ],
+    bugs: &[BugInfo {
+        name: "commit-without-all-prepared",
+        summary: "TMCommit without tmPrepared = RM: the TM commits before every RM has prepared",
+        source: "Gray and Lamport, Consensus on Transaction Commit (2006), section 3",
+        violates: "TCConsistent",
+        needs: "",
+    }],
+    symmetry: Some("resource managers"),
+    networks: SPEC_NETWORK,
+    validate: |s| spec_config(specs::TwoPhase::new(two_phase_config(s)).map(|_| ())),
+    check: |s, o| run_spec("spec-twophase", s, o, || specs::TwoPhase::new(two_phase_config(s)), specs::TwoPhase::canonical),
+    explore: |s, a, t| serve_spec(s, a, t, || specs::TwoPhase::new(two_phase_config(s)), specs::TwoPhase::canonical),
+},
+Protocol {
+    name: "spec-consensus",
+    summary: "Consensus.tla (Lamport, Paxos: how to win a Turing award): at most one value is chosen",
+    params: &[Param {
+        name: "values",
+        help: "the set Value (MCConsensus: 3)",
+        default: 3,
+        min: 1,
+        max: 16,
+    }],
+    properties: &[always("TypeOK"), always("Inv"), sometimes("value chosen")],
+    bugs: &[BugInfo {
+        name: "choose-again",
+        summary: "Next without chosen = {}: a second value can be chosen",
+        source: "Consensus.tla, its opening comment",
+        violates: "Inv",
+        needs: "",
+    }],
+    symmetry: Some("values"),
+    networks: SPEC_NETWORK,
+    validate: |s| spec_config(specs::Consensus::new(consensus_config(s)).map(|_| ())),
+    check: |s, o| run_spec("spec-consensus", s, o, || specs::Consensus::new(consensus_config(s)), specs::Consensus::canonical),
+    explore: |s, a, t| serve_spec(s, a, t, || specs::Consensus::new(consensus_config(s)), specs::Consensus::canonical),
+},
+Protocol {
+    name: "spec-voting",
+    summary: "Voting.tla (Lamport): ballots, votes and quorums, the abstraction Paxos implements",
+    params: &[ACCEPTORS, VALUES, Param {
+        name: "max-ballot",
+        help: "ballots are 0..=max-ballot (MCVoting: 2)",
+        default: 2,
+        min: 0,
+        max: 9,
+    }],
+    properties: &[
+        always("TypeOK"),
+        always("VotesSafe"),
+        always("OneValuePerBallot"),
+        always("Inv"),
+        always("C!Inv"),
+        sometimes("value chosen"),
+        sometimes("value chosen in a later ballot"),
+    ],
+    bugs: &[
+        BugInfo {
+            name: "vote-without-shows-safe-at",
+            summary: "VoteFor without ShowsSafeAt: an acceptor votes for a value that is not safe",
+            source: "Voting.tla, VoteFor",
+            violates: "VotesSafe",
+            needs: "",
+        },
+        BugInfo {
+            name: "quorums-do-not-intersect",
+            summary: "quorums of n/2 acceptors, two of them disjoint",
+            source: "Voting.tla, the closing exercise on the quorum assumption",
+            violates: "C!Inv",
+            needs: "",
+        },
+    ],
+    symmetry: Some("acceptors and values"),
+    networks: SPEC_NETWORK,
+    validate: |s| spec_config(specs::Voting::new(voting_config(s)).map(|_| ())),
+    check: |s, o| run_spec("spec-voting", s, o, || specs::Voting::new(voting_config(s)), specs::Voting::canonical),
+    explore: |s, a, t| serve_spec(s, a, t, || specs::Voting::new(voting_config(s)), specs::Voting::canonical),
+},
+Protocol {
+    name: "spec-paxos",
+    summary: "Paxos.tla (Lamport): the Paxos consensus algorithm with messages 1a/1b/2a/2b",
+    params: &[ACCEPTORS, VALUES, Param {
+        name: "max-ballot",
+        help: "ballots are 0..=max-ballot (MCPaxosTiny: 1)",
+        default: 1,
+        min: 0,
+        max: 4,
+    }],
+    properties: &[
+        always("TypeOK"),
+        always("Inv"),
+        always("V!Inv"),
+        always("V!VotesSafe"),
+        always("V!OneValuePerBallot"),
+        always("V!C!Inv"),
+        sometimes("value chosen"),
+        sometimes("value chosen in a later ballot"),
+    ],
+    bugs: &[
+        BugInfo {
+            name: "phase2a-ignores-votes",
+            summary: "Phase2a keeps the 1b quorum but ignores the votes it reports",
+            source: "Paxos.tla, Phase2a; Lamport, Paxos Made Simple 2.2",
+            violates: "Inv",
+            needs: "",
+        },
+        BugInfo {
+            name: "phase2a-without-phase1b",
+            summary: "Phase2a without any 1b quorum: no phase 1 at all",
+            source: "Paxos.tla, Phase2a",
+            violates: "Inv",
+            needs: "",
+        },
+        BugInfo {
+            name: "quorums-do-not-intersect",
+            summary: "quorums of n/2 acceptors, two of them disjoint",
+            source: "Paxos.tla and Voting.tla, the quorum assumption",
+            violates: "V!C!Inv",
+            needs: "",
+        },
+    ],
+    symmetry: Some("acceptors and values"),
+    networks: SPEC_NETWORK,
+    validate: |s| spec_config(specs::Paxos::new(spec_paxos_config(s)).map(|_| ())),
+    check: |s, o| run_spec("spec-paxos", s, o, || specs::Paxos::new(spec_paxos_config(s)), specs::Paxos::canonical),
+    explore: |s, a, t| serve_spec(s, a, t, || specs::Paxos::new(spec_paxos_config(s)), specs::Paxos::canonical),
 }];
+
+/// Specifications have no network: `--network` has one (ignored) value.
+const SPEC_NETWORK: &[NetworkKind] = &[NetworkKind::UnorderedNonDuplicating];
+
+const RMS: Param = Param {
+    name: "rms",
+    help: "resource managers, the set RM (TCommit.cfg/TwoPhase.cfg: 3)",
+    default: 3,
+    min: 1,
+    max: 16,
+};
+
+const ACCEPTORS: Param = Param {
+    name: "acceptors",
+    help: "the set Acceptor (MC configurations: 3)",
+    default: 3,
+    min: 1,
+    max: 5,
+};
+
+const VALUES: Param = Param {
+    name: "values",
+    help: "the set Value (MC configurations: 2)",
+    default: 2,
+    min: 1,
+    max: 3,
+};
+
+const fn always(name: &'static str) -> PropertyInfo {
+    PropertyInfo {
+        name,
+        expectation: "always",
+    }
+}
+
+const fn sometimes(name: &'static str) -> PropertyInfo {
+    PropertyInfo {
+        name,
+        expectation: "sometimes",
+    }
+}
+
+fn spec_config(r: Result<(), specs::ConfigError>) -> Result<(), ConfigError> {
+    r.map_err(|e| ConfigError(e.to_string()))
+}
+
+fn tcommit_config(s: &Settings) -> specs::TCommitConfig {
+    specs::TCommitConfig {
+        rms: s.get("rms") as usize,
+        symmetric: false,
+        bug: s.bug.map(|_| specs::TCommitBug::AbortAfterCommit),
+    }
+}
+
+fn two_phase_config(s: &Settings) -> specs::TwoPhaseConfig {
+    specs::TwoPhaseConfig {
+        rms: s.get("rms") as usize,
+        symmetric: false,
+        bug: s.bug.map(|_| specs::TwoPhaseBug::CommitWithoutAllPrepared),
+    }
+}
+
+fn consensus_config(s: &Settings) -> specs::ConsensusConfig {
+    specs::ConsensusConfig {
+        values: s.get("values") as usize,
+        symmetric: false,
+        bug: s.bug.map(|_| specs::ConsensusBug::ChooseAgain),
+    }
+}
+
+fn voting_config(s: &Settings) -> specs::VotingConfig {
+    specs::VotingConfig {
+        acceptors: s.get("acceptors") as usize,
+        values: s.get("values") as usize,
+        max_ballot: s.get("max-ballot") as usize,
+        symmetric: false,
+        bug: s.bug.map(|b| match b {
+            "vote-without-shows-safe-at" => specs::VotingBug::VoteWithoutShowsSafeAt,
+            _ => specs::VotingBug::QuorumsDoNotIntersect,
+        }),
+    }
+}
+
+fn spec_paxos_config(s: &Settings) -> specs::PaxosConfig {
+    specs::PaxosConfig {
+        acceptors: s.get("acceptors") as usize,
+        values: s.get("values") as usize,
+        max_ballot: s.get("max-ballot") as usize,
+        symmetric: false,
+        bug: s.bug.map(|b| match b {
+            "phase2a-ignores-votes" => specs::PaxosBug::Phase2aIgnoresVotes,
+            "phase2a-without-phase1b" => specs::PaxosBug::Phase2aWithoutPhase1b,
+            _ => specs::PaxosBug::QuorumsDoNotIntersect,
+        }),
+    }
+}
+
+/// Checks a specification; `--symmetry` applies its exact canonical form through `Checked`.
+fn run_spec<M>(
+    name: &str,
+    s: &Settings,
+    opts: &CheckOptions,
+    build: impl Fn() -> Result<M, specs::ConfigError>,
+    canonical: fn(&M, &M::State) -> M::State,
+) -> Report
+where
+    M: check::trace::Traceable + Send + Sync + 'static,
+    M::State: fmt::Debug + std::hash::Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::Action: fmt::Debug + Clone + PartialEq + Send + Sync + 'static,
+{
+    let checked = || {
+        let mut c = Checked::new(build().expect("validated by the catalog"));
+        if s.symmetry {
+            c.canonical = Some(canonical);
+        }
+        c
+    };
+    check::run(&checked, opts, s.header(name))
+}
+
+fn serve_spec<M>(
+    s: &Settings,
+    addr: &str,
+    threads: usize,
+    build: impl Fn() -> Result<M, specs::ConfigError>,
+    canonical: fn(&M, &M::State) -> M::State,
+) where
+    M: Model + Send + Sync + 'static,
+    M::State: fmt::Debug + std::hash::Hash + Clone + PartialEq + Send + Sync,
+    M::Action: fmt::Debug + Clone + PartialEq + Send + Sync,
+{
+    let mut c = Checked::new(build().expect("validated by the catalog"));
+    if s.symmetry {
+        c.canonical = Some(canonical);
+    }
+    crate::explore::serve(c, addr, threads);
+}
 
 /// Looks a protocol up by name.
 pub fn find(name: &str) -> Result<&'static Protocol, ConfigError> {
@@ -411,20 +710,4 @@ pub fn to_text() -> String {
         }
     }
     out
-}
-
-/// Property names and expectations as the model itself declares them (for tests that the
-/// catalog's listing is honest).
-pub fn model_properties(protocol: &str) -> Vec<(&'static str, &'static str)> {
-    match protocol {
-        "paxos" => paxos::model(PaxosConfig::default())
-            .properties()
-            .into_iter()
-            .map(|p| {
-                let e: check::report::ExpectationName = p.expectation.into();
-                (p.name, e.as_str())
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
 }

@@ -69,6 +69,18 @@ struct ProtocolArgs {
     /// Client script: 0 write only, 1 write then read, 2 read then write.
     #[arg(long, value_name = "0|1|2")]
     reads: Option<u64>,
+    /// Resource managers (spec-tcommit, spec-twophase).
+    #[arg(long, value_name = "N")]
+    rms: Option<u64>,
+    /// Acceptors (spec-voting, spec-paxos).
+    #[arg(long, value_name = "N")]
+    acceptors: Option<u64>,
+    /// Values (spec-consensus, spec-voting, spec-paxos).
+    #[arg(long, value_name = "N")]
+    values: Option<u64>,
+    /// Largest ballot (spec-voting, spec-paxos).
+    #[arg(long, value_name = "N")]
+    max_ballot: Option<u64>,
     /// Network semantics: unordered-nonduplicating (default), unordered-duplicating, ordered,
     /// or a lossy- variant of each.
     #[arg(long, value_name = "NAME")]
@@ -89,6 +101,10 @@ impl ProtocolArgs {
             ("clients", self.clients),
             ("crashes", self.crashes),
             ("reads", self.reads),
+            ("rms", self.rms),
+            ("acceptors", self.acceptors),
+            ("values", self.values),
+            ("max-ballot", self.max_ballot),
         ] {
             if let Some(v) = value {
                 params.insert(name.to_string(), v);

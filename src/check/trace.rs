@@ -227,6 +227,15 @@ impl Trace {
         };
         let mut out = String::from("sequenceDiagram\n");
         let _ = writeln!(out, "    title {}", clean(title));
+        if self.participants.is_empty() {
+            // A specification: one lifeline, a note per action.
+            let _ = writeln!(out, "    participant spec");
+            for s in &self.steps {
+                let msg = clean(s.message.as_deref().unwrap_or(""));
+                let _ = writeln!(out, "    Note over spec: {}. {msg}", s.step);
+            }
+            return out;
+        }
         for (i, p) in self.participants.iter().enumerate() {
             let _ = writeln!(out, "    participant a{i} as {}", clean(p));
         }
@@ -296,3 +305,40 @@ pub fn build<M: Traceable>(
         shortest,
     }
 }
+
+/// Traces of a plain model (no actors): each step is the action taken, in the model's own words
+/// (the TLA+ action with its arguments for the specs), and the whole state after it.
+macro_rules! plain_traceable {
+    ($($model:ty),* $(,)?) => {$(
+        impl Traceable for $model {
+            fn describe_init(&self, state: &Self::State) -> String {
+                format!("{state:?}")
+            }
+
+            fn describe_step(
+                &self,
+                _last: &Self::State,
+                action: &Self::Action,
+                next: &Self::State,
+            ) -> TraceStep {
+                TraceStep {
+                    step: 0,
+                    kind: "action",
+                    src: None,
+                    dst: None,
+                    message: Some(format!("{action:?}")),
+                    actor: None,
+                    state: format!("{next:?}"),
+                }
+            }
+        }
+    )*};
+}
+
+plain_traceable!(
+    synod_specs::TCommit,
+    synod_specs::TwoPhase,
+    synod_specs::Consensus,
+    synod_specs::Voting,
+    synod_specs::Paxos,
+);
