@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use synod_models::checked::Checked;
 use synod_models::paxos::{self, PaxosBug, PaxosConfig, Script};
+use synod_models::two_phase_commit;
 use synod_models::NetworkKind;
 use synod_specs as specs;
 
@@ -218,6 +219,44 @@ pub static CATALOG: &[Protocol] = &[Protocol {
     explore: explore_paxos,
 },
 Protocol {
+    name: "two-phase-commit",
+    summary: "Two-phase commit as actors: a transaction manager and RMs (Gray and Lamport, 2006)",
+    params: &[
+        RMS,
+        Param {
+            name: "crashes",
+            help: "1: the transaction manager may crash and stay down (2PC then blocks)",
+            default: 0,
+            min: 0,
+            max: 1,
+        },
+    ],
+    properties: &[
+        always("consistency"),
+        sometimes("committed"),
+        sometimes("aborted"),
+        PropertyInfo {
+            name: "every RM decides",
+            expectation: "eventually",
+        },
+    ],
+    bugs: &[BugInfo {
+        name: "majority-commit",
+        summary: "the TM commits once a majority of RMs has prepared instead of all of them",
+        source: "Gray and Lamport, Consensus on Transaction Commit (2006), section 3",
+        violates: "consistency",
+        needs: "",
+    }],
+    symmetry: None,
+    networks: ALL_NETWORKS,
+    validate: |_| Ok(()),
+    check: |s, o| {
+        let cfg = tp_config(s);
+        check::run(&|| two_phase_commit::model(cfg.clone()), o, s.header("two-phase-commit"))
+    },
+    explore: |s, a, t| crate::explore::serve(two_phase_commit::model(tp_config(s)), a, t),
+},
+Protocol {
     name: "spec-tcommit",
     summary: "TCommit.tla (Gray and Lamport, Consensus on Transaction Commit): the commit spec",
     params: &[RMS],
@@ -416,6 +455,15 @@ const fn sometimes(name: &'static str) -> PropertyInfo {
     PropertyInfo {
         name,
         expectation: "sometimes",
+    }
+}
+
+fn tp_config(s: &Settings) -> two_phase_commit::TpConfig {
+    two_phase_commit::TpConfig {
+        rms: s.get("rms") as usize,
+        tm_crashes: s.get("crashes") == 1,
+        network: s.network,
+        bug: s.bug.map(|_| two_phase_commit::TpBug::MajorityCommit),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod checked;
 pub mod kv;
 pub mod paxos;
 pub mod system;
+pub mod two_phase_commit;
 
 use stateright::actor::{LossyNetwork, Network};
 use std::fmt;

@@ -364,6 +364,8 @@ where
     pub network: NetworkKind,
     /// How many actors may be crashed at once.
     pub max_crashes: usize,
+    /// Crash-stop failures: a crashed actor never restarts (no `Recover` actions).
+    pub crash_stop: bool,
     pub properties: Vec<Property<System<A, C, H>>>,
     pub record_msg_in: Recorder<A, C, H>,
     pub record_msg_out: Recorder<A, C, H>,
@@ -387,6 +389,7 @@ where
             init_history,
             network: NetworkKind::default(),
             max_crashes: 0,
+            crash_stop: false,
             properties: Vec::new(),
             record_msg_in: |_, _, _| None,
             record_msg_out: |_, _, _| None,
@@ -409,6 +412,12 @@ where
 
     pub fn max_crashes(mut self, n: usize) -> Self {
         self.max_crashes = n;
+        self
+    }
+
+    /// Crashed actors stay down (crash-stop) instead of restarting from their storage.
+    pub fn crash_stop(mut self, yes: bool) -> Self {
+        self.crash_stop = yes;
         self
     }
 
@@ -562,7 +571,7 @@ where
                 actions.push(ActorModelAction::Crash(Id::from(index)));
             }
         }
-        for index in (0..n).filter(|i| state.is_crashed(*i)) {
+        for index in (0..n).filter(|i| state.is_crashed(*i) && !self.crash_stop) {
             actions.push(ActorModelAction::Recover(Id::from(index)));
         }
         for (index, slot) in state.actors.iter().enumerate() {

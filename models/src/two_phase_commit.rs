@@ -1,0 +1,254 @@
+//! Two-phase commit as actors: a transaction manager (TM) and N resource managers (RMs).
+//!
+//! # The protocol
+//!
+//! Gray and Lamport, "Consensus on Transaction Commit" (2006), section 3; the TLA+ spec is
+//! `TwoPhase.tla` (mirrored in `synod_specs::two_phase`). Each RM decides on its own whether it
+//! can commit: it either *prepares* (promises to commit if asked, and tells the TM with
+//! `Prepared`) or *chooses to abort*. The TM commits once **every** RM has prepared, and may abort
+//! at any time before that; it announces its decision with `Commit` or `Abort`, and an RM follows
+//! the decision it receives. The TM writes its decision to stable storage before sending it, and
+//! a prepared RM's promise is durable too.
+//!
+//! The choices (an RM preparing or aborting, the TM aborting early) are random choices of the
+//! actors, so the checker explores each of them.
+//!
+//! # Properties
+//!
+//! - `consistency` (always, `TCConsistent`): no RM has committed while another has aborted;
+//! - `committed` and `aborted` (sometimes): both outcomes are reachable;
+//! - `every RM decides` (eventually): each RM ends committed or aborted. **This fails when the TM
+//!   can crash** (`--crashes 1`, crash-stop): once an RM has prepared it may not abort on its
+//!   own, so if the TM stops after RMs prepared and before it decides, they wait forever. That is
+//!   the classic blocking scenario of two-phase commit, and the reason for Paxos Commit.
+//!
+//! # Bug variant
+//!
+//! `majority-commit`: the TM commits when a majority of RMs has prepared instead of all of them,
+//! so a committing TM can meet an RM that chose to abort (violates `consistency`).
+
+use crate::checked::Checked;
+use crate::system::{System, SystemState};
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, ActorModelAction, Id, Out};
+use stateright::Expectation;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Messages, as `msgs` in TwoPhase.tla.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TpMsg {
+    /// `[type |-> "Prepared", rm |-> r]`, from an RM to the TM.
+    Prepared,
+    /// `[type |-> "Commit"]`, from the TM.
+    Commit,
+    /// `[type |-> "Abort"]`, from the TM.
+    Abort,
+}
+
+impl fmt::Debug for TpMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TpMsg::Prepared => "Prepared",
+            TpMsg::Commit => "Commit",
+            TpMsg::Abort => "Abort",
+        })
+    }
+}
+
+/// `rmState[r]` and `tmState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    Working,
+    Prepared,
+    Committed,
+    Aborted,
+}
+
+/// The random choices: an RM prepares or aborts; the TM aborts early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Choice {
+    Prepare,
+    ChooseToAbort,
+    TmAbort,
+}
+
+/// An actor's state: its phase, and for the TM the RMs heard `Prepared` from (`tmPrepared`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TpState {
+    pub phase: Phase,
+    pub prepared: u64,
+}
+
+impl fmt::Debug for TpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.phase)?;
+        if self.prepared != 0 {
+            let rms: Vec<String> = (0..64)
+                .filter(|i| self.prepared & (1 << i) != 0)
+                .map(|i| format!("rm{i}"))
+                .collect();
+            write!(f, ", prepared {{{}}}", rms.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// Deliberately broken variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TpBug {
+    /// The TM commits once a majority of RMs has prepared.
+    MajorityCommit,
+}
+
+/// The TM (actor 0) or RM `index` (actor `index + 1`).
+#[derive(Clone, Debug)]
+pub enum TpActor {
+    Tm { rms: usize, bug: Option<TpBug> },
+    Rm { index: usize },
+}
+
+/// The TM's id.
+fn tm() -> Id {
+    Id::from(0)
+}
+
+impl Actor for TpActor {
+    type Msg = TpMsg;
+    type State = TpState;
+    type Timer = ();
+    type Random = Choice;
+    type Storage = Phase;
+
+    fn name(&self) -> String {
+        match self {
+            TpActor::Tm { .. } => "tm".to_string(),
+            TpActor::Rm { index } => format!("rm{index}"),
+        }
+    }
+
+    fn on_start(&self, _id: Id, storage: &Option<Phase>, o: &mut Out<Self>) -> TpState {
+        let phase = storage.unwrap_or(Phase::Working);
+        match (self, phase) {
+            (TpActor::Tm { .. }, Phase::Working) => o.choose_random("abort", vec![Choice::TmAbort]),
+            (TpActor::Rm { .. }, Phase::Working) => {
+                o.choose_random("vote", vec![Choice::Prepare, Choice::ChooseToAbort])
+            }
+            _ => {}
+        }
+        TpState { phase, prepared: 0 }
+    }
+
+    fn on_random(&self, _id: Id, state: &mut Cow<TpState>, choice: &Choice, o: &mut Out<Self>) {
+        if state.phase != Phase::Working {
+            return;
+        }
+        match (self, choice) {
+            (TpActor::Rm { .. }, Choice::Prepare) => {
+                state.to_mut().phase = Phase::Prepared;
+                o.save(Phase::Prepared); // the promise is durable
+                o.send(tm(), TpMsg::Prepared);
+            }
+            (TpActor::Rm { .. }, Choice::ChooseToAbort) => {
+                state.to_mut().phase = Phase::Aborted;
+                o.save(Phase::Aborted);
+            }
+            (TpActor::Tm { rms, .. }, Choice::TmAbort) => {
+                self.decide(*rms, state, Phase::Aborted, o)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<TpState>, src: Id, msg: TpMsg, o: &mut Out<Self>) {
+        match (self, msg) {
+            (TpActor::Tm { rms, bug }, TpMsg::Prepared) if state.phase == Phase::Working => {
+                let Some(rm) = usize::from(src).checked_sub(1).filter(|r| r < rms) else {
+                    return;
+                };
+                let prepared = state.prepared | (1 << rm);
+                state.to_mut().prepared = prepared;
+                let needed = match bug {
+                    Some(TpBug::MajorityCommit) => rms / 2 + 1,
+                    None => *rms,
+                };
+                if prepared.count_ones() as usize >= needed {
+                    self.decide(*rms, state, Phase::Committed, o);
+                }
+            }
+            (TpActor::Rm { .. }, TpMsg::Commit) if state.phase != Phase::Committed => {
+                state.to_mut().phase = Phase::Committed;
+                o.save(Phase::Committed);
+            }
+            (TpActor::Rm { .. }, TpMsg::Abort) if state.phase != Phase::Aborted => {
+                state.to_mut().phase = Phase::Aborted;
+                o.save(Phase::Aborted);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl TpActor {
+    /// The TM's decision: on disk first, then to every RM.
+    fn decide(&self, rms: usize, state: &mut Cow<TpState>, phase: Phase, o: &mut Out<Self>) {
+        state.to_mut().phase = phase;
+        o.save(phase);
+        let msg = if phase == Phase::Committed {
+            TpMsg::Commit
+        } else {
+            TpMsg::Abort
+        };
+        let all: Vec<Id> = (1..=rms).map(Id::from).collect();
+        o.broadcast(&all, &msg);
+    }
+}
+
+/// The configuration of a two-phase commit check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TpConfig {
+    pub rms: usize,
+    /// Whether the TM may crash (and stay down).
+    pub tm_crashes: bool,
+    pub network: crate::NetworkKind,
+    pub bug: Option<TpBug>,
+}
+
+/// The checked model.
+pub type TpModel = Checked<System<TpActor, TpConfig, ()>>;
+type TpSystem = SystemState<TpActor, ()>;
+
+fn rm_phases(state: &TpSystem) -> impl Iterator<Item = Phase> + '_ {
+    state.actors[1..].iter().map(|a| a.state.phase)
+}
+
+/// Builds the model: the TM is actor 0, RMs follow.
+pub fn model(cfg: TpConfig) -> TpModel {
+    assert!((1..=16).contains(&cfg.rms), "between 1 and 16 RMs");
+    let system = System::new(cfg.clone(), ())
+        .actors(std::iter::once(TpActor::Tm {
+            rms: cfg.rms,
+            bug: cfg.bug,
+        }))
+        .actors((0..cfg.rms).map(|index| TpActor::Rm { index }))
+        .network(cfg.network)
+        .max_crashes(usize::from(cfg.tm_crashes))
+        .crash_stop(true)
+        .property(Expectation::Always, "consistency", |_, s| {
+            let mut phases = rm_phases(s);
+            !(phases.any(|p| p == Phase::Committed) && rm_phases(s).any(|p| p == Phase::Aborted))
+        })
+        .property(Expectation::Sometimes, "committed", |_, s| {
+            rm_phases(s).all(|p| p == Phase::Committed)
+        })
+        .property(Expectation::Sometimes, "aborted", |_, s| {
+            rm_phases(s).all(|p| p == Phase::Aborted)
+        })
+        .property(Expectation::Eventually, "every RM decides", |_, s| {
+            rm_phases(s).all(|p| matches!(p, Phase::Committed | Phase::Aborted))
+        });
+    let mut checked = Checked::new(system);
+    // Only the TM crashes: the RMs' fate is the point.
+    checked.allow = |_, a| !matches!(a, ActorModelAction::Crash(id) if *id != tm());
+    checked
+}
