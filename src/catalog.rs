@@ -5,6 +5,7 @@
 //! Command-line settings are validated here, so every protocol reports bad input the same way:
 //! a precise message, the valid choices, and exit code 2 (see `main.rs`).
 
+use crate::check::refine::RefinementReport;
 use crate::check::{self, CheckOptions, Header, Report};
 use serde::Serialize;
 use stateright::Model;
@@ -112,6 +113,8 @@ pub struct Protocol {
     pub check: fn(&Settings, &CheckOptions) -> Report,
     /// Serves the explorer; blocks.
     pub explore: fn(&Settings, &str, usize),
+    /// Checks that the protocol refines its specification (`check --refines`), if it has one.
+    pub refines: Option<fn(&Settings) -> RefinementReport>,
 }
 
 const ALL_NETWORKS: &[NetworkKind] = &[
@@ -217,6 +220,7 @@ pub static CATALOG: &[Protocol] = &[Protocol {
     validate: validate_paxos,
     check: check_paxos,
     explore: explore_paxos,
+    refines: None,
 },
 Protocol {
     name: "two-phase-commit",
@@ -255,6 +259,21 @@ Protocol {
         check::run(&|| two_phase_commit::model(cfg.clone()), o, s.header("two-phase-commit"))
     },
     explore: |s, a, t| crate::explore::serve(two_phase_commit::model(tp_config(s)), a, t),
+    refines: Some(|s| {
+        let spec = specs::TwoPhase::new(specs::TwoPhaseConfig {
+            rms: s.get("rms") as usize,
+            symmetric: false,
+            bug: None,
+        })
+        .expect("validated by the catalog");
+        check::refine::refines(
+            "two-phase-commit",
+            "TwoPhase.tla",
+            &two_phase_commit::model(tp_config(s)),
+            &spec,
+            two_phase_commit::to_two_phase,
+        )
+    }),
 },
 Protocol {
     name: "spec-tcommit",
@@ -278,6 +297,7 @@ Protocol {
     validate: |s| spec_config(specs::TCommit::new(tcommit_config(s)).map(|_| ())),
     check: |s, o| run_spec("spec-tcommit", s, o, || specs::TCommit::new(tcommit_config(s)), specs::TCommit::canonical),
     explore: |s, a, t| serve_spec(s, a, t, || specs::TCommit::new(tcommit_config(s)), specs::TCommit::canonical),
+    refines: None,
 },
 Protocol {
     name: "spec-twophase",
@@ -301,6 +321,7 @@ Protocol {
     validate: |s| spec_config(specs::TwoPhase::new(two_phase_config(s)).map(|_| ())),
     check: |s, o| run_spec("spec-twophase", s, o, || specs::TwoPhase::new(two_phase_config(s)), specs::TwoPhase::canonical),
     explore: |s, a, t| serve_spec(s, a, t, || specs::TwoPhase::new(two_phase_config(s)), specs::TwoPhase::canonical),
+    refines: None,
 },
 Protocol {
     name: "spec-consensus",
@@ -325,6 +346,7 @@ Protocol {
     validate: |s| spec_config(specs::Consensus::new(consensus_config(s)).map(|_| ())),
     check: |s, o| run_spec("spec-consensus", s, o, || specs::Consensus::new(consensus_config(s)), specs::Consensus::canonical),
     explore: |s, a, t| serve_spec(s, a, t, || specs::Consensus::new(consensus_config(s)), specs::Consensus::canonical),
+    refines: None,
 },
 Protocol {
     name: "spec-voting",
@@ -366,6 +388,7 @@ Protocol {
     validate: |s| spec_config(specs::Voting::new(voting_config(s)).map(|_| ())),
     check: |s, o| run_spec("spec-voting", s, o, || specs::Voting::new(voting_config(s)), specs::Voting::canonical),
     explore: |s, a, t| serve_spec(s, a, t, || specs::Voting::new(voting_config(s)), specs::Voting::canonical),
+    refines: None,
 },
 Protocol {
     name: "spec-paxos",
@@ -415,6 +438,7 @@ Protocol {
     validate: |s| spec_config(specs::Paxos::new(spec_paxos_config(s)).map(|_| ())),
     check: |s, o| run_spec("spec-paxos", s, o, || specs::Paxos::new(spec_paxos_config(s)), specs::Paxos::canonical),
     explore: |s, a, t| serve_spec(s, a, t, || specs::Paxos::new(spec_paxos_config(s)), specs::Paxos::canonical),
+    refines: None,
 }];
 
 /// Specifications have no network: `--network` has one (ignored) value.

@@ -140,6 +140,10 @@ struct CheckArgs {
     seed: u64,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Check that the protocol refines its TLA+ specification (every reachable state maps to a
+    /// spec state, every step to a spec step or a stutter) instead of checking its properties.
+    #[arg(long)]
+    refines: bool,
     /// Write the counterexample (or, if none, the first example) to FILE.json or FILE.mmd
     /// (a Mermaid sequenceDiagram).
     #[arg(long, value_name = "FILE")]
@@ -247,6 +251,29 @@ fn check(args: CheckArgs) -> ExitCode {
             }
         },
     };
+    if args.refines {
+        let Some(refines) = protocol.refines else {
+            let with: Vec<&str> = catalog::CATALOG
+                .iter()
+                .filter(|p| p.refines.is_some())
+                .map(|p| p.name)
+                .collect();
+            return usage_error(format!(
+                "{} defines no refinement mapping; --refines works with: {}",
+                protocol.name,
+                with.join(", ")
+            ));
+        };
+        let report = refines(&settings);
+        match args.format {
+            Format::Text => print!("{}", report.to_text()),
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("a report serialises")
+            ),
+        }
+        return ExitCode::from(report.exit_code() as u8);
+    }
     // Fail on an unwritable trace file now, not after a long check.
     if let Some(path) = &args.trace_out {
         if let Err(e) = std::fs::File::create(path) {

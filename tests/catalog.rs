@@ -150,9 +150,9 @@ fn two_phase_commit_blocks_when_the_tm_crashes() {
     let (code, report) = check(&["two-phase-commit"]);
     assert_eq!(code, 0, "{report}");
     // 1 TM and 3 RMs on an unordered network: a change to the model shows up here.
-    assert_eq!(report["unique_states"], 583);
+    assert_eq!(report["unique_states"], 584);
     let (_, four) = check(&["two-phase-commit", "--rms", "4"]);
-    assert_eq!(four["unique_states"], 4_367);
+    assert_eq!(four["unique_states"], 4_368);
 
     let (code, report) = check(&["two-phase-commit", "--crashes", "1"]);
     assert_eq!(code, 1, "{report}");
@@ -183,4 +183,52 @@ fn two_phase_commit_blocks_when_the_tm_crashes() {
             .all(|s| s["kind"] != "crash" || s["actor"] == "tm"),
         "only the TM crashes"
     );
+}
+
+/// `--refines`: the actors implement TwoPhase.tla under the mapping of
+/// `two_phase_commit::to_two_phase` (with and without TM crashes), and the majority-commit bug
+/// does not: its TM commits in a state where TwoPhase's `TMCommit` is not enabled.
+#[test]
+fn two_phase_commit_refines_two_phase_tla() {
+    for args in [
+        &["two-phase-commit", "--refines"][..],
+        &["two-phase-commit", "--refines", "--crashes", "1"][..],
+        &["two-phase-commit", "--refines", "--rms", "4"][..],
+    ] {
+        let mut all = vec!["check"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let (code, report, err) = synod(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_eq!(report["holds"], true, "{args:?}");
+        assert_eq!(report["spec"], "TwoPhase.tla");
+        assert!(
+            report["states"].as_u64().unwrap() > 500,
+            "{args:?}: {report}"
+        );
+    }
+
+    let (code, report, err) = synod(&[
+        "check",
+        "two-phase-commit",
+        "--refines",
+        "--bug",
+        "majority-commit",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["holds"], false);
+    let steps = report["trace"]["steps"].as_array().expect("a trace");
+    let last = steps.last().unwrap();
+    assert_eq!(last["actor"], "tm");
+    assert!(
+        last["message"].as_str().unwrap().contains("TmCommit"),
+        "{last}"
+    );
+    assert!(report["failure"].as_str().unwrap().contains("committed"));
+
+    let (code, _, err) = synod(&["check", "paxos", "--refines"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("two-phase-commit"), "{err}");
 }

@@ -71,6 +71,9 @@ pub enum Choice {
     Prepare,
     ChooseToAbort,
     TmAbort,
+    /// Offered to the TM once enough RMs have prepared: the commit is a step of its own, as
+    /// `TMCommit` is in TwoPhase.tla.
+    TmCommit,
 }
 
 /// An actor's state: its phase, and for the TM the RMs heard `Prepared` from (`tmPrepared`).
@@ -156,6 +159,9 @@ impl Actor for TpActor {
             (TpActor::Tm { rms, .. }, Choice::TmAbort) => {
                 self.decide(*rms, state, Phase::Aborted, o)
             }
+            (TpActor::Tm { rms, .. }, Choice::TmCommit) => {
+                self.decide(*rms, state, Phase::Committed, o)
+            }
             _ => {}
         }
     }
@@ -172,8 +178,8 @@ impl Actor for TpActor {
                     Some(TpBug::MajorityCommit) => rms / 2 + 1,
                     None => *rms,
                 };
-                if prepared.count_ones() as usize >= needed {
-                    self.decide(*rms, state, Phase::Committed, o);
+                if prepared.count_ones() as usize == needed {
+                    o.choose_random("commit", vec![Choice::TmCommit]);
                 }
             }
             (TpActor::Rm { .. }, TpMsg::Commit) if state.phase != Phase::Committed => {
@@ -193,6 +199,8 @@ impl TpActor {
     /// The TM's decision: on disk first, then to every RM.
     fn decide(&self, rms: usize, state: &mut Cow<TpState>, phase: Phase, o: &mut Out<Self>) {
         state.to_mut().phase = phase;
+        o.remove_random("abort");
+        o.remove_random("commit");
         o.save(phase);
         let msg = if phase == Phase::Committed {
             TpMsg::Commit
@@ -201,6 +209,64 @@ impl TpActor {
         };
         let all: Vec<Id> = (1..=rms).map(Id::from).collect();
         o.broadcast(&all, &msg);
+    }
+}
+
+/// Messages ever sent (TwoPhase.tla's `msgs`, which only grows): an auxiliary history for the
+/// refinement mapping, since the network forgets delivered messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Sent {
+    /// RMs that sent `Prepared` (bit `r`).
+    pub prepared: u64,
+    pub commit: bool,
+    pub abort: bool,
+}
+
+fn record_sent(
+    _: &TpConfig,
+    sent: &Sent,
+    env: stateright::actor::Envelope<&TpMsg>,
+) -> Option<Sent> {
+    let mut next = *sent;
+    match env.msg {
+        TpMsg::Prepared => next.prepared |= 1 << (usize::from(env.src) - 1),
+        TpMsg::Commit => next.commit = true,
+        TpMsg::Abort => next.abort = true,
+    }
+    (next != *sent).then_some(next)
+}
+
+/// The refinement mapping to TwoPhase.tla: `rmState` from the RMs, `tmState` and `tmPrepared`
+/// from the TM (a crashed TM keeps its last state: it takes no more steps), `msgs` from the
+/// history of sent messages.
+pub fn to_two_phase(state: &TpSystem) -> synod_specs::TwoPhaseState {
+    use synod_specs::tcommit::{Rm, RmSet, RmState, RmStates};
+    use synod_specs::two_phase::{Messages, TmState};
+    let rms = state.actors.len() - 1;
+    let mut rm_state = RmStates::constant(rms, RmState::Working);
+    for (r, phase) in rm_phases(state).enumerate() {
+        let s = match phase {
+            Phase::Working => RmState::Working,
+            Phase::Prepared => RmState::Prepared,
+            Phase::Committed => RmState::Committed,
+            Phase::Aborted => RmState::Aborted,
+        };
+        rm_state.set(Rm(r as u8), s);
+    }
+    let tm = &state.actors[0].state;
+    synod_specs::TwoPhaseState {
+        rmState: rm_state,
+        tmState: match tm.phase {
+            Phase::Committed => TmState::Committed,
+            Phase::Aborted => TmState::Aborted,
+            _ => TmState::Init,
+        },
+        tmPrepared: RmSet(tm.prepared as u32),
+        msgs: Messages {
+            prepared: RmSet(state.history.prepared as u32),
+            commit: state.history.commit,
+            abort: state.history.abort,
+        },
     }
 }
 
@@ -215,8 +281,8 @@ pub struct TpConfig {
 }
 
 /// The checked model.
-pub type TpModel = Checked<System<TpActor, TpConfig, ()>>;
-type TpSystem = SystemState<TpActor, ()>;
+pub type TpModel = Checked<System<TpActor, TpConfig, Sent>>;
+type TpSystem = SystemState<TpActor, Sent>;
 
 fn rm_phases(state: &TpSystem) -> impl Iterator<Item = Phase> + '_ {
     state.actors[1..].iter().map(|a| a.state.phase)
@@ -225,13 +291,14 @@ fn rm_phases(state: &TpSystem) -> impl Iterator<Item = Phase> + '_ {
 /// Builds the model: the TM is actor 0, RMs follow.
 pub fn model(cfg: TpConfig) -> TpModel {
     assert!((1..=16).contains(&cfg.rms), "between 1 and 16 RMs");
-    let system = System::new(cfg.clone(), ())
+    let system = System::new(cfg.clone(), Sent::default())
         .actors(std::iter::once(TpActor::Tm {
             rms: cfg.rms,
             bug: cfg.bug,
         }))
         .actors((0..cfg.rms).map(|index| TpActor::Rm { index }))
         .network(cfg.network)
+        .record_msg_out(record_sent)
         .max_crashes(usize::from(cfg.tm_crashes))
         .crash_stop(true)
         .property(Expectation::Always, "consistency", |_, s| {

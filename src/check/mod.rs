@@ -6,6 +6,7 @@
 //! longer path than the shortest; when it finds anything, the run is repeated single-threaded up to
 //! the depth found, which yields shortest traces. Progress goes to stderr, only on a terminal.
 
+pub mod refine;
 pub mod report;
 pub mod trace;
 
