@@ -220,7 +220,22 @@ pub static CATALOG: &[Protocol] = &[Protocol {
     validate: validate_paxos,
     check: check_paxos,
     explore: explore_paxos,
-    refines: None,
+    refines: Some(|s| {
+        let cfg = paxos_config(s);
+        let spec = specs::Consensus::new(specs::ConsensusConfig {
+            values: cfg.clients,
+            symmetric: false,
+            bug: None,
+        })
+        .expect("1 to 4 clients are valid Consensus values");
+        check::refine::refines(
+            "paxos",
+            "Consensus.tla",
+            &paxos::model(cfg),
+            &spec,
+            paxos::to_consensus,
+        )
+    }),
 },
 Protocol {
     name: "two-phase-commit",

@@ -264,6 +264,11 @@ fn check(args: CheckArgs) -> ExitCode {
                 with.join(", ")
             ));
         };
+        if protocol.name == "paxos" && settings.get("servers") < 2 {
+            return usage_error(
+                "--refines for paxos needs --servers 2 or more (one server announces nothing)",
+            );
+        }
         let report = refines(&settings);
         match args.format {
             Format::Text => print!("{}", report.to_text()),

@@ -941,3 +941,32 @@ pub fn model(cfg: PaxosConfig) -> PaxosModel {
 pub fn is_client(cfg: &PaxosConfig, id: Id) -> bool {
     usize::from(id) >= cfg.servers
 }
+
+/// The refinement mapping to Consensus.tla (single key): `chosen` is the set of values some
+/// server decided or announced for key 0. Client value `v` is the spec's value `v - 1`; a value
+/// no client wrote (the placeholder bug's 0) maps outside the spec's `Value` set, so choosing it
+/// is no step of the spec. Announcements are a history, so `chosen` never shrinks when a learner
+/// crashes (with one server nothing is announced: check refinement with two or more).
+pub fn to_consensus(state: &PaxosSystem) -> synod_specs::ConsensusState {
+    let clients = state.history.clients.len() as u32;
+    let bit = |v: Value| -> u32 {
+        match (v as u32).checked_sub(1) {
+            Some(i) if i < clients => 1 << i,
+            _ => 1 << clients.min(31), // not a client's value: outside `Value`
+        }
+    };
+    let mut chosen = 0u32;
+    for &(k, v) in state.history.announced.iter() {
+        if k == 0 {
+            chosen |= bit(v);
+        }
+    }
+    for s in servers_of(state) {
+        if let Some(v) = s.keys.get(&0).and_then(|i| i.decided) {
+            chosen |= bit(v);
+        }
+    }
+    synod_specs::ConsensusState {
+        chosen: synod_specs::consensus::ValueSet(chosen),
+    }
+}
