@@ -150,9 +150,9 @@ fn two_phase_commit_blocks_when_the_tm_crashes() {
     let (code, report) = check(&["two-phase-commit"]);
     assert_eq!(code, 0, "{report}");
     // 1 TM and 3 RMs on an unordered network: a change to the model shows up here.
-    assert_eq!(report["unique_states"], 584);
+    assert_eq!(report["unique_states"], 2_968);
     let (_, four) = check(&["two-phase-commit", "--rms", "4"]);
-    assert_eq!(four["unique_states"], 4_368);
+    assert_eq!(four["unique_states"], 39_728);
 
     let (code, report) = check(&["two-phase-commit", "--crashes", "1"]);
     assert_eq!(code, 1, "{report}");
@@ -267,4 +267,67 @@ fn paxos_refines_consensus_tla() {
 
     let (code, _, err) = json(&["--servers", "1"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// Every entry is explorable: the explorer starts and answers `/.status` and `/.states/0`.
+#[test]
+fn every_entry_is_explorable() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    fn get(port: u16, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).ok()?;
+        Some(body)
+    }
+
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    for entry in catalog() {
+        let name = entry["name"].as_str().unwrap().to_string();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _child = Kill(
+            Command::new(env!("CARGO_BIN_EXE_synod"))
+                .args(["explore", &name, "--addr", &format!("127.0.0.1:{port}")])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("explore starts"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(body) = get(port, "/.status") {
+                break body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the explorer never answered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.starts_with("HTTP/1.1 200"), "{name}: {status}");
+        assert!(status.contains("\"properties\""), "{name}: {status}");
+        let states = get(port, "/.states/0").expect("a response");
+        assert!(states.starts_with("HTTP/1.1 200"), "{name}: {states}");
+        assert!(states.contains("\"action\""), "{name}: {states}");
+    }
 }

@@ -5,7 +5,8 @@
 //! Gray and Lamport, "Consensus on Transaction Commit" (2006), section 3; the TLA+ spec is
 //! `TwoPhase.tla` (mirrored in `synod_specs::two_phase`). Each RM decides on its own whether it
 //! can commit: it either *prepares* (promises to commit if asked, and tells the TM with
-//! `Prepared`) or *chooses to abort*. The TM commits once **every** RM has prepared, and may abort
+//! `Prepared`) or *chooses to abort*. Here an RM votes yes only once the TM's `Prepare` request
+//! has reached it, and may abort on its own before that. The TM commits once **every** RM has prepared, and may abort
 //! at any time before that; it announces its decision with `Commit` or `Abort`, and an RM follows
 //! the decision it receives. The TM writes its decision to stable storage before sending it, and
 //! a prepared RM's promise is durable too.
@@ -38,6 +39,9 @@ use std::fmt;
 /// Messages, as `msgs` in TwoPhase.tla.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TpMsg {
+    /// The TM asks the RMs to prepare (the request that opens phase 1; TwoPhase.tla leaves it
+    /// implicit, so it maps to no message of `msgs`).
+    Prepare,
     /// `[type |-> "Prepared", rm |-> r]`, from an RM to the TM.
     Prepared,
     /// `[type |-> "Commit"]`, from the TM.
@@ -49,6 +53,7 @@ pub enum TpMsg {
 impl fmt::Debug for TpMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            TpMsg::Prepare => "Prepare",
             TpMsg::Prepared => "Prepared",
             TpMsg::Commit => "Commit",
             TpMsg::Abort => "Abort",
@@ -133,9 +138,16 @@ impl Actor for TpActor {
     fn on_start(&self, _id: Id, storage: &Option<Phase>, o: &mut Out<Self>) -> TpState {
         let phase = storage.unwrap_or(Phase::Working);
         match (self, phase) {
-            (TpActor::Tm { .. }, Phase::Working) => o.choose_random("abort", vec![Choice::TmAbort]),
+            (TpActor::Tm { rms, .. }, Phase::Working) => {
+                o.choose_random("abort", vec![Choice::TmAbort]);
+                if storage.is_none() {
+                    let all: Vec<Id> = (1..=*rms).map(Id::from).collect();
+                    o.broadcast(&all, &TpMsg::Prepare);
+                }
+            }
+            // An RM may abort on its own at any time before it prepares.
             (TpActor::Rm { .. }, Phase::Working) => {
-                o.choose_random("vote", vec![Choice::Prepare, Choice::ChooseToAbort])
+                o.choose_random("abort", vec![Choice::ChooseToAbort])
             }
             _ => {}
         }
@@ -149,11 +161,13 @@ impl Actor for TpActor {
         match (self, choice) {
             (TpActor::Rm { .. }, Choice::Prepare) => {
                 state.to_mut().phase = Phase::Prepared;
+                o.remove_random("abort");
                 o.save(Phase::Prepared); // the promise is durable
                 o.send(tm(), TpMsg::Prepared);
             }
             (TpActor::Rm { .. }, Choice::ChooseToAbort) => {
                 state.to_mut().phase = Phase::Aborted;
+                o.remove_random("vote");
                 o.save(Phase::Aborted);
             }
             (TpActor::Tm { rms, .. }, Choice::TmAbort) => {
@@ -181,6 +195,10 @@ impl Actor for TpActor {
                 if prepared.count_ones() as usize == needed {
                     o.choose_random("commit", vec![Choice::TmCommit]);
                 }
+            }
+            // Asked to prepare, a working RM may now vote yes.
+            (TpActor::Rm { .. }, TpMsg::Prepare) if state.phase == Phase::Working => {
+                o.choose_random("vote", vec![Choice::Prepare]);
             }
             (TpActor::Rm { .. }, TpMsg::Commit) if state.phase != Phase::Committed => {
                 state.to_mut().phase = Phase::Committed;
@@ -229,6 +247,7 @@ fn record_sent(
 ) -> Option<Sent> {
     let mut next = *sent;
     match env.msg {
+        TpMsg::Prepare => {}
         TpMsg::Prepared => next.prepared |= 1 << (usize::from(env.src) - 1),
         TpMsg::Commit => next.commit = true,
         TpMsg::Abort => next.abort = true,
