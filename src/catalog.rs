@@ -98,6 +98,9 @@ impl Settings {
     }
 }
 
+/// Checks refinement of a protocol's specification; an error when the settings admit no mapping.
+pub type Refines = fn(&Settings) -> Result<RefinementReport, ConfigError>;
+
 /// A catalog entry.
 pub struct Protocol {
     pub name: &'static str,
@@ -114,7 +117,7 @@ pub struct Protocol {
     /// Serves the explorer; blocks.
     pub explore: fn(&Settings, &str, usize),
     /// Checks that the protocol refines its specification (`check --refines`), if it has one.
-    pub refines: Option<fn(&Settings) -> RefinementReport>,
+    pub refines: Option<Refines>,
 }
 
 const ALL_NETWORKS: &[NetworkKind] = &[
@@ -222,19 +225,25 @@ pub static CATALOG: &[Protocol] = &[Protocol {
     explore: explore_paxos,
     refines: Some(|s| {
         let cfg = paxos_config(s);
+        if cfg.servers < 2 {
+            return Err(ConfigError(
+                "--refines for paxos needs --servers 2 or more (one server announces nothing)"
+                    .into(),
+            ));
+        }
         let spec = specs::Consensus::new(specs::ConsensusConfig {
             values: cfg.clients,
             symmetric: false,
             bug: None,
         })
         .expect("1 to 4 clients are valid Consensus values");
-        check::refine::refines(
+        Ok(check::refine::refines(
             "paxos",
             "Consensus.tla",
             &paxos::model(cfg),
             &spec,
             paxos::to_consensus,
-        )
+        ))
     }),
 },
 Protocol {
@@ -281,13 +290,13 @@ Protocol {
             bug: None,
         })
         .expect("validated by the catalog");
-        check::refine::refines(
+        Ok(check::refine::refines(
             "two-phase-commit",
             "TwoPhase.tla",
             &two_phase_commit::model(tp_config(s)),
             &spec,
             two_phase_commit::to_two_phase,
-        )
+        ))
     }),
 },
 Protocol {

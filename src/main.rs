@@ -94,6 +94,14 @@ struct ProtocolArgs {
 }
 
 impl ProtocolArgs {
+    /// The catalog entry and its validated settings.
+    fn resolve(
+        &self,
+    ) -> Result<(&'static catalog::Protocol, catalog::Settings), catalog::ConfigError> {
+        let protocol = catalog::find(&self.protocol)?;
+        Ok((protocol, protocol.settings(&self.raw())?))
+    }
+
     fn raw(&self) -> RawSettings {
         let mut params = std::collections::BTreeMap::new();
         for (name, value) in [
@@ -188,12 +196,8 @@ fn main() -> ExitCode {
         }
         Command::Check(args) => check(args),
         Command::Explore(args) => {
-            let protocol = match catalog::find(&args.protocol.protocol) {
-                Ok(p) => p,
-                Err(e) => return usage_error(e),
-            };
-            let settings = match protocol.settings(&args.protocol.raw()) {
-                Ok(s) => s,
+            let (protocol, settings) = match args.protocol.resolve() {
+                Ok(found) => found,
                 Err(e) => return usage_error(e),
             };
             let addr = match explore::check_addr(&args.addr) {
@@ -215,12 +219,8 @@ fn main() -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let protocol = match catalog::find(&args.protocol.protocol) {
-        Ok(p) => p,
-        Err(e) => return usage_error(e),
-    };
-    let settings = match protocol.settings(&args.protocol.raw()) {
-        Ok(s) => s,
+    let (protocol, settings) = match args.protocol.resolve() {
+        Ok(found) => found,
         Err(e) => return usage_error(e),
     };
     if args.threads == Some(0) {
@@ -264,12 +264,10 @@ fn check(args: CheckArgs) -> ExitCode {
                 with.join(", ")
             ));
         };
-        if protocol.name == "paxos" && settings.get("servers") < 2 {
-            return usage_error(
-                "--refines for paxos needs --servers 2 or more (one server announces nothing)",
-            );
-        }
-        let report = refines(&settings);
+        let report = match refines(&settings) {
+            Ok(report) => report,
+            Err(e) => return usage_error(e),
+        };
         match args.format {
             Format::Text => print!("{}", report.to_text()),
             Format::Json => println!(
