@@ -7,15 +7,17 @@
 //! protocol defines.
 //!
 //! **Clients.** The checker's [`KvClient`] runs a fixed script against one key: client `i` writes
-//! the value `i + 1` (so every client proposes a distinct value) and then reads the key back, each
-//! request sent to a server chosen from the client's index. A client has one request outstanding.
+//! the value `i + 1` (so every client proposes a distinct value), may `cas` it to `10 * (i + 1)`
+//! (so a read tells whose cas took effect), and reads the key, each request sent to a server
+//! chosen from the client's index. A client has one request outstanding.
 //!
 //! **History.** [`History`] records what clients saw, in a form that is canonical for the
 //! precedence order: for every operation it keeps, per other client, how many operations that
 //! client had completed when the operation was invoked. This is exactly the information
 //! stateright's `LinearizabilityTester` keeps, but unlike the tester it can be permuted, which
 //! client symmetry needs; [`History::linearizable_wo`] replays it into a `LinearizabilityTester`
-//! with `WORegister` semantics, one per key.
+//! with `WORegister` semantics, one per key, and [`History::linearizable_cas`] with the semantics
+//! of a lin-kv key, a read/write/cas register ([`CasRegister`]).
 //!
 //! **Symmetry.** Clients are interchangeable up to the value each one writes, so a permutation of
 //! clients ([`ClientPerm`]) renames client ids *and* client values. [`Permute`] applies it to every
@@ -24,7 +26,7 @@
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use stateright::semantics::write_once_register::{WORegister, WORegisterOp, WORegisterRet};
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -188,6 +190,39 @@ pub enum KvRet {
     CasOk,
     /// Error 22 on a cas: `from` did not match.
     CasFail,
+    /// Error 20 on a cas: the key does not exist.
+    CasNotFound,
+}
+
+/// A lin-kv key as a sequential object: a register that may be absent, with read, write and
+/// compare-and-set, as Maelstrom's `lin-kv` workload defines them. stateright's `Register` has no
+/// cas and no absent value, so this is the specification [`History::linearizable_cas`] checks
+/// against. Operations on other keys are not this register's business; the replay hands it one
+/// key's operations only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CasRegister(pub Option<Value>);
+
+impl SequentialSpec for CasRegister {
+    type Op = KvOp;
+    type Ret = KvRet;
+
+    fn invoke(&mut self, op: &KvOp) -> KvRet {
+        match *op {
+            KvOp::Read(_) => KvRet::ReadOk(self.0),
+            KvOp::Write(_, v) => {
+                self.0 = Some(v);
+                KvRet::WriteOk
+            }
+            KvOp::Cas(_, from, to) => match self.0 {
+                None => KvRet::CasNotFound,
+                Some(v) if v == from => {
+                    self.0 = Some(to);
+                    KvRet::CasOk
+                }
+                Some(_) => KvRet::CasFail,
+            },
+        }
+    }
 }
 
 /// One client's script step, the request it sends.
@@ -197,6 +232,10 @@ pub enum Step {
     WriteOwn,
     /// Read key 0.
     Read,
+    /// Compare-and-set key 0 from this client's own value to its cas value (`10 * (index + 1)`):
+    /// succeeds if the client's own write is the latest, fails (error 22) if another client
+    /// wrote since, or (error 20) if nothing was written yet.
+    CasOwn,
 }
 
 /// The checker's client: runs `script` one request at a time against the servers.
@@ -241,6 +280,12 @@ impl KvClient {
         index as Value + 1
     }
 
+    /// The value client `index` sets with [`Step::CasOwn`]: `10 * (index + 1)`, distinct per
+    /// client and from every client's own value (there are at most [`MAX_CLIENTS`] clients).
+    pub fn cas_value(index: usize) -> Value {
+        10 * Self::own_value(index)
+    }
+
     fn request<I>(
         &self,
         first: u8,
@@ -258,6 +303,12 @@ impl KvClient {
                 value: Self::own_value(self.index),
             },
             Step::Read => KvMsg::Read { msg_id, key: 0 },
+            Step::CasOwn => KvMsg::Cas {
+                msg_id,
+                key: 0,
+                from: Self::own_value(self.index),
+                to: Self::cas_value(self.index),
+            },
         };
         o.send(dst, msg);
         Some(msg_id)
@@ -474,8 +525,10 @@ impl PartialEq for History {
 struct Digested {
     digest: u64,
     data: HistoryData,
-    /// The linearizability verdict, computed at most once per shared history.
+    /// The linearizability verdicts (write-once, cas register), each computed at most once per
+    /// shared history.
     linearizable: std::sync::OnceLock<bool>,
+    linearizable_cas: std::sync::OnceLock<bool>,
 }
 
 impl PartialEq for Digested {
@@ -532,6 +585,7 @@ impl History {
             digest,
             data,
             linearizable: std::sync::OnceLock::new(),
+            linearizable_cas: std::sync::OnceLock::new(),
         }))
     }
 
@@ -582,6 +636,9 @@ impl History {
             (Reply::Error(id, ErrorCode::PreconditionFailed), KvOp::Cas(..)) => {
                 (id, Some(KvRet::CasFail))
             }
+            (Reply::Error(id, ErrorCode::KeyDoesNotExist), KvOp::Cas(..)) => {
+                (id, Some(KvRet::CasNotFound))
+            }
             (Reply::Error(id, ErrorCode::TemporarilyUnavailable), _) => (id, None),
             (reply, _) => (reply.in_reply_to(), None),
         };
@@ -618,32 +675,58 @@ impl History {
         *self
             .0
             .linearizable
-            .get_or_init(|| self.linearizable_wo_memo())
+            .get_or_init(|| self.linearizable_memo(Semantics::WriteOnce))
+    }
+
+    /// Whether the history is linearizable against one [`CasRegister`] per key (lin-kv's read,
+    /// write and cas), memoised like [`History::linearizable_wo`].
+    pub fn linearizable_cas(&self) -> bool {
+        *self
+            .0
+            .linearizable_cas
+            .get_or_init(|| self.linearizable_memo(Semantics::Cas))
     }
 
     /// Histories equal in content but built apart (different allocations) share a verdict
     /// through a bounded thread-local memo keyed by content.
-    fn linearizable_wo_memo(&self) -> bool {
+    fn linearizable_memo(&self, semantics: Semantics) -> bool {
         thread_local! {
-            static MEMO: RefCell<HashMap<History, bool, BuildDigest>> =
+            static MEMO: RefCell<HashMap<(History, Semantics), bool, BuildDigest>> =
                 const { RefCell::new(HashMap::with_hasher(BuildDigest)) };
         }
         const MEMO_LIMIT: usize = 1 << 16;
-        if let Some(hit) = MEMO.with(|m| m.borrow().get(self).copied()) {
+        let key = (self.clone(), semantics);
+        if let Some(hit) = MEMO.with(|m| m.borrow().get(&key).copied()) {
             return hit;
         }
-        let verdict = self.replay_wo();
+        let verdict = match semantics {
+            Semantics::WriteOnce => self.replay(|| WORegister(None), wo_op, wo_ret),
+            Semantics::Cas => self.replay(CasRegister::default, Some, Some),
+        };
         MEMO.with(|m| {
             let mut m = m.borrow_mut();
             if m.len() >= MEMO_LIMIT {
                 m.clear();
             }
-            m.insert(self.clone(), verdict);
+            m.insert(key, verdict);
         });
         verdict
     }
 
-    fn replay_wo(&self) -> bool {
+    /// Replays the history, key by key, into a `LinearizabilityTester` of the sequential object
+    /// `init` makes; `op` and `ret` translate operations and outcomes, `None` for one the object
+    /// cannot express (which makes the history not linearizable).
+    fn replay<S>(
+        &self,
+        init: impl Fn() -> S,
+        op: impl Fn(KvOp) -> Option<S::Op>,
+        ret: impl Fn(KvRet) -> Option<S::Ret>,
+    ) -> bool
+    where
+        S: SequentialSpec + Clone,
+        S::Op: Clone + fmt::Debug,
+        S::Ret: Clone + fmt::Debug + PartialEq,
+    {
         let mut keys: Vec<Key> = self
             .clients
             .iter()
@@ -658,35 +741,34 @@ impl History {
         keys.dedup();
         let events = self.event_order();
         keys.into_iter().all(|key| {
-            let mut tester: LinearizabilityTester<Id, WORegister<Value>> =
-                LinearizabilityTester::new(WORegister(None));
+            let mut tester: LinearizabilityTester<Id, S> = LinearizabilityTester::new(init());
             for event in &events {
                 let (client, index, is_return) = *event;
                 let ops = &self.clients[client];
-                let (op, ret) = match ops.done.get(index) {
+                let (kv_op, kv_ret) = match ops.done.get(index) {
                     Some(d) => (d.op, Some(d.ret)),
                     None => (
                         ops.pending.as_ref().expect("event of a pending op").op,
                         None,
                     ),
                 };
-                if op.key() != key {
+                if kv_op.key() != key {
                     continue;
                 }
                 let thread = Id::from(client);
                 let ok = if is_return {
-                    match ret.and_then(wo_ret) {
+                    match kv_ret.and_then(&ret) {
                         Some(r) => tester.on_return(thread, r).is_ok(),
                         None => false,
                     }
                 } else {
-                    match wo_op(op) {
+                    match op(kv_op) {
                         Some(o) => tester.on_invoke(thread, o).is_ok(),
                         None => false,
                     }
                 };
                 if !ok {
-                    return false; // an operation a write-once register cannot express
+                    return false; // an operation the sequential object cannot express
                 }
             }
             tester.is_consistent()
@@ -768,6 +850,13 @@ impl std::hash::Hasher for DigestHasher {
     }
 }
 
+/// The sequential object a history is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Semantics {
+    WriteOnce,
+    Cas,
+}
+
 fn wo_op(op: KvOp) -> Option<WORegisterOp<Value>> {
     match op {
         KvOp::Read(_) => Some(WORegisterOp::Read),
@@ -781,7 +870,7 @@ fn wo_ret(ret: KvRet) -> Option<WORegisterRet<Value>> {
         KvRet::ReadOk(v) => Some(WORegisterRet::ReadOk(v)),
         KvRet::WriteOk => Some(WORegisterRet::WriteOk),
         KvRet::WriteFail => Some(WORegisterRet::WriteFail),
-        KvRet::CasOk | KvRet::CasFail => None,
+        KvRet::CasOk | KvRet::CasFail | KvRet::CasNotFound => None,
     }
 }
 
@@ -868,10 +957,14 @@ impl ClientPerm {
         }
     }
 
+    /// Renames a client's own value (`c + 1`) or cas value (`10 * (c + 1)`); other values stay.
     pub fn value(&self, v: Value) -> Value {
         match (v as usize).checked_sub(1) {
             Some(c) if c < self.map.len() => self.map[c] as Value + 1,
-            _ => v,
+            _ => match (0..self.map.len()).find(|&c| KvClient::cas_value(c) == v) {
+                Some(c) => KvClient::cas_value(self.map[c]),
+                None => v,
+            },
         }
     }
 }
@@ -1058,5 +1151,21 @@ impl<V> FromIterator<(Key, V)> for KeyMap<V> {
         entries.sort_by_key(|(k, _)| *k);
         entries.dedup_by_key(|(k, _)| *k);
         KeyMap(entries)
+    }
+}
+
+/// On the wire and on disk a [`KeyMap`] is a sequence of `(key, value)` pairs, so the UDP
+/// runtime can save protocol storage built from it; decoding sorts and drops repeated keys (the
+/// first occurrence wins), so any decoded map satisfies the sorted-unique invariant.
+impl<V: Serialize> Serialize for KeyMap<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs: Vec<(Key, V)> = Vec::deserialize(deserializer)?;
+        Ok(pairs.into_iter().collect())
     }
 }

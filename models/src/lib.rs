@@ -6,6 +6,7 @@
 pub mod checked;
 pub mod kv;
 pub mod paxos;
+pub mod single_copy_kv;
 pub mod system;
 pub mod two_phase_commit;
 
