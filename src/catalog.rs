@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use synod_models::checked::Checked;
 use synod_models::paxos::{self, PaxosBug, PaxosConfig, Script};
+use synod_models::single_copy_kv::{self, SingleCopyBug, SingleCopyConfig};
 use synod_models::two_phase_commit;
 use synod_models::NetworkKind;
 use synod_specs as specs;
@@ -162,6 +163,20 @@ pub static CATALOG: &[Protocol] = &[Protocol {
             min: 0,
             max: 2,
         },
+        Param {
+            name: "retry-rounds",
+            help: "highest ballot round a redelivered (retried) request may restart its instance at; 0: never (use with a duplicating network)",
+            default: 0,
+            min: 0,
+            max: 3,
+        },
+        Param {
+            name: "tell-laggards",
+            help: "1: a server that knows a key's outcome answers Prepare/Accept with Decided (as on the network); 0: it ignores them",
+            default: 0,
+            min: 0,
+            max: 1,
+        },
     ],
     properties: &[
         PropertyInfo {
@@ -220,7 +235,7 @@ pub static CATALOG: &[Protocol] = &[Protocol {
     ],
     symmetry: Some("clients"),
     networks: ALL_NETWORKS,
-    validate: validate_paxos,
+    validate: validate_crashes,
     check: check_paxos,
     explore: explore_paxos,
     refines: Some(|s| {
@@ -245,6 +260,78 @@ pub static CATALOG: &[Protocol] = &[Protocol {
             paxos::to_consensus,
         ))
     }),
+},
+Protocol {
+    name: "single-copy-kv",
+    summary: "One unreplicated lin-kv server (read/write/cas, at-most-once sessions): the no-replication reference",
+    params: &[
+        Param {
+            name: "servers",
+            help: "servers, each with its own store; more than 1 shows why replication needs a protocol: linearizable fails",
+            default: 1,
+            min: 1,
+            max: 3,
+        },
+        Param {
+            name: "clients",
+            help: "clients (2 so a cas can lose a race; 3: 365,599 states); client i writes i+1, then cas i+1 -> 10(i+1)",
+            default: 2,
+            min: 2,
+            max: 3,
+        },
+        Param {
+            name: "crashes",
+            help: "servers that may be crashed at once (they restart from saved store and sessions)",
+            default: 0,
+            min: 0,
+            max: 3,
+        },
+        Param {
+            name: "reads",
+            help: "1: write, cas, then read; 2: read first (may find no key), then write and cas",
+            default: 1,
+            min: 1,
+            max: 2,
+        },
+    ],
+    properties: &[
+        always("linearizable"),
+        sometimes("read sees a write"),
+        sometimes("cas succeeds"),
+        sometimes("cas fails"),
+    ],
+    bugs: &[
+        BugInfo {
+            name: "no-dedup",
+            summary: "no client sessions: a duplicated or retried write/cas is applied again",
+            source: "Ongaro, Consensus: Bridging Theory and Practice (2014), section 6.3: client sessions for at-most-once",
+            violates: "linearizable",
+            needs: "--network unordered-duplicating",
+        },
+        BugInfo {
+            name: "volatile-store",
+            summary: "the store and sessions are never saved, so a restart loses acknowledged writes",
+            source: "Haerder and Reuter, Principles of Transaction-Oriented Database Recovery (1983): durability; Raft (2014), Figure 2",
+            violates: "linearizable",
+            needs: "--crashes 1",
+        },
+        BugInfo {
+            name: "dedup-by-msg-id",
+            summary: "retries recognised by msg_id alone: another client's request with that id is answered, not applied",
+            source: "Birrell and Nelson, Implementing Remote Procedure Calls (1984), section 3.2: a call id is caller plus sequence number",
+            violates: "linearizable",
+            needs: "",
+        },
+    ],
+    symmetry: Some("clients"),
+    networks: ALL_NETWORKS,
+    validate: validate_crashes,
+    check: |s, o| {
+        let cfg = single_copy_config(s);
+        check::run(&|| single_copy_kv::model(cfg.clone()), o, s.header("single-copy-kv"))
+    },
+    explore: |s, a, t| crate::explore::serve(single_copy_kv::model(single_copy_config(s)), a, t),
+    refines: None,
 },
 Protocol {
     name: "two-phase-commit",
@@ -730,10 +817,13 @@ fn paxos_config(s: &Settings) -> PaxosConfig {
                 .map(|(_, bug)| *bug)
         }),
         symmetry: s.symmetry,
+        retry_rounds: s.get("retry-rounds") as u32,
+        tell_laggards: s.get("tell-laggards") == 1,
     }
 }
 
-fn validate_paxos(s: &Settings) -> Result<(), ConfigError> {
+/// `--crashes` at most `--servers` (paxos, single-copy-kv).
+fn validate_crashes(s: &Settings) -> Result<(), ConfigError> {
     if s.get("crashes") > s.get("servers") {
         return Err(ConfigError(format!(
             "--crashes {} exceeds --servers {}: at most every server can be down",
@@ -742,6 +832,27 @@ fn validate_paxos(s: &Settings) -> Result<(), ConfigError> {
         )));
     }
     Ok(())
+}
+
+fn single_copy_config(s: &Settings) -> SingleCopyConfig {
+    SingleCopyConfig {
+        servers: s.get("servers") as usize,
+        clients: s.get("clients") as usize,
+        crashes: s.get("crashes") as usize,
+        script: match s.get("reads") {
+            1 => single_copy_kv::Script::WriteCasRead,
+            _ => single_copy_kv::Script::ReadWriteCas,
+        },
+        sessions: SingleCopyConfig::default().sessions,
+        network: s.network,
+        bug: s.bug.and_then(|b| {
+            SingleCopyBug::ALL
+                .iter()
+                .find(|(n, _)| *n == b)
+                .map(|(_, bug)| *bug)
+        }),
+        symmetry: s.symmetry,
+    }
 }
 
 fn check_paxos(s: &Settings, opts: &CheckOptions) -> Report {

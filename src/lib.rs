@@ -5,6 +5,11 @@
 //! explorer. The protocols themselves live in `synod-models`, the abstract specifications in
 //! `synod-specs`. All I/O lives here.
 
+pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod client;
 pub mod explore;
+pub mod lincheck;
+pub mod net;
+pub mod serve;

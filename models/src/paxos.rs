@@ -314,6 +314,18 @@ pub struct PaxosServer {
     pub index: usize,
     pub servers: Vec<Id>,
     pub bug: Option<PaxosBug>,
+    /// A retried request (same client and `msg_id`) that finds its instance undecided restarts
+    /// the round with a higher ballot (the round may be stuck: a lost message, a crashed peer, a
+    /// competing proposer) while the ballot round stays at most this. The network runtime allows
+    /// `u32::MAX`; the checker's clients never retry, but a duplicating network redelivers, so
+    /// the checker bounds it (0 by default: no restarts) to keep ballots finite, as TLC's MCPaxos
+    /// bounds `Ballots`.
+    pub retry_rounds: u32,
+    /// Whether a server that knows a key's outcome answers a `Prepare` or `Accept` for it with
+    /// `Decided` (on the network: yes; in the checker off by default, because the extra messages
+    /// multiply the interleavings about 24-fold and the checker has no liveness property for
+    /// Paxos; `--tell-laggards 1` checks it).
+    pub tell_laggards: bool,
 }
 
 type PaxosOut = Out<PaxosServer>;
@@ -525,10 +537,18 @@ impl Actor for PaxosServer {
                     return; // not a peer
                 };
                 if let Some(key) = m.key_if_active() {
-                    if state.keys.get(&key).is_some_and(|i| i.decided.is_some()) {
+                    if let Some(value) = state.keys.get(&key).and_then(|i| i.decided) {
                         // A learner that knows the outcome takes no further part: ignoring a
                         // message is always safe (it is indistinguishable from its loss), and the
-                        // deciding proposer tells every server with `Decided`.
+                        // deciding proposer tells every server with `Decided`. A server that
+                        // missed that (a lost `Decided`, a restart) and proposes again would
+                        // then wait forever, so with `tell_laggards` its proposal is answered
+                        // with the outcome.
+                        if self.tell_laggards
+                            && matches!(m, PaxosMsg::Prepare { .. } | PaxosMsg::Accept { .. })
+                        {
+                            o.send(src, KvMsg::Internal(PaxosMsg::Decided { key, value }));
+                        }
                         return;
                     }
                 }
@@ -559,8 +579,13 @@ impl PaxosServer {
             o.send(client, reply(waiter, decided));
             return;
         }
-        if inst.is_some_and(|i| i.waiting.contains(&waiter)) {
-            return; // a retry of a request already waiting
+        if let Some(inst) = inst.filter(|i| i.waiting.contains(&waiter)) {
+            // A retry of a request already waiting: its round may be stuck, so start another.
+            if inst.acceptor.promised.round <= self.retry_rounds {
+                let own = inst.round.as_ref().and_then(|r| r.own).or(write);
+                self.start_round(state.to_mut(), key, own, o);
+            }
+            return;
         }
         let state = state.to_mut();
         let inst = state.keys.entry_or_default(key);
@@ -714,6 +739,11 @@ pub struct PaxosConfig {
     pub bug: Option<PaxosBug>,
     /// Reduce by client symmetry.
     pub symmetry: bool,
+    /// The highest ballot round a redelivered request may restart at (see
+    /// [`PaxosServer::retry_rounds`]).
+    pub retry_rounds: u32,
+    /// See [`PaxosServer::tell_laggards`].
+    pub tell_laggards: bool,
 }
 
 impl Default for PaxosConfig {
@@ -726,6 +756,8 @@ impl Default for PaxosConfig {
             network: NetworkKind::default(),
             bug: None,
             symmetry: false,
+            retry_rounds: 0,
+            tell_laggards: false,
         }
     }
 }
@@ -911,6 +943,8 @@ pub fn model(cfg: PaxosConfig) -> PaxosModel {
                 index,
                 servers: servers.clone(),
                 bug: cfg.bug,
+                retry_rounds: cfg.retry_rounds,
+                tell_laggards: cfg.tell_laggards,
             })
         }))
         .actors((0..cfg.clients).map(|index| {

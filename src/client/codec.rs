@@ -1,0 +1,671 @@
+//! The client side of the wire: requests out, replies in, one JSON object per UDP datagram.
+//!
+//! Synod's servers speak Jepsen Maelstrom's `lin-kv` bodies (DESIGN.md, "Client wire protocol"):
+//!
+//! ```text
+//! {"type":"read","msg_id":1,"key":3}                -> {"type":"read_ok","in_reply_to":1,"value":7}
+//! {"type":"write","msg_id":2,"key":3,"value":7}     -> {"type":"write_ok","in_reply_to":2}
+//! {"type":"cas","msg_id":3,"key":3,"from":7,"to":8} -> {"type":"cas_ok","in_reply_to":3}
+//! {"type":"error","in_reply_to":N,"code":C,"text":"...","leader":"ADDR"}
+//! ```
+//!
+//! The load generator encodes a request per operation and decodes a reply per datagram, so both
+//! directions are written for speed: [`encode_request`] writes the JSON by hand (digits straight
+//! into a reused buffer, no serde, no allocation), and [`decode_reply`] lets serde_json fill a struct
+//! that borrows its strings from the datagram (an error's `text` is only copied when it contains
+//! escapes).
+//!
+//! Two more [`Wire`]s share the API, for baselines that the benchmarks compare against:
+//! - [`Wire::StaterightJson`]: the same actor run under `stateright::actor::spawn`, stateright's own
+//!   UDP runtime, which sends serde_json of the actor's message type. Requests are exactly
+//!   `serde_json` of [`KvMsg<()>`](synod_models::kv::KvMsg) (`{"Write":{"msg_id":1,"key":3,"value":7}}`,
+//!   a test pins the bytes), replies are decoded as `KvMsg<IgnoredAny>`.
+//! - [`Wire::Echo`]: the server is a bare UDP echo loop ([`super::echo`]) that returns the request
+//!   datagram unchanged; the echoed request counts as a successful reply to its `msg_id` (`read`
+//!   becomes `read_ok` with value 0). There is nothing to check, only the cost of a round trip.
+//!
+//! Decoding never panics: anything that is not a reply of the wire is a [`DecodeError`].
+
+use crate::lincheck::{Key, OpKind, Value};
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use synod_models::kv::KvMsg;
+
+/// Error code 10: the operation is not supported.
+pub const ERR_NOT_SUPPORTED: u32 = 10;
+/// Error code 11: temporarily unavailable (definite: not applied); may name the leader.
+pub const ERR_TEMPORARILY_UNAVAILABLE: u32 = 11;
+/// Error code 12: the request was malformed.
+pub const ERR_MALFORMED_REQUEST: u32 = 12;
+/// Error code 20: the key does not exist.
+pub const ERR_KEY_DOES_NOT_EXIST: u32 = 20;
+/// Error code 22: a precondition failed (cas `from` mismatch; a write-once key holds another value).
+pub const ERR_PRECONDITION_FAILED: u32 = 22;
+
+/// The largest datagram a client receives; longer ones are truncated and then fail to decode.
+pub const MAX_DATAGRAM_BYTES: usize = 65_536;
+
+/// Which encoding a server speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// Maelstrom `lin-kv` JSON bodies: Synod's own runtime.
+    #[default]
+    LinKv,
+    /// serde_json of `KvMsg`: the same actor under stateright's `actor::spawn`.
+    StaterightJson,
+    /// A bare echo loop: the echoed request is the reply.
+    Echo,
+}
+
+impl Wire {
+    /// Every wire, in the order of their names.
+    pub const ALL: [Wire; 3] = [Wire::LinKv, Wire::StaterightJson, Wire::Echo];
+
+    /// The wire's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wire::LinKv => "lin-kv",
+            Wire::StaterightJson => "stateright-json",
+            Wire::Echo => "echo",
+        }
+    }
+}
+
+impl fmt::Display for Wire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown wire name; lists the valid ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownWire(pub String);
+
+impl fmt::Display for UnknownWire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown wire {:?} (valid: lin-kv, stateright-json, echo)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownWire {}
+
+impl FromStr for Wire {
+    type Err = UnknownWire;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Wire::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| UnknownWire(s.to_string()))
+    }
+}
+
+/// One client request: an operation on a key (the `msg_id` is the sender's business).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Request {
+    pub key: Key,
+    pub kind: OpKind,
+}
+
+/// A decoded reply. `text` borrows from the datagram; [`Reply::into_owned`] detaches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply<'a> {
+    /// The `msg_id` of the request this answers.
+    pub in_reply_to: u64,
+    pub body: ReplyBody<'a>,
+}
+
+/// What a reply says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyBody<'a> {
+    /// `read_ok` with the key's value.
+    ReadOk(Value),
+    WriteOk,
+    CasOk,
+    /// `error`: Maelstrom's `code`, its human `text`, and for code 11 the leader the server
+    /// knows of (`None` if absent or not a socket address).
+    Error {
+        code: u32,
+        text: Cow<'a, str>,
+        leader: Option<SocketAddr>,
+    },
+}
+
+impl Reply<'_> {
+    /// The same reply, owning its text.
+    pub fn into_owned(self) -> Reply<'static> {
+        let body = match self.body {
+            ReplyBody::ReadOk(v) => ReplyBody::ReadOk(v),
+            ReplyBody::WriteOk => ReplyBody::WriteOk,
+            ReplyBody::CasOk => ReplyBody::CasOk,
+            ReplyBody::Error { code, text, leader } => ReplyBody::Error {
+                code,
+                text: Cow::Owned(text.into_owned()),
+                leader,
+            },
+        };
+        Reply {
+            in_reply_to: self.in_reply_to,
+            body,
+        }
+    }
+}
+
+/// `read_ok 7`, `write_ok`, `cas_ok`, `error 11 (temporarily unavailable): not the leader; leader
+/// 127.0.0.1:7001`: what `synod client` prints.
+impl fmt::Display for Reply<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.body {
+            ReplyBody::ReadOk(v) => write!(f, "read_ok {v}"),
+            ReplyBody::WriteOk => f.write_str("write_ok"),
+            ReplyBody::CasOk => f.write_str("cas_ok"),
+            ReplyBody::Error { code, text, leader } => {
+                write!(f, "error {code}")?;
+                if let Some(name) = error_name(*code) {
+                    write!(f, " ({name})")?;
+                }
+                if !text.is_empty() {
+                    write!(f, ": {text}")?;
+                }
+                if let Some(l) = leader {
+                    write!(f, "; leader {l}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Maelstrom's name for an error code Synod uses.
+pub fn error_name(code: u32) -> Option<&'static str> {
+    Some(match code {
+        ERR_NOT_SUPPORTED => "not supported",
+        ERR_TEMPORARILY_UNAVAILABLE => "temporarily unavailable",
+        ERR_MALFORMED_REQUEST => "malformed request",
+        ERR_KEY_DOES_NOT_EXIST => "key does not exist",
+        ERR_PRECONDITION_FAILED => "precondition failed",
+        _ => return None,
+    })
+}
+
+/// Why a datagram is not a reply.
+#[derive(Debug)]
+pub enum DecodeError {
+    /// Not JSON, or JSON of the wrong shape.
+    Json(serde_json::Error),
+    /// A `type` this client does not know (for the echo wire: not a request type).
+    UnknownType(String),
+    /// A field the reply's type needs is absent.
+    MissingField(&'static str),
+    /// A well-formed message that is not a reply (a request, or a protocol's internal message).
+    NotAReply,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Json(e) => write!(f, "not a reply: {e}"),
+            DecodeError::UnknownType(t) => write!(f, "unknown message type {t:?}"),
+            DecodeError::MissingField(name) => write!(f, "reply lacks field {name:?}"),
+            DecodeError::NotAReply => f.write_str("a message that is not a reply"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::Json(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(e: serde_json::Error) -> Self {
+        DecodeError::Json(e)
+    }
+}
+
+/// Writes `msg_id`'s request for `req` in `wire`'s encoding into `buf`, replacing its contents.
+/// Allocates only if `buf` is too small (a request is under 120 bytes).
+pub fn encode_request(wire: Wire, msg_id: u64, req: &Request, buf: &mut Vec<u8>) {
+    buf.clear();
+    match wire {
+        Wire::LinKv | Wire::Echo => match req.kind {
+            OpKind::Read => {
+                buf.extend_from_slice(b"{\"type\":\"read\",\"msg_id\":");
+                push_u64(buf, msg_id);
+                buf.extend_from_slice(b",\"key\":");
+                push_u64(buf, req.key);
+            }
+            OpKind::Write(value) => {
+                buf.extend_from_slice(b"{\"type\":\"write\",\"msg_id\":");
+                push_u64(buf, msg_id);
+                buf.extend_from_slice(b",\"key\":");
+                push_u64(buf, req.key);
+                buf.extend_from_slice(b",\"value\":");
+                push_u64(buf, value);
+            }
+            OpKind::Cas { from, to } => {
+                buf.extend_from_slice(b"{\"type\":\"cas\",\"msg_id\":");
+                push_u64(buf, msg_id);
+                buf.extend_from_slice(b",\"key\":");
+                push_u64(buf, req.key);
+                buf.extend_from_slice(b",\"from\":");
+                push_u64(buf, from);
+                buf.extend_from_slice(b",\"to\":");
+                push_u64(buf, to);
+            }
+        },
+        // serde's externally tagged enum: {"Variant":{fields in declaration order}}.
+        Wire::StaterightJson => {
+            match req.kind {
+                OpKind::Read => buf.extend_from_slice(b"{\"Read\":{\"msg_id\":"),
+                OpKind::Write(_) => buf.extend_from_slice(b"{\"Write\":{\"msg_id\":"),
+                OpKind::Cas { .. } => buf.extend_from_slice(b"{\"Cas\":{\"msg_id\":"),
+            }
+            push_u64(buf, msg_id);
+            buf.extend_from_slice(b",\"key\":");
+            push_u64(buf, req.key);
+            match req.kind {
+                OpKind::Read => {}
+                OpKind::Write(value) => {
+                    buf.extend_from_slice(b",\"value\":");
+                    push_u64(buf, value);
+                }
+                OpKind::Cas { from, to } => {
+                    buf.extend_from_slice(b",\"from\":");
+                    push_u64(buf, from);
+                    buf.extend_from_slice(b",\"to\":");
+                    push_u64(buf, to);
+                }
+            }
+            buf.push(b'}');
+        }
+    }
+    buf.push(b'}');
+}
+
+/// Appends `n` in decimal.
+fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[i..]);
+}
+
+/// Decodes one datagram of `wire` into a reply.
+pub fn decode_reply(wire: Wire, datagram: &[u8]) -> Result<Reply<'_>, DecodeError> {
+    match wire {
+        Wire::LinKv => decode_lin_kv(datagram),
+        Wire::StaterightJson => decode_stateright(datagram),
+        Wire::Echo => decode_echo(datagram),
+    }
+}
+
+/// A string that borrows from the datagram unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Every field any lin-kv body this client reads may carry; unknown fields are ignored.
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Text<'a>,
+    msg_id: Option<u64>,
+    in_reply_to: Option<u64>,
+    value: Option<u64>,
+    code: Option<u32>,
+    #[serde(borrow)]
+    text: Option<Text<'a>>,
+    #[serde(borrow)]
+    leader: Option<Text<'a>>,
+}
+
+fn decode_lin_kv(datagram: &[u8]) -> Result<Reply<'_>, DecodeError> {
+    let b: Body = serde_json::from_slice(datagram)?;
+    let body = match &*b.kind.0 {
+        "read_ok" => ReplyBody::ReadOk(b.value.ok_or(DecodeError::MissingField("value"))?),
+        "write_ok" => ReplyBody::WriteOk,
+        "cas_ok" => ReplyBody::CasOk,
+        "error" => ReplyBody::Error {
+            code: b.code.ok_or(DecodeError::MissingField("code"))?,
+            text: b.text.map_or(Cow::Borrowed(""), |t| t.0),
+            leader: b.leader.and_then(|l| l.0.parse().ok()),
+        },
+        "read" | "write" | "cas" => return Err(DecodeError::NotAReply),
+        other => return Err(DecodeError::UnknownType(other.to_string())),
+    };
+    let in_reply_to = b
+        .in_reply_to
+        .ok_or(DecodeError::MissingField("in_reply_to"))?;
+    Ok(Reply { in_reply_to, body })
+}
+
+fn decode_echo(datagram: &[u8]) -> Result<Reply<'_>, DecodeError> {
+    let b: Body = serde_json::from_slice(datagram)?;
+    let body = match &*b.kind.0 {
+        "read" => ReplyBody::ReadOk(0),
+        "write" => ReplyBody::WriteOk,
+        "cas" => ReplyBody::CasOk,
+        other => return Err(DecodeError::UnknownType(other.to_string())),
+    };
+    let in_reply_to = b.msg_id.ok_or(DecodeError::MissingField("msg_id"))?;
+    Ok(Reply { in_reply_to, body })
+}
+
+fn decode_stateright(datagram: &[u8]) -> Result<Reply<'static>, DecodeError> {
+    let msg: KvMsg<IgnoredAny> = serde_json::from_slice(datagram)?;
+    let (in_reply_to, body) = match msg {
+        KvMsg::ReadOk { in_reply_to, value } => (in_reply_to, ReplyBody::ReadOk(value)),
+        KvMsg::WriteOk { in_reply_to } => (in_reply_to, ReplyBody::WriteOk),
+        KvMsg::CasOk { in_reply_to } => (in_reply_to, ReplyBody::CasOk),
+        KvMsg::Error {
+            in_reply_to, code, ..
+        } => (
+            in_reply_to,
+            ReplyBody::Error {
+                code: code.code(),
+                text: Cow::Borrowed(error_name(code.code()).unwrap_or("")),
+                leader: None,
+            },
+        ),
+        KvMsg::Read { .. } | KvMsg::Write { .. } | KvMsg::Cas { .. } | KvMsg::Internal(_) => {
+            return Err(DecodeError::NotAReply)
+        }
+    };
+    Ok(Reply { in_reply_to, body })
+}
+
+/// The `KvMsg` request a [`Request`] is on the stateright wire (for servers and tests).
+pub fn to_kv_msg(msg_id: u64, req: &Request) -> KvMsg<()> {
+    match req.kind {
+        OpKind::Read => KvMsg::Read {
+            msg_id,
+            key: req.key,
+        },
+        OpKind::Write(value) => KvMsg::Write {
+            msg_id,
+            key: req.key,
+            value,
+        },
+        OpKind::Cas { from, to } => KvMsg::Cas {
+            msg_id,
+            key: req.key,
+            from,
+            to,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_models::kv::ErrorCode;
+
+    fn enc(wire: Wire, msg_id: u64, key: Key, kind: OpKind) -> String {
+        let mut buf = Vec::new();
+        encode_request(wire, msg_id, &Request { key, kind }, &mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn lin_kv_requests_are_maelstrom_bodies() {
+        assert_eq!(
+            enc(Wire::LinKv, 1, 3, OpKind::Read),
+            r#"{"type":"read","msg_id":1,"key":3}"#
+        );
+        assert_eq!(
+            enc(Wire::LinKv, 2, 3, OpKind::Write(7)),
+            r#"{"type":"write","msg_id":2,"key":3,"value":7}"#
+        );
+        assert_eq!(
+            enc(Wire::LinKv, 3, 3, OpKind::Cas { from: 7, to: 8 }),
+            r#"{"type":"cas","msg_id":3,"key":3,"from":7,"to":8}"#
+        );
+        assert_eq!(
+            enc(Wire::LinKv, u64::MAX, 0, OpKind::Write(10)),
+            format!(
+                r#"{{"type":"write","msg_id":{},"key":0,"value":10}}"#,
+                u64::MAX
+            )
+        );
+    }
+
+    #[test]
+    fn encoding_reuses_the_buffer() {
+        let mut buf = Vec::with_capacity(128);
+        let ptr = buf.as_ptr();
+        for i in 0..100 {
+            let req = Request {
+                key: i,
+                kind: OpKind::Cas {
+                    from: u64::MAX,
+                    to: u64::MAX,
+                },
+            };
+            encode_request(Wire::LinKv, u64::MAX, &req, &mut buf);
+        }
+        assert_eq!(buf.as_ptr(), ptr, "no reallocation");
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["key"], 99);
+    }
+
+    #[test]
+    fn lin_kv_replies_decode() {
+        let r = decode_reply(
+            Wire::LinKv,
+            br#"{"type":"read_ok","in_reply_to":1,"value":7}"#,
+        )
+        .unwrap();
+        assert_eq!(r.in_reply_to, 1);
+        assert_eq!(r.body, ReplyBody::ReadOk(7));
+        let r = decode_reply(Wire::LinKv, br#"{"in_reply_to":2,"type":"write_ok"}"#).unwrap();
+        assert_eq!((r.in_reply_to, r.body), (2, ReplyBody::WriteOk));
+        let r = decode_reply(
+            Wire::LinKv,
+            br#"{"type":"cas_ok","in_reply_to":3,"msg_id":9,"extra":[1,{"a":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!((r.in_reply_to, r.body), (3, ReplyBody::CasOk));
+        let r = decode_reply(
+            Wire::LinKv,
+            br#"{"type":"error","in_reply_to":4,"code":11,"text":"not \"the\" leader","leader":"127.0.0.1:7001"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.in_reply_to, 4);
+        assert_eq!(
+            r.body,
+            ReplyBody::Error {
+                code: 11,
+                text: Cow::Borrowed("not \"the\" leader"),
+                leader: Some("127.0.0.1:7001".parse().unwrap()),
+            }
+        );
+        assert_eq!(
+            r.to_string(),
+            "error 11 (temporarily unavailable): not \"the\" leader; leader 127.0.0.1:7001"
+        );
+        // No text, an unparsable leader: still an error reply, without the hint.
+        let r = decode_reply(
+            Wire::LinKv,
+            br#"{"type":"error","in_reply_to":5,"code":22,"leader":"nowhere"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            ReplyBody::Error {
+                code: 22,
+                text: Cow::Borrowed(""),
+                leader: None
+            }
+        );
+        let owned: Reply<'static> = r.into_owned();
+        assert_eq!(owned.to_string(), "error 22 (precondition failed)");
+    }
+
+    #[test]
+    fn bad_lin_kv_datagrams_are_errors() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\xff\xfe",
+            b"[1,2]",
+            b"{\"type\":\"read_ok\",\"in_reply_to\":1}",
+            b"{\"type\":\"read_ok\",\"value\":1}",
+            b"{\"type\":\"error\",\"in_reply_to\":1}",
+            b"{\"type\":\"read_ok\",\"in_reply_to\":-1,\"value\":1}",
+            b"{\"type\":\"frobnicate\",\"in_reply_to\":1}",
+            b"{\"type\":\"read\",\"msg_id\":1,\"key\":3}",
+            b"{\"type\":\"write_ok\",\"in_reply_to\":1",
+        ];
+        for c in cases {
+            assert!(
+                decode_reply(Wire::LinKv, c).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
+        }
+        assert!(matches!(
+            decode_reply(Wire::LinKv, b"{\"type\":\"frob\",\"in_reply_to\":1}"),
+            Err(DecodeError::UnknownType(t)) if t == "frob"
+        ));
+        assert!(matches!(
+            decode_reply(Wire::LinKv, b"{\"type\":\"read\",\"msg_id\":1,\"key\":3}"),
+            Err(DecodeError::NotAReply)
+        ));
+    }
+
+    #[test]
+    fn stateright_requests_are_serde_json_of_kv_msg() {
+        let reqs = [
+            (1, 3, OpKind::Read),
+            (2, 3, OpKind::Write(7)),
+            (3, 3, OpKind::Cas { from: 7, to: 8 }),
+            (u64::MAX, u64::MAX, OpKind::Write(u64::MAX)),
+        ];
+        for (msg_id, key, kind) in reqs {
+            let req = Request { key, kind };
+            let mut buf = Vec::new();
+            encode_request(Wire::StaterightJson, msg_id, &req, &mut buf);
+            let expected = serde_json::to_vec(&to_kv_msg(msg_id, &req)).unwrap();
+            assert_eq!(
+                String::from_utf8(buf.clone()).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+            let back: KvMsg<()> = serde_json::from_slice(&buf).unwrap();
+            assert!(back == to_kv_msg(msg_id, &req));
+        }
+        assert_eq!(
+            enc(Wire::StaterightJson, 1, 3, OpKind::Write(7)),
+            r#"{"Write":{"msg_id":1,"key":3,"value":7}}"#
+        );
+    }
+
+    #[test]
+    fn stateright_replies_decode() {
+        let replies: [(KvMsg<u8>, ReplyBody); 4] = [
+            (
+                KvMsg::ReadOk {
+                    in_reply_to: 1,
+                    value: 7,
+                },
+                ReplyBody::ReadOk(7),
+            ),
+            (KvMsg::WriteOk { in_reply_to: 1 }, ReplyBody::WriteOk),
+            (KvMsg::CasOk { in_reply_to: 1 }, ReplyBody::CasOk),
+            (
+                KvMsg::Error {
+                    in_reply_to: 1,
+                    code: ErrorCode::PreconditionFailed,
+                    value: Some(3),
+                },
+                ReplyBody::Error {
+                    code: 22,
+                    text: Cow::Borrowed("precondition failed"),
+                    leader: None,
+                },
+            ),
+        ];
+        for (msg, body) in replies {
+            let bytes = serde_json::to_vec(&msg).unwrap();
+            let r = decode_reply(Wire::StaterightJson, &bytes).unwrap();
+            assert_eq!((r.in_reply_to, r.body), (1, body));
+        }
+        // Internal messages of any shape and requests are not replies; garbage is an error.
+        let internal = serde_json::to_vec(&KvMsg::Internal(vec![1u8, 2, 3])).unwrap();
+        assert!(matches!(
+            decode_reply(Wire::StaterightJson, &internal),
+            Err(DecodeError::NotAReply)
+        ));
+        let req = serde_json::to_vec(&KvMsg::<()>::Read { msg_id: 1, key: 1 }).unwrap();
+        assert!(matches!(
+            decode_reply(Wire::StaterightJson, &req),
+            Err(DecodeError::NotAReply)
+        ));
+        assert!(decode_reply(Wire::StaterightJson, b"{\"Nope\":{}}").is_err());
+        assert!(decode_reply(Wire::StaterightJson, b"").is_err());
+    }
+
+    #[test]
+    fn echo_replies_are_echoed_requests() {
+        for (kind, body) in [
+            (OpKind::Read, ReplyBody::ReadOk(0)),
+            (OpKind::Write(5), ReplyBody::WriteOk),
+            (OpKind::Cas { from: 1, to: 2 }, ReplyBody::CasOk),
+        ] {
+            let mut buf = Vec::new();
+            encode_request(Wire::Echo, 42, &Request { key: 9, kind }, &mut buf);
+            let r = decode_reply(Wire::Echo, &buf).unwrap();
+            assert_eq!((r.in_reply_to, r.body), (42, body));
+        }
+        assert!(decode_reply(Wire::Echo, b"{\"type\":\"read_ok\",\"in_reply_to\":1}").is_err());
+        assert!(decode_reply(Wire::Echo, b"{\"type\":\"read\"}").is_err());
+        assert!(decode_reply(Wire::Echo, b"x").is_err());
+    }
+
+    #[test]
+    fn wire_names_round_trip() {
+        for w in Wire::ALL {
+            assert_eq!(w.name().parse::<Wire>().unwrap(), w);
+        }
+        let e = "udp".parse::<Wire>().unwrap_err();
+        assert!(e.to_string().contains("lin-kv"));
+    }
+}

@@ -1,0 +1,364 @@
+//! A local cluster: N nodes of one protocol on one host, each on its own thread and socket, with
+//! scheduled crashes and restarts.
+//!
+//! Sockets are bound before any node starts, so every node knows every address (ephemeral ports
+//! included). A crash stops a node's thread between batches (its volatile state and unsent
+//! delayed datagrams are lost; what it committed to disk is kept); a restart binds the same
+//! address again and starts the actor from its disk, as a rebooted machine would.
+
+use super::faults::NodeEvent;
+use super::protocols::Runnable;
+use super::storage::FsyncPolicy;
+use super::{CounterValues, Counters, FaultConfig, NodeContext};
+use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How to start a cluster.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    pub protocol: Runnable,
+    pub nodes: usize,
+    pub host: Ipv4Addr,
+    /// Node `i` listens on `port + i`; 0 picks free ports.
+    pub port: u16,
+    /// Node `i` keeps its disk in `data_dir/node<i>`.
+    pub data_dir: PathBuf,
+    pub fsync: FsyncPolicy,
+    pub faults: FaultConfig,
+    pub crashes: Vec<NodeEvent>,
+    pub restarts: Vec<NodeEvent>,
+}
+
+/// Binds a UDP socket with large kernel buffers, non-blocking (as mio wants it).
+pub fn bind_udp(addr: SocketAddrV4) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    // The kernel caps these at net.core.{r,w}mem_max; a smaller grant is not an error.
+    let _ = socket.set_recv_buffer_size(super::node::SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(super::node::SOCKET_BUFFER_BYTES);
+    socket.bind(&SocketAddr::V4(addr).into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+struct Slot {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+    /// Counters of every incarnation (a restart starts fresh ones).
+    counters: Vec<Arc<Counters>>,
+    error: Option<String>,
+}
+
+struct Inner {
+    slots: Vec<Slot>,
+    events: Vec<ClusterEvent>,
+}
+
+/// Something the cluster did to a node, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterEvent {
+    pub at_secs: f64,
+    pub node: usize,
+    pub what: String,
+}
+
+/// One node's figures at the end of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    pub node: usize,
+    pub addr: String,
+    pub counters: CounterValues,
+    /// What stopped the node, if it failed (its disk, say).
+    pub error: Option<String>,
+}
+
+/// What a cluster reports when it stops.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterReport {
+    pub nodes: Vec<NodeReport>,
+    pub total: CounterValues,
+    pub events: Vec<ClusterEvent>,
+}
+
+/// A running local cluster.
+pub struct Cluster {
+    cfg: ClusterConfig,
+    addrs: Arc<Vec<SocketAddrV4>>,
+    epoch: Instant,
+    inner: Arc<Mutex<Inner>>,
+    scheduler: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl Cluster {
+    /// Binds every node's socket, starts every node, and arms the crash/restart schedule.
+    pub fn start(cfg: ClusterConfig) -> Result<Cluster, String> {
+        if cfg.nodes == 0 {
+            return Err("a cluster needs at least one node".into());
+        }
+        cfg.faults.validate(cfg.nodes)?;
+        for e in cfg.crashes.iter().chain(&cfg.restarts) {
+            if e.node >= cfg.nodes {
+                return Err(format!(
+                    "--crash/--restart {e}: there is no node {} (nodes are 0..{})",
+                    e.node,
+                    cfg.nodes - 1
+                ));
+            }
+        }
+        let mut sockets = Vec::new();
+        let mut addrs = Vec::new();
+        for i in 0..cfg.nodes {
+            let port = if cfg.port == 0 {
+                0
+            } else {
+                cfg.port
+                    .checked_add(i as u16)
+                    .ok_or_else(|| format!("--port {} + {i} is past 65535", cfg.port))?
+            };
+            let want = SocketAddrV4::new(cfg.host, port);
+            let socket = bind_udp(want).map_err(|e| format!("cannot bind {want}: {e}"))?;
+            let addr = match socket.local_addr() {
+                Ok(SocketAddr::V4(a)) => a,
+                _ => return Err(format!("{want}: not an IPv4 socket")),
+            };
+            sockets.push(socket);
+            addrs.push(addr);
+        }
+        let addrs = Arc::new(addrs);
+        let epoch = Instant::now();
+        let mut slots = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let mut slot = Slot {
+                stop: Arc::new(AtomicBool::new(false)),
+                thread: None,
+                counters: Vec::new(),
+                error: None,
+            };
+            launch(&cfg, &addrs, epoch, i, socket, &mut slot)
+                .map_err(|e| format!("cannot start node {i}: {e}"))?;
+            slots.push(slot);
+        }
+        let inner = Arc::new(Mutex::new(Inner {
+            slots,
+            events: Vec::new(),
+        }));
+        let mut cluster = Cluster {
+            cfg,
+            addrs,
+            epoch,
+            inner,
+            scheduler: None,
+        };
+        cluster.arm_schedule();
+        Ok(cluster)
+    }
+
+    /// Every node's address, in index order.
+    pub fn addrs(&self) -> &[SocketAddrV4] {
+        &self.addrs
+    }
+
+    fn arm_schedule(&mut self) {
+        let mut plan: Vec<(Duration, bool, usize)> = self
+            .cfg
+            .crashes
+            .iter()
+            .map(|e| (e.at, true, e.node))
+            .chain(self.cfg.restarts.iter().map(|e| (e.at, false, e.node)))
+            .collect();
+        if plan.is_empty() {
+            return;
+        }
+        plan.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let stop = stop.clone();
+            let inner = self.inner.clone();
+            let (cfg, addrs, epoch) = (self.cfg.clone(), self.addrs.clone(), self.epoch);
+            std::thread::spawn(move || {
+                for (at, crash, node) in plan {
+                    while epoch.elapsed() < at {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let left = at.saturating_sub(epoch.elapsed());
+                        std::thread::sleep(left.min(Duration::from_millis(20)));
+                    }
+                    let mut inner = inner.lock().expect("cluster lock");
+                    if crash {
+                        crash_node(&mut inner, node, epoch);
+                    } else {
+                        restart_node(&cfg, &addrs, epoch, &mut inner, node);
+                    }
+                }
+            })
+        };
+        self.scheduler = Some((stop, handle));
+    }
+
+    /// Crashes node `i` now (no-op if it is down).
+    pub fn crash(&self, i: usize) {
+        crash_node(&mut self.inner.lock().expect("cluster lock"), i, self.epoch);
+    }
+
+    /// Restarts node `i` from its disk now (no-op if it is up).
+    pub fn restart(&self, i: usize) {
+        let mut inner = self.inner.lock().expect("cluster lock");
+        restart_node(&self.cfg, &self.addrs, self.epoch, &mut inner, i);
+    }
+
+    /// Whether node `i` is running.
+    pub fn is_up(&self, i: usize) -> bool {
+        let inner = self.inner.lock().expect("cluster lock");
+        inner.slots[i]
+            .thread
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+
+    /// The counters so far, summed over nodes.
+    pub fn counters(&self) -> CounterValues {
+        let inner = self.inner.lock().expect("cluster lock");
+        inner
+            .slots
+            .iter()
+            .flat_map(|s| s.counters.iter())
+            .fold(CounterValues::default(), |acc, c| acc.add(&c.values()))
+    }
+
+    /// Stops every node cleanly (each finishes its batch: commits, sends) and reports.
+    pub fn stop(mut self) -> ClusterReport {
+        if let Some((stop, handle)) = self.scheduler.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+        let mut inner = self.inner.lock().expect("cluster lock");
+        for slot in &inner.slots {
+            slot.stop.store(true, Ordering::Relaxed);
+        }
+        for slot in inner.slots.iter_mut() {
+            join(slot);
+        }
+        let nodes: Vec<NodeReport> = inner
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| NodeReport {
+                node: i,
+                addr: self.addrs[i].to_string(),
+                counters: s
+                    .counters
+                    .iter()
+                    .fold(CounterValues::default(), |acc, c| acc.add(&c.values())),
+                error: s.error.clone(),
+            })
+            .collect();
+        let total = nodes
+            .iter()
+            .fold(CounterValues::default(), |acc, n| acc.add(&n.counters));
+        ClusterReport {
+            nodes,
+            total,
+            events: std::mem::take(&mut inner.events),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some((stop, _)) = &self.scheduler {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if let Ok(inner) = self.inner.lock() {
+            for slot in &inner.slots {
+                slot.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn launch(
+    cfg: &ClusterConfig,
+    addrs: &Arc<Vec<SocketAddrV4>>,
+    epoch: Instant,
+    index: usize,
+    socket: UdpSocket,
+    slot: &mut Slot,
+) -> io::Result<()> {
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = NodeContext {
+        index,
+        addrs: addrs.clone(),
+        socket,
+        dir: cfg.data_dir.join(format!("node{index}")),
+        fsync: cfg.fsync,
+        faults: cfg.faults.clone(),
+        epoch,
+        stop: stop.clone(),
+        counters: counters.clone(),
+        incarnation: slot.counters.len() as u64,
+    };
+    let thread = (cfg.protocol.launch)(ctx)?;
+    slot.stop = stop;
+    slot.thread = Some(thread);
+    slot.counters.push(counters);
+    Ok(())
+}
+
+/// Waits for a stopped node's thread and keeps its error, if any.
+fn join(slot: &mut Slot) {
+    if let Some(t) = slot.thread.take() {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => slot.error = Some(e.to_string()),
+            Err(_) => slot.error = Some("the node's thread panicked".into()),
+        }
+    }
+}
+
+fn crash_node(inner: &mut Inner, i: usize, epoch: Instant) {
+    let slot = &mut inner.slots[i];
+    if slot.thread.is_none() {
+        return;
+    }
+    slot.stop.store(true, Ordering::Relaxed);
+    join(slot);
+    inner.events.push(ClusterEvent {
+        at_secs: epoch.elapsed().as_secs_f64(),
+        node: i,
+        what: "crashed".into(),
+    });
+}
+
+fn restart_node(
+    cfg: &ClusterConfig,
+    addrs: &Arc<Vec<SocketAddrV4>>,
+    epoch: Instant,
+    inner: &mut Inner,
+    i: usize,
+) {
+    let slot = &mut inner.slots[i];
+    if slot.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+        return;
+    }
+    join(slot);
+    let what = match bind_udp(addrs[i]) {
+        Ok(socket) => match launch(cfg, addrs, epoch, i, socket, slot) {
+            Ok(()) => "restarted from disk".to_string(),
+            Err(e) => format!("restart failed: {e}"),
+        },
+        Err(e) => format!("restart failed: cannot bind {}: {e}", addrs[i]),
+    };
+    inner.events.push(ClusterEvent {
+        at_secs: epoch.elapsed().as_secs_f64(),
+        node: i,
+        what,
+    });
+}

@@ -1,0 +1,474 @@
+//! The UDP runtime on real loopback sockets: clusters started and stopped, garbage datagrams, each
+//! fault flag's effect, crash and restart from disk, and the `run`/`node`/`client` commands.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use synod::client::{self, LoadConfig, ReplyBody, Request, Wire};
+use synod::lincheck::{self, OpKind, Verdict};
+use synod::net::codec::BINARY_V1;
+use synod::net::protocols::runnable;
+use synod::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent, Partition};
+use synod_models::kv::KvMsg;
+use synod_models::paxos::PaxosMsg;
+
+fn data_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "synod-test-net-{tag}-{}-{:?}",
+        std::process::id(),
+        Instant::now()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn cluster(protocol: &str, nodes: usize, faults: FaultConfig, tag: &str) -> Cluster {
+    cluster_with(protocol, nodes, faults, vec![], vec![], tag)
+}
+
+fn cluster_with(
+    protocol: &str,
+    nodes: usize,
+    faults: FaultConfig,
+    crashes: Vec<NodeEvent>,
+    restarts: Vec<NodeEvent>,
+    tag: &str,
+) -> Cluster {
+    Cluster::start(ClusterConfig {
+        protocol: runnable(protocol, None).unwrap(),
+        nodes,
+        host: Ipv4Addr::LOCALHOST,
+        port: 0,
+        data_dir: data_dir(tag),
+        fsync: FsyncPolicy::Always,
+        faults,
+        crashes,
+        restarts,
+    })
+    .unwrap()
+}
+
+fn addr(c: &Cluster, i: usize) -> SocketAddr {
+    SocketAddr::V4(c.addrs()[i])
+}
+
+fn ask(to: SocketAddr, key: u64, kind: OpKind, timeout_ms: u64, retries: u32) -> Option<String> {
+    client::request(
+        to,
+        Request { key, kind },
+        Duration::from_millis(timeout_ms),
+        retries,
+    )
+    .ok()
+    .map(|r| r.to_string())
+}
+
+fn write(to: SocketAddr, key: u64, value: u64) -> Option<String> {
+    ask(to, key, OpKind::Write(value), 500, 4)
+}
+
+fn read(to: SocketAddr, key: u64) -> Option<String> {
+    ask(to, key, OpKind::Read, 500, 4)
+}
+
+fn load(c: &Cluster, secs: f64, clients: usize) -> LoadConfig {
+    LoadConfig {
+        targets: c.addrs().iter().map(|a| SocketAddr::V4(*a)).collect(),
+        wire: Wire::LinKv,
+        clients,
+        rate: None,
+        duration: Duration::from_secs_f64(secs),
+        warmup: Duration::ZERO,
+        keys: 20,
+        reads: 0.5,
+        cas: 0.0,
+        timeout: Duration::from_millis(100),
+        retries: 5,
+        seed: 1,
+        record_history: true,
+        threads: 1,
+    }
+}
+
+#[test]
+fn a_paxos_cluster_serves_clients_and_stops_cleanly() {
+    let c = cluster("paxos", 3, FaultConfig::default(), "serve");
+    assert_eq!(write(addr(&c, 0), 3, 7).as_deref(), Some("write_ok"));
+    assert_eq!(read(addr(&c, 1), 3).as_deref(), Some("read_ok 7"));
+    let lost = write(addr(&c, 2), 3, 8).unwrap();
+    assert!(lost.starts_with("error 22"), "{lost}");
+    let none = read(addr(&c, 2), 4).unwrap();
+    assert!(none.starts_with("error 20"), "{none}");
+    let cas = ask(addr(&c, 0), 3, OpKind::Cas { from: 7, to: 8 }, 500, 0).unwrap();
+    assert!(cas.starts_with("error 10"), "{cas}");
+    let report = c.stop();
+    assert_eq!(report.nodes.len(), 3);
+    assert!(report.nodes.iter().all(|n| n.error.is_none()));
+    assert_eq!(report.total.requests, 5);
+    assert_eq!(report.total.undecodable + report.total.non_peer, 0);
+    assert!(report.total.fsyncs > 0, "acceptor state is fsynced");
+}
+
+#[test]
+fn garbage_datagrams_change_nothing_and_crash_nothing() {
+    let c = cluster("paxos", 3, FaultConfig::default(), "garbage");
+    assert_eq!(write(addr(&c, 0), 1, 5).as_deref(), Some("write_ok"));
+    let target = addr(&c, 1);
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut rng = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    // Random bytes, some starting with the binary version byte.
+    for i in 0..200 {
+        let len = (next() % 300) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if i % 4 == 0 && !bytes.is_empty() {
+            bytes[0] = BINARY_V1;
+        }
+        s.send_to(&bytes, target).unwrap();
+    }
+    // Truncated JSON, wrong types, unknown types, huge datagrams, an empty datagram.
+    let json: [&[u8]; 8] = [
+        br#"{"type":"write","msg_id":1,"key":1,"val"#,
+        br#"{"type":"write","msg_id":2,"key":"one","value":9}"#,
+        br#"{"type":"write","msg_id":3,"key":1,"value":-9}"#,
+        br#"{"type":"write","msg_id":4,"key":1}"#,
+        br#"{"type":"txn","msg_id":5}"#,
+        br#"[1,2,3]"#,
+        br#"null"#,
+        b"",
+    ];
+    for j in json {
+        s.send_to(j, target).unwrap();
+    }
+    let mut huge = br#"{"type":"write","msg_id":6,"key":1,"value":9,"pad":""#.to_vec();
+    huge.resize(65_000, b'x');
+    huge.extend_from_slice(br#""}"#);
+    s.send_to(&huge, target).unwrap();
+    s.send_to(&vec![0xFFu8; 65_507], target).unwrap();
+    // A well-formed internal message from an address that is not a peer: a forged decision.
+    let forged: KvMsg<PaxosMsg> = KvMsg::Internal(PaxosMsg::Decided { key: 1, value: 99 });
+    let mut bytes = vec![BINARY_V1];
+    bytes.extend(postcard::to_stdvec(&forged).unwrap());
+    s.send_to(&bytes, target).unwrap();
+    let forged_key2: KvMsg<PaxosMsg> = KvMsg::Internal(PaxosMsg::Decided { key: 2, value: 99 });
+    let mut bytes = vec![BINARY_V1];
+    bytes.extend(postcard::to_stdvec(&forged_key2).unwrap());
+    s.send_to(&bytes, target).unwrap();
+
+    // The store is unchanged: key 1 still holds 5, key 2 was never decided.
+    assert_eq!(read(target, 1).as_deref(), Some("read_ok 5"));
+    let k2 = read(target, 2).unwrap();
+    assert!(k2.starts_with("error 20"), "forged decision taken: {k2}");
+    assert!(c.is_up(1));
+    // Malformed JSON with a msg_id was answered with error 12 (or 10 for the unknown type).
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut codes = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok((n, _)) = s.recv_from(&mut buf) {
+        let v: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        codes.push((
+            v["in_reply_to"].as_u64().unwrap(),
+            v["code"].as_u64().unwrap(),
+        ));
+    }
+    codes.sort();
+    // The padded write is a valid request (unknown fields are ignored, as in Maelstrom's
+    // bodies): key 1 holds 5, so writing 9 fails with 22.
+    assert_eq!(codes, vec![(2, 12), (3, 12), (4, 12), (5, 10), (6, 22)]);
+    let report = c.stop();
+    let n1 = &report.nodes[1].counters;
+    // The two forged decisions, and any random datagram that happens to decode as binary.
+    assert!(n1.non_peer >= 2, "{n1:?}");
+    assert!(n1.undecodable >= 150, "{n1:?}");
+    assert_eq!(n1.malformed, 4, "{n1:?}");
+    assert!(report.nodes.iter().all(|n| n.error.is_none()));
+}
+
+#[test]
+fn loss_makes_timeouts_appear_and_retries_keep_the_history_linearizable() {
+    let faults = FaultConfig {
+        loss: 0.2,
+        seed: 3,
+        ..FaultConfig::default()
+    };
+    let c = cluster("paxos", 3, faults, "loss");
+    let report = client::run(&load(&c, 1.5, 8)).unwrap();
+    let nodes = c.stop();
+    assert!(nodes.total.fault_dropped > 0);
+    assert!(report.timeouts > 0, "loss shows as client timeouts");
+    assert!(report.ops > 0);
+    let check = lincheck::check(
+        report.history.as_ref().unwrap(),
+        lincheck::Model::WriteOnce,
+        Duration::from_secs(30),
+    );
+    assert_eq!(check.verdict, Verdict::Linearizable);
+}
+
+#[test]
+fn duplication_sends_datagrams_twice_and_retries_apply_once() {
+    let faults = FaultConfig {
+        dup: 1.0,
+        seed: 4,
+        ..FaultConfig::default()
+    };
+    let c = cluster("paxos", 3, faults, "dup");
+    let report = client::run(&load(&c, 1.0, 8)).unwrap();
+    let nodes = c.stop();
+    assert!(nodes.total.fault_duplicated > 0);
+    assert!(
+        report.stale_replies > 0 || report.datagrams_received > report.ops,
+        "clients saw duplicate replies"
+    );
+    let check = lincheck::check(
+        report.history.as_ref().unwrap(),
+        lincheck::Model::WriteOnce,
+        Duration::from_secs(30),
+    );
+    assert_eq!(check.verdict, Verdict::Linearizable);
+}
+
+#[test]
+fn delay_shows_in_latency() {
+    let faults = FaultConfig {
+        delay_ms: 20.0,
+        jitter_ms: 2.0,
+        seed: 5,
+        ..FaultConfig::default()
+    };
+    let c = cluster("paxos", 3, faults, "delay");
+    let mut cfg = load(&c, 1.0, 4);
+    cfg.timeout = Duration::from_millis(500);
+    let report = client::run(&cfg).unwrap();
+    let nodes = c.stop();
+    assert!(nodes.total.fault_delayed > 0);
+    // Every reply is delayed about 20 ms (a write's Paxos round three times more).
+    let p50 = report.latency_us_at(0.5);
+    assert!(p50 >= 15_000, "p50 {p50} us");
+}
+
+#[test]
+fn a_partitioned_node_cannot_decide_until_the_partition_heals() {
+    let faults = FaultConfig {
+        partitions: vec![Partition::parse("0@0-1.5").unwrap()],
+        ..FaultConfig::default()
+    };
+    let c = cluster("paxos", 3, faults, "partition");
+    // Node 0 is cut off from its peers: its write cannot gather a quorum.
+    assert_eq!(ask(addr(&c, 0), 1, OpKind::Write(5), 300, 0), None);
+    // The majority side decides on its own.
+    assert_eq!(write(addr(&c, 1), 2, 6).as_deref(), Some("write_ok"));
+    std::thread::sleep(Duration::from_millis(1600));
+    // Healed: node 0's retried write (same msg_id from a new client, so a new round) goes through,
+    // and it learns the majority's decision.
+    assert!(write(addr(&c, 0), 1, 5).is_some());
+    assert_eq!(read(addr(&c, 0), 2).as_deref(), Some("read_ok 6"));
+    let nodes = c.stop();
+    assert!(nodes.total.fault_dropped > 0);
+}
+
+#[test]
+fn a_crashed_node_restarts_from_its_disk() {
+    let c = cluster_with(
+        "paxos",
+        3,
+        FaultConfig::default(),
+        vec![NodeEvent {
+            node: 1,
+            at: Duration::from_millis(500),
+        }],
+        vec![NodeEvent {
+            node: 1,
+            at: Duration::from_millis(1200),
+        }],
+        "crash",
+    );
+    assert_eq!(write(addr(&c, 1), 7, 70).as_deref(), Some("write_ok"));
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!c.is_up(1));
+    assert_eq!(
+        ask(addr(&c, 1), 7, OpKind::Read, 200, 0),
+        None,
+        "node 1 is down"
+    );
+    // The others still form a majority.
+    assert_eq!(write(addr(&c, 0), 8, 80).as_deref(), Some("write_ok"));
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(c.is_up(1));
+    // Node 1 recovered its acceptor state; reading key 7 there finds the accepted value.
+    assert_eq!(read(addr(&c, 1), 7).as_deref(), Some("read_ok 70"));
+    assert_eq!(read(addr(&c, 1), 8).as_deref(), Some("read_ok 80"));
+    let report = c.stop();
+    assert_eq!(report.nodes[1].counters.recoveries, 1);
+    let what: Vec<&str> = report.events.iter().map(|e| e.what.as_str()).collect();
+    assert_eq!(what, ["crashed", "restarted from disk"]);
+}
+
+#[test]
+fn fsync_never_skips_fsyncs() {
+    let c = Cluster::start(ClusterConfig {
+        protocol: runnable("paxos", None).unwrap(),
+        nodes: 3,
+        host: Ipv4Addr::LOCALHOST,
+        port: 0,
+        data_dir: data_dir("nofsync"),
+        fsync: FsyncPolicy::Never,
+        faults: FaultConfig::default(),
+        crashes: vec![],
+        restarts: vec![],
+    })
+    .unwrap();
+    assert_eq!(write(addr(&c, 0), 1, 1).as_deref(), Some("write_ok"));
+    let report = c.stop();
+    assert!(report.total.commits > 0);
+    assert_eq!(report.total.fsyncs, 0);
+}
+
+fn synod() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_synod"))
+}
+
+fn free_port() -> u16 {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.local_addr().unwrap().port()
+}
+
+#[test]
+fn synod_run_prints_addresses_and_stops_after_its_duration() {
+    let out = synod()
+        .args([
+            "run",
+            "paxos",
+            "--nodes",
+            "3",
+            "--port",
+            "0",
+            "--duration",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.matches("127.0.0.1:").count() >= 6, "{stdout}");
+    assert!(stdout.contains("node 2"), "{stdout}");
+    assert!(stdout.contains("Counters:"), "{stdout}");
+}
+
+#[test]
+fn synod_node_processes_form_a_cluster_and_recover_from_disk() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let dir = data_dir("nodes");
+    let start = |i: usize| {
+        synod()
+            .args([
+                "node",
+                "paxos",
+                "--listen",
+                &peers[i],
+                "--peers",
+                &peers.join(","),
+                "--data-dir",
+                dir.join(format!("n{i}")).to_str().unwrap(),
+                "--duration",
+                "3",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut nodes: Vec<_> = (0..3).map(start).collect();
+    let a0: SocketAddr = peers[0].parse().unwrap();
+    let a2: SocketAddr = peers[2].parse().unwrap();
+    assert_eq!(write(a0, 1, 11).as_deref(), Some("write_ok"));
+    assert_eq!(read(a2, 1).as_deref(), Some("read_ok 11"));
+    for n in nodes.iter_mut() {
+        let status = n.wait().unwrap();
+        assert!(status.success());
+    }
+    // All three restart from their disks: the decision is still there (phase 1 finds it).
+    let mut nodes: Vec<_> = (0..3).map(start).collect();
+    assert_eq!(read(a2, 1).as_deref(), Some("read_ok 11"));
+    let lost = write(a0, 1, 12).unwrap();
+    assert!(lost.starts_with("error 22"), "{lost}");
+    for n in nodes.iter_mut() {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_flags_get_clear_errors() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["run", "spec-paxos"], "cannot run on the network"),
+        (&["run", "paxos", "--bug", "nope"], "no bug variant"),
+        (&["run", "paxos", "--loss", "2"], "--loss"),
+        (&["run", "paxos", "--partition", "0@5-1"], "--partition"),
+        (
+            &["run", "paxos", "--nodes", "2", "--crash", "5@1"],
+            "no node 5",
+        ),
+        (
+            &[
+                "node",
+                "paxos",
+                "--listen",
+                "127.0.0.1:1",
+                "--peers",
+                "127.0.0.1:2",
+            ],
+            "not one of --peers",
+        ),
+        (
+            &["client", "127.0.0.1:1", "cas", "1", "2"],
+            "expected one of",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = synod().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    let port = free_port().to_string();
+    let out = synod()
+        .args([
+            "client",
+            &format!("127.0.0.1:{port}"),
+            "read",
+            "1",
+            "--timeout-ms",
+            "50",
+            "--retries",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no reply after 2 tries"));
+}
+
+#[test]
+fn reply_bodies_parse() {
+    // The client decodes what the node's codec writes (a cross-check of the two codecs).
+    let mut buf = Vec::new();
+    let msg: KvMsg<PaxosMsg> = KvMsg::Error {
+        in_reply_to: 9,
+        code: synod_models::kv::ErrorCode::PreconditionFailed,
+        value: Some(3),
+    };
+    assert!(synod::net::codec::encode_json(&msg, &mut buf));
+    let reply = client::decode_reply(Wire::LinKv, &buf).unwrap();
+    assert_eq!(reply.in_reply_to, 9);
+    assert!(matches!(reply.body, ReplyBody::Error { code: 22, .. }));
+    let _ = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+}
