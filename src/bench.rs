@@ -285,6 +285,22 @@ pub fn spawn_baseline_main(protocol: &str, addrs: Vec<SocketAddrV4>) -> Result<(
             )
             .map_err(|_| "an actor panicked under spawn".to_string())
         }
+        "single-copy-kv" => {
+            use synod_models::single_copy_kv::SingleCopyServer;
+            let actors: Vec<(Id, SingleCopyServer)> = ids
+                .iter()
+                .enumerate()
+                .map(|(index, id)| (*id, SingleCopyServer::new(index, ids.clone())))
+                .collect();
+            spawn(
+                serde_json::to_vec,
+                |b| serde_json::from_slice(b),
+                serde_json::to_vec,
+                |b| serde_json::from_slice(b),
+                actors,
+            )
+            .map_err(|_| "an actor panicked under spawn".to_string())
+        }
         other => Err(format!("no spawn baseline for {other}")),
     }
 }

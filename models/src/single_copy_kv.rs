@@ -77,8 +77,8 @@
 
 use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
 use crate::kv::{
-    record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KeyMap, KvActor,
-    KvClient, KvConfig, KvMsg, KvRet, MsgId, Permute, Step, Value, MAX_CLIENTS,
+    record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KvActor, KvClient,
+    KvConfig, KvMsg, KvRet, MsgId, Permute, Step, Value, MAX_CLIENTS,
 };
 use crate::system::System;
 use crate::NetworkKind;
@@ -278,7 +278,9 @@ impl<'de> Deserialize<'de> for Sessions {
 /// A server's whole state: the store and the session table. All of it is durable.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SingleCopyState {
-    pub store: KeyMap<Value>,
+    /// A persistent map: a save shares it with the state instead of copying it, and a write
+    /// copies one path of the tree, so a step costs O(log keys) on the network as well.
+    pub store: im::OrdMap<Key, Value>,
     pub sessions: Sessions,
 }
 
@@ -387,10 +389,10 @@ enum Update {
 
 impl Update {
     /// Applies the request to the store (lin-kv's semantics) and returns its outcome.
-    fn apply(self, store: &mut KeyMap<Value>) -> Outcome {
+    fn apply(self, store: &mut im::OrdMap<Key, Value>) -> Outcome {
         match self {
             Update::Write { key, value } => {
-                *store.entry_or_default(key) = value;
+                store.insert(key, value);
                 Outcome::WriteOk
             }
             Update::Cas { key, from, to } => match store.get_mut(&key) {

@@ -70,7 +70,7 @@ where
         if Arc::ptr_eq(self, prev) {
             return Some(Vec::new());
         }
-        keymap_delta(self, prev)
+        keymap_delta(self.iter(), prev.iter())
     }
 
     fn apply(&mut self, (key, value): (Key, V)) {
@@ -78,11 +78,15 @@ where
     }
 }
 
-/// The assignments that turn `old` into `new`, or `None` if a key disappeared.
-fn keymap_delta<V: Clone + PartialEq>(new: &KeyMap<V>, old: &KeyMap<V>) -> Option<Vec<(Key, V)>> {
+/// The assignments that turn `old` into `new` (both in key order), or `None` if a key
+/// disappeared.
+fn keymap_delta<'a, V: Clone + PartialEq + 'a>(
+    new: impl Iterator<Item = (&'a Key, &'a V)>,
+    old: impl Iterator<Item = (&'a Key, &'a V)>,
+) -> Option<Vec<(Key, V)>> {
     let mut out = Vec::new();
-    let mut prev = old.iter().peekable();
-    for (k, v) in new.iter() {
+    let mut prev = old.peekable();
+    for (k, v) in new {
         // Both maps iterate in key order: walk them together.
         if prev.peek().is_some_and(|(ok, _)| *ok < k) {
             return None; // a key disappeared: not expressible as assignments
@@ -120,7 +124,7 @@ impl Durable for SingleCopyStorage {
         if Arc::ptr_eq(self, prev) {
             return Some(Vec::new());
         }
-        let mut out: Vec<SingleCopyEntry> = keymap_delta(&self.store, &prev.store)?
+        let mut out: Vec<SingleCopyEntry> = keymap_delta(self.store.iter(), prev.store.iter())?
             .into_iter()
             .map(|(k, v)| SingleCopyEntry::Put(k, v))
             .collect();
@@ -144,7 +148,9 @@ impl Durable for SingleCopyStorage {
     fn apply(&mut self, entry: SingleCopyEntry) {
         let state = Arc::make_mut(self);
         match entry {
-            SingleCopyEntry::Put(k, v) => *state.store.entry_or_default(k) = v,
+            SingleCopyEntry::Put(k, v) => {
+                state.store.insert(k, v);
+            }
             SingleCopyEntry::Session(s) => {
                 state.sessions.record(s, usize::MAX);
             }
@@ -505,7 +511,7 @@ mod tests {
         let mut state = SingleCopyState::default();
         let mut snapshots = 0;
         for i in 1..=40u64 {
-            *state.store.entry_or_default(i % 5) = i;
+            state.store.insert(i % 5, i);
             let session = Session {
                 client: Id::from((i % 3) as usize),
                 msg_id: i,
