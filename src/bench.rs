@@ -422,8 +422,15 @@ fn lincheck_text(c: &CheckReport) -> String {
                 "{head}NOT linearizable\n  key {key}, the smallest failing sub-history ({} ops; times in ms from the start):\n",
                 ops.len()
             );
-            for op in ops {
+            const SHOWN: usize = 40;
+            for op in ops.iter().take(SHOWN) {
                 s.push_str(&format!("    {}\n", op_text(op)));
+            }
+            if ops.len() > SHOWN {
+                s.push_str(&format!(
+                    "    ... {} more (--format json lists them all)\n",
+                    ops.len() - SHOWN
+                ));
             }
             s
         }

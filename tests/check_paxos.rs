@@ -351,6 +351,26 @@ fn pinned_default_configuration() {
 }
 
 #[test]
+fn pinned_network_knobs() {
+    // The two behaviours the UDP runtime turns on (and the checker leaves off by default), checked
+    // here: a redelivered request restarts a stuck round (`retry_rounds`), and a server that
+    // knows the outcome answers a laggard's Prepare/Accept with Decided (`tell_laggards`).
+    // 2 servers, 2 clients that only write, unordered duplicating network (duplicates are the
+    // checker's retries). Without either knob this configuration has 248 states (643 generated).
+    let retries = PaxosConfig {
+        network: NetworkKind::UnorderedDuplicating,
+        retry_rounds: 2,
+        ..cfg(2, 2, Script::Write)
+    };
+    pinned(&retries, 12_176, 31_631, "retry-rounds 2");
+    let both = PaxosConfig {
+        tell_laggards: true,
+        ..retries
+    };
+    pinned(&both, 40_226, 331_783, "retry-rounds 2, tell-laggards");
+}
+
+#[test]
 fn pinned_write_only_two_clients() {
     // 3 servers, 2 clients that only write (`--reads 0`), no crashes, unordered non-duplicating.
     // A change to the model shows up here.
