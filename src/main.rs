@@ -394,8 +394,11 @@ struct BenchArgs {
     fsync: FsyncArg,
     #[arg(long, value_name = "NAME")]
     bug: Option<String>,
+    /// Check the recorded history for linearizability (the default).
+    #[arg(long, overrides_with = "no_check")]
+    check: bool,
     /// Skip the linearizability check of the recorded history.
-    #[arg(long)]
+    #[arg(long, overrides_with = "check")]
     no_check: bool,
     /// The history checker's time budget in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
