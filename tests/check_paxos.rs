@@ -13,8 +13,7 @@
 
 use stateright::actor::ActorModelAction;
 use stateright::Model;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use synod::catalog::{self, RawSettings};
 use synod::check::trace::{Trace, Traceable};
@@ -23,6 +22,9 @@ use synod_models::checked::permute_system;
 use synod_models::kv::ClientPerm;
 use synod_models::paxos::{model, PaxosBug, PaxosConfig, PaxosModel, Script};
 use synod_models::NetworkKind;
+
+mod common;
+use common::{permutations, reachable};
 
 type State = <PaxosModel as Model>::State;
 
@@ -220,71 +222,15 @@ fn assert_counterexample(cfg: &PaxosConfig, r: &Report, property: &str) -> Count
     Counterexample { trace, decided }
 }
 
-/// Every permutation of `0..n`.
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    fn go(prefix: &mut Vec<usize>, n: usize, out: &mut Vec<Vec<usize>>) {
-        if prefix.len() == n {
-            out.push(prefix.clone());
-            return;
-        }
-        for i in 0..n {
-            if !prefix.contains(&i) {
-                prefix.push(i);
-                go(prefix, n, out);
-                prefix.pop();
-            }
-        }
-    }
-    let mut out = Vec::new();
-    go(&mut Vec::new(), n, &mut out);
-    out
-}
-
-fn fingerprint<T: Hash>(value: &T) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
-}
-
-/// Every state reachable in `m`, by a plain breadth-first search of our own.
-fn reachable(m: &PaxosModel) -> Vec<State> {
-    let mut seen: HashSet<State> = HashSet::new();
-    let mut order = Vec::new();
-    let mut queue: VecDeque<State> = VecDeque::new();
-    for s in m.init_states() {
-        if seen.insert(s.clone()) {
-            queue.push_back(s);
-        }
-    }
-    let mut actions = Vec::new();
-    while let Some(s) = queue.pop_front() {
-        actions.clear();
-        m.actions(&s, &mut actions);
-        for a in actions.drain(..) {
-            if let Some(next) = m.next_state(&s, a) {
-                if seen.insert(next.clone()) {
-                    queue.push_back(next);
-                }
-            }
-        }
-        order.push(s);
-    }
-    order
-}
-
-/// The orbit key of a state: the least fingerprint over all client permutations of it.
+/// The orbit key of a state under client permutations.
 fn orbit_key(state: &State, servers: usize, perms: &[Vec<usize>]) -> u64 {
-    perms
-        .iter()
-        .map(|map| {
-            let p = ClientPerm {
-                servers,
-                map: map.clone(),
-            };
-            fingerprint(&permute_system(state, &p))
-        })
-        .min()
-        .expect("at least the identity")
+    common::orbit_key(state, perms, |s, map| {
+        let p = ClientPerm {
+            servers,
+            map: map.to_vec(),
+        };
+        permute_system(s, &p)
+    })
 }
 
 fn cfg(servers: usize, clients: usize, script: Script) -> PaxosConfig {

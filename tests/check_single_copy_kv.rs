@@ -10,8 +10,7 @@
 //! why. Reports are memoised per (configuration, strategy, threads) within this test binary.
 
 use stateright::Model;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use synod::catalog::{self, RawSettings};
 use synod::check::trace::{Trace, Traceable};
@@ -22,6 +21,9 @@ use synod_models::single_copy_kv::{
     model, Script, SingleCopyBug, SingleCopyConfig, SingleCopyModel, SingleCopyState,
 };
 use synod_models::NetworkKind;
+
+mod common;
+use common::{permutations, reachable};
 
 type State = <SingleCopyModel as Model>::State;
 
@@ -210,71 +212,15 @@ fn server(state: &State, index: usize) -> &SingleCopyState {
     }
 }
 
-/// Every permutation of `0..n`.
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    fn go(prefix: &mut Vec<usize>, n: usize, out: &mut Vec<Vec<usize>>) {
-        if prefix.len() == n {
-            out.push(prefix.clone());
-            return;
-        }
-        for i in 0..n {
-            if !prefix.contains(&i) {
-                prefix.push(i);
-                go(prefix, n, out);
-                prefix.pop();
-            }
-        }
-    }
-    let mut out = Vec::new();
-    go(&mut Vec::new(), n, &mut out);
-    out
-}
-
-fn fingerprint<T: Hash>(value: &T) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
-}
-
-/// Every state reachable in `m`, by a plain breadth-first search of our own.
-fn reachable(m: &SingleCopyModel) -> Vec<State> {
-    let mut seen: HashSet<State> = HashSet::new();
-    let mut order = Vec::new();
-    let mut queue: VecDeque<State> = VecDeque::new();
-    for s in m.init_states() {
-        if seen.insert(s.clone()) {
-            queue.push_back(s);
-        }
-    }
-    let mut actions = Vec::new();
-    while let Some(s) = queue.pop_front() {
-        actions.clear();
-        m.actions(&s, &mut actions);
-        for a in actions.drain(..) {
-            if let Some(next) = m.next_state(&s, a) {
-                if seen.insert(next.clone()) {
-                    queue.push_back(next);
-                }
-            }
-        }
-        order.push(s);
-    }
-    order
-}
-
-/// The orbit key of a state: the least fingerprint over all client permutations of it.
+/// The orbit key of a state under client permutations.
 fn orbit_key(state: &State, servers: usize, perms: &[Vec<usize>]) -> u64 {
-    perms
-        .iter()
-        .map(|map| {
-            let p = ClientPerm {
-                servers,
-                map: map.clone(),
-            };
-            fingerprint(&permute_system(state, &p))
-        })
-        .min()
-        .expect("at least the identity")
+    common::orbit_key(state, perms, |s, map| {
+        let p = ClientPerm {
+            servers,
+            map: map.to_vec(),
+        };
+        permute_system(s, &p)
+    })
 }
 
 fn with(f: impl FnOnce(&mut SingleCopyConfig)) -> SingleCopyConfig {
