@@ -8,9 +8,10 @@
 //!   rename, fsync of the directory), headed by a magic number, a format version, the generation
 //!   of the write-ahead file that follows it, and a CRC;
 //! - `wal.<generation>`: the changes since that snapshot, appended as records `[length u32][crc32
-//!   u32][postcard entry]`. A record that is torn (short or with a bad CRC) ends the file: it and
-//!   anything after it are discarded on recovery (they were never acknowledged, since messages of
-//!   a step leave only after its records are on disk).
+//!   u32][postcard entry]`, into a file filled with zeros a chunk ahead (so an fsync flushes data,
+//!   not the file's growing size; a zero length ends the records). A record that is torn (short
+//!   or with a bad CRC) ends the file: it and anything after it are discarded on recovery (they
+//!   were never acknowledged, since messages of a step leave only after its records are on disk).
 //!
 //! [`Durable`] says, per storage type, how to express a new value as entries appended to the old
 //! one. A type without an incremental form is written as a fresh snapshot each time.
@@ -29,6 +30,7 @@ use stateright::actor::Id;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use synod_models::kv::{Key, KeyMap, MsgId};
@@ -40,6 +42,8 @@ pub const COMPACT_WAL_BYTES: u64 = 8 << 20;
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SYNS";
 const FORMAT_VERSION: u8 = 1;
+/// How far ahead of its records the write-ahead file is filled with zeros (bytes).
+pub const WAL_CHUNK_BYTES: u64 = 1 << 20;
 /// The largest single write-ahead record accepted on recovery (bytes).
 const MAX_RECORD_BYTES: u32 = 64 << 20;
 
@@ -185,6 +189,8 @@ pub struct DiskStore<S: Durable> {
     generation: u64,
     wal: Option<File>,
     wal_bytes: u64,
+    /// The write-ahead file's length: zeros written ahead of `wal_bytes` (see [`WAL_CHUNK_BYTES`]).
+    wal_prepared: u64,
     snapshot_bytes: u64,
     buf: Vec<u8>,
 }
@@ -210,6 +216,7 @@ impl<S: Durable> DiskStore<S> {
             generation: 0,
             wal: None,
             wal_bytes: 0,
+            wal_prepared: 0,
             snapshot_bytes: 0,
             buf: Vec::new(),
         };
@@ -251,12 +258,14 @@ impl<S: Durable> DiskStore<S> {
                     v.apply(e);
                 }
                 if valid < bytes.len() {
-                    // A torn tail: cut it so new records follow the last whole one.
+                    // Zeros written ahead, or a torn record: cut them so new records follow the
+                    // last whole one.
                     let f = OpenOptions::new().write(true).open(&wal_path)?;
                     f.set_len(valid as u64)?;
                     f.sync_all()?;
                 }
                 self.wal_bytes = valid as u64;
+                self.wal_prepared = valid as u64;
             }
         }
         for entry in fs::read_dir(&self.dir)? {
@@ -319,7 +328,11 @@ impl<S: Durable> DiskStore<S> {
         let mut fsyncs = 0;
         if self.wal.is_none() {
             let path = self.wal_path(self.generation);
-            let f = OpenOptions::new().create(true).append(true).open(path)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)?;
             if self.fsync == FsyncPolicy::Always {
                 sync_dir(&self.dir)?;
                 fsyncs += 1;
@@ -327,7 +340,22 @@ impl<S: Durable> DiskStore<S> {
             self.wal = Some(f);
         }
         let wal = self.wal.as_mut().expect("opened above");
-        wal.write_all(&self.buf)?;
+        let end = self.wal_bytes + self.buf.len() as u64;
+        if end > self.wal_prepared {
+            // Write zeros ahead, so that the fsyncs of the next commits flush data only: an
+            // append that grows the file also makes fdatasync commit the inode's new size (on
+            // this machine 170 us against 105 us per fsync).
+            let target = end.max(self.wal_prepared + WAL_CHUNK_BYTES);
+            let zeros = [0u8; 64 << 10];
+            let mut at = self.wal_prepared;
+            while at < target {
+                let n = (target - at).min(zeros.len() as u64) as usize;
+                wal.write_all_at(&zeros[..n], at)?;
+                at += n as u64;
+            }
+            self.wal_prepared = target;
+        }
+        wal.write_all_at(&self.buf, self.wal_bytes)?;
         if self.fsync == FsyncPolicy::Always {
             wal.sync_data()?;
             fsyncs += 1;
@@ -372,6 +400,7 @@ impl<S: Durable> DiskStore<S> {
         let _ = fs::remove_file(self.wal_path(self.generation));
         self.generation = generation;
         self.wal_bytes = 0;
+        self.wal_prepared = 0;
         self.snapshot_bytes = bytes.len() as u64;
         Ok(CommitStats {
             bytes: bytes.len() as u64,
@@ -411,7 +440,8 @@ fn decode_records<E: DeserializeOwned>(bytes: &[u8]) -> (Vec<E>, usize) {
     while bytes.len() - at >= 8 {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
         let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
-        if len > MAX_RECORD_BYTES || bytes.len() - at - 8 < len as usize {
+        // A zero length is the zeros written ahead of the last record (no entry encodes empty).
+        if len == 0 || len > MAX_RECORD_BYTES || bytes.len() - at - 8 < len as usize {
             break;
         }
         let body = &bytes[at + 8..at + 8 + len as usize];
@@ -488,9 +518,13 @@ mod tests {
         store.commit().unwrap();
         drop(store);
         let wal = dir.join("wal.1");
-        let len = fs::metadata(&wal).unwrap().len();
+        let (_, len) = decode_records::<(Key, u64)>(&fs::read(&wal).unwrap());
+        assert!(
+            fs::metadata(&wal).unwrap().len() >= WAL_CHUNK_BYTES,
+            "zeros written ahead"
+        );
         let f = OpenOptions::new().write(true).open(&wal).unwrap();
-        f.set_len(len - 1).unwrap(); // tear the last record
+        f.set_len(len as u64 - 1).unwrap(); // tear the last record
         drop(f);
         let (mut store, got) = DiskStore::<Map>::open(&dir, FsyncPolicy::Never).unwrap();
         assert_eq!(got, Some(map(&[(1, 2)])));
