@@ -617,3 +617,23 @@ fn bench_open_loop_and_compare() {
         assert!(b["ratio"].as_f64().unwrap() > 0.0, "{b}");
     }
 }
+
+#[test]
+fn synod_run_stops_cleanly_on_ctrl_c() {
+    let child = synod()
+        .args(["run", "single-copy-kv", "--nodes", "1", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Ctrl-C to stop"), "{stdout}");
+    assert!(stdout.contains("Counters:"), "{stdout}");
+}
