@@ -1087,30 +1087,85 @@ impl<I: Permute> Permute for KvMsg<I> {
     }
 }
 
-/// A small map from keys to per-key state, kept sorted, stored inline for one key: the checker
-/// clones server states at every step and almost always with a single key, so this avoids the
-/// allocation a `BTreeMap` node costs. Lookups are linear, which is what small maps want; the
-/// UDP runtime keeps state owned and never clones it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyMap<V>(smallvec::SmallVec<[(Key, V); 1]>);
+/// A map from keys to per-key state, in key order. Small maps (what the checker sees, almost
+/// always a single key) are a sorted vector stored inline: cloning one at every step costs no
+/// allocation. Past [`KeyMap::SMALL`] keys (what a server on the network holds after a benchmark)
+/// it becomes a persistent B-tree (`im::OrdMap`): lookups and inserts are O(log n) and a clone
+/// shares the tree, so a step never costs time proportional to the number of keys. Equality,
+/// order and hashing are by content, whatever the representation.
+#[derive(Clone)]
+pub struct KeyMap<V: Clone>(Repr<V>);
 
-impl<V> Default for KeyMap<V> {
+#[derive(Clone)]
+enum Repr<V: Clone> {
+    Small(smallvec::SmallVec<[(Key, V); 1]>),
+    Large(im::OrdMap<Key, V>),
+}
+
+impl<V: Clone> Default for KeyMap<V> {
     fn default() -> Self {
-        KeyMap(smallvec::SmallVec::new())
+        KeyMap(Repr::Small(smallvec::SmallVec::new()))
     }
 }
 
-impl<V> KeyMap<V> {
-    fn position(&self, key: Key) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&key, |(k, _)| *k)
+impl<V: Clone + PartialEq> PartialEq for KeyMap<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
+}
+
+impl<V: Clone + Eq> Eq for KeyMap<V> {}
+
+impl<V: Clone + PartialOrd> PartialOrd for KeyMap<V> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.iter().partial_cmp(other.iter())
+    }
+}
+
+impl<V: Clone + Ord> Ord for KeyMap<V> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl<V: Clone + std::hash::Hash> std::hash::Hash for KeyMap<V> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_usize(self.len());
+        for (k, v) in self.iter() {
+            k.hash(h);
+            v.hash(h);
+        }
+    }
+}
+
+impl<V: Clone + fmt::Debug> fmt::Debug for KeyMap<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<V: Clone> KeyMap<V> {
+    /// The most keys kept in the inline sorted vector.
+    pub const SMALL: usize = 32;
 
     pub fn get(&self, key: &Key) -> Option<&V> {
-        self.position(*key).ok().map(|i| &self.0[i].1)
+        match &self.0 {
+            Repr::Small(v) => v
+                .binary_search_by_key(key, |(k, _)| *k)
+                .ok()
+                .map(|i| &v[i].1),
+            Repr::Large(m) => m.get(key),
+        }
     }
 
     pub fn get_mut(&mut self, key: &Key) -> Option<&mut V> {
-        self.position(*key).ok().map(|i| &mut self.0[i].1)
+        match &mut self.0 {
+            Repr::Small(v) => v
+                .binary_search_by_key(key, |(k, _)| *k)
+                .ok()
+                .map(|i| &mut v[i].1),
+            Repr::Large(m) => m.get_mut(key),
+        }
     }
 
     /// The value for `key`, inserted as `V::default()` if absent.
@@ -1118,52 +1173,102 @@ impl<V> KeyMap<V> {
     where
         V: Default,
     {
-        let i = match self.position(key) {
-            Ok(i) => i,
-            Err(i) => {
-                self.0.insert(i, (key, V::default()));
-                i
+        let promote = match &self.0 {
+            Repr::Small(v) => {
+                v.len() >= Self::SMALL && v.binary_search_by_key(&key, |(k, _)| *k).is_err()
             }
+            Repr::Large(_) => false,
         };
-        &mut self.0[i].1
+        if promote {
+            if let Repr::Small(v) = &mut self.0 {
+                let large: im::OrdMap<Key, V> = v.drain(..).collect();
+                self.0 = Repr::Large(large);
+            }
+        }
+        match &mut self.0 {
+            Repr::Small(v) => {
+                let i = match v.binary_search_by_key(&key, |(k, _)| *k) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        v.insert(i, (key, V::default()));
+                        i
+                    }
+                };
+                &mut v[i].1
+            }
+            Repr::Large(m) => m.entry(key).or_default(),
+        }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &V)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> KeyMapIter<'_, V> {
+        match &self.0 {
+            Repr::Small(v) => KeyMapIter::Small(v.iter()),
+            Repr::Large(m) => KeyMapIter::Large(m.iter()),
+        }
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.0.iter().map(|(_, v)| v)
+        self.iter().map(|(_, v)| v)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Small(v) => v.len(),
+            Repr::Large(m) => m.len(),
+        }
     }
 }
 
-impl<V> FromIterator<(Key, V)> for KeyMap<V> {
+/// An iterator over a [`KeyMap`] in key order.
+pub enum KeyMapIter<'a, V: Clone> {
+    Small(std::slice::Iter<'a, (Key, V)>),
+    Large(im::ordmap::Iter<'a, Key, V>),
+}
+
+impl<'a, V: Clone> Iterator for KeyMapIter<'a, V> {
+    type Item = (&'a Key, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            KeyMapIter::Small(i) => i.next().map(|(k, v)| (k, v)),
+            KeyMapIter::Large(i) => i.next(),
+        }
+    }
+}
+
+impl<V: Clone> FromIterator<(Key, V)> for KeyMap<V> {
     fn from_iter<T: IntoIterator<Item = (Key, V)>>(iter: T) -> Self {
         let mut entries: smallvec::SmallVec<[(Key, V); 1]> = iter.into_iter().collect();
         entries.sort_by_key(|(k, _)| *k);
         entries.dedup_by_key(|(k, _)| *k);
-        KeyMap(entries)
+        if entries.len() <= Self::SMALL {
+            KeyMap(Repr::Small(entries))
+        } else {
+            KeyMap(Repr::Large(entries.into_iter().collect()))
+        }
     }
 }
 
 /// On the wire and on disk a [`KeyMap`] is a sequence of `(key, value)` pairs, so the UDP
 /// runtime can save protocol storage built from it; decoding sorts and drops repeated keys (the
 /// first occurrence wins), so any decoded map satisfies the sorted-unique invariant.
-impl<V: Serialize> Serialize for KeyMap<V> {
+impl<V: Clone + Serialize> Serialize for KeyMap<V> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
+        use serde::ser::SerializeSeq;
+        // The length up front: compact formats (postcard) need it.
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for pair in self.iter() {
+            seq.serialize_element(&pair)?;
+        }
+        seq.end()
     }
 }
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
+impl<'de, V: Clone + Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let pairs: Vec<(Key, V)> = Vec::deserialize(deserializer)?;
         Ok(pairs.into_iter().collect())

@@ -293,6 +293,9 @@ impl fmt::Display for Bits {
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PaxosState {
     pub keys: KeyMap<Instance>,
+    /// What this server last saved: each key's acceptor as it went to disk. Kept here so that a
+    /// save updates one key (a server on the network holds many) instead of rebuilding the map.
+    pub saved: PaxosStorage,
 }
 
 impl fmt::Debug for PaxosState {
@@ -356,20 +359,15 @@ impl PaxosServer {
         o.broadcast(self.peers(), &KvMsg::Internal(msg));
     }
 
-    fn storage(&self, state: &PaxosState) -> PaxosStorage {
-        let map = state
-            .keys
-            .iter()
-            .map(|(k, inst)| {
-                let mut a = inst.acceptor;
-                if self.bug == Some(PaxosBug::VolatilePromise) {
-                    // Only the accepted proposal reaches the disk.
-                    a.promised = a.accepted.map(|(b, _)| b).unwrap_or_default();
-                }
-                (*k, a)
-            })
-            .collect();
-        Arc::new(map)
+    /// Saves `key`'s acceptor (the only part of the state that must survive a crash).
+    fn save(&self, state: &mut PaxosState, key: Key, o: &mut PaxosOut) {
+        let mut a = state.keys.get(&key).map(|i| i.acceptor).unwrap_or_default();
+        if self.bug == Some(PaxosBug::VolatilePromise) {
+            // Only the accepted proposal reaches the disk.
+            a.promised = a.accepted.map(|(b, _)| b).unwrap_or_default();
+        }
+        *Arc::make_mut(&mut state.saved).entry_or_default(key) = a;
+        o.save(state.saved.clone());
     }
 
     /// Starts a round for `key` with the next ballot above everything this server promised.
@@ -389,7 +387,7 @@ impl PaxosServer {
                 highest: inst.acceptor.accepted,
             },
         });
-        o.save(self.storage(state));
+        self.save(state, key, o);
         self.broadcast(PaxosMsg::Prepare { key, ballot }, o);
         self.after_promise(state, key, o);
     }
@@ -435,7 +433,7 @@ impl PaxosServer {
             phase: Phase::Accepting { value, accepts },
         });
         if accepts != 0 {
-            o.save(self.storage(state));
+            self.save(state, key, o);
         }
         self.broadcast(PaxosMsg::Accept { key, ballot, value }, o);
         self.after_accept(state, key, o);
@@ -515,7 +513,10 @@ impl Actor for PaxosServer {
                 )
             })
             .collect();
-        PaxosState { keys }
+        PaxosState {
+            keys,
+            saved: storage.clone().unwrap_or_default(),
+        }
     }
 
     fn on_msg(
@@ -614,7 +615,7 @@ impl PaxosServer {
                 if ballot > current.promised {
                     let state = state.to_mut();
                     state.keys.entry_or_default(key).acceptor.promised = ballot;
-                    o.save(self.storage(state));
+                    self.save(state, key, o);
                     let accepted = current.accepted;
                     o.send(
                         src,
@@ -664,7 +665,7 @@ impl PaxosServer {
                     let acceptor = &mut state.keys.entry_or_default(key).acceptor;
                     acceptor.promised = acceptor.promised.max(ballot);
                     acceptor.accepted = Some((ballot, value));
-                    o.save(self.storage(state));
+                    self.save(state, key, o);
                     o.send(src, KvMsg::Internal(PaxosMsg::Accepted { key, ballot }));
                 }
             }
@@ -823,7 +824,10 @@ impl Permute for PaxosState {
                 (*k, inst)
             })
             .collect();
-        PaxosState { keys }
+        PaxosState {
+            keys,
+            saved: self.saved.permute(p),
+        }
     }
 }
 
