@@ -637,3 +637,28 @@ fn synod_run_stops_cleanly_on_ctrl_c() {
     assert!(stdout.contains("Ctrl-C to stop"), "{stdout}");
     assert!(stdout.contains("Counters:"), "{stdout}");
 }
+
+#[test]
+fn paxos_with_many_keys_stays_linearizable_through_a_restart() {
+    // Thousands of keys (each a fresh Paxos instance, past KeyMap's inline form), one node
+    // crashed and restarted from its write-ahead file meanwhile.
+    let (code, r) = bench_json(&[
+        "paxos",
+        "--keys",
+        "100000",
+        "--clients",
+        "16",
+        "--duration",
+        "1.2",
+        "--timeout-ms",
+        "100",
+        "--crash",
+        "1@0.4",
+        "--restart",
+        "1@0.6",
+    ]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["lincheck"]["verdict"], "linearizable", "{r}");
+    assert!(r["lincheck"]["keys"].as_u64().unwrap() > 500, "{r}");
+    assert_eq!(r["cluster"]["nodes"][1]["counters"]["recoveries"], 1, "{r}");
+}

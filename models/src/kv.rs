@@ -1274,3 +1274,52 @@ impl<'de, V: Clone + Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
         Ok(pairs.into_iter().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KeyMap;
+    use std::hash::{Hash, Hasher};
+
+    fn digest<T: Hash>(t: &T) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        t.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn key_maps_grow_past_the_inline_form_and_compare_by_content() {
+        let n = KeyMap::<u64>::SMALL as u64 * 3;
+        let mut grown = KeyMap::<u64>::default();
+        // Insert in a scrambled order; the map stays sorted through the promotion.
+        for i in 0..n {
+            let k = (i * 37) % n;
+            *grown.entry_or_default(k) = k * 10;
+        }
+        assert_eq!(grown.len(), n as usize);
+        let keys: Vec<u64> = grown.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, (0..n).collect::<Vec<_>>());
+        assert_eq!(grown.get(&5), Some(&50));
+        *grown.get_mut(&5).unwrap() = 7;
+        assert_eq!(grown.get(&5), Some(&7));
+        assert_eq!(grown.get(&n), None);
+
+        // The same content built at once is equal, hashes and orders the same.
+        let built: KeyMap<u64> = grown.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(built, grown);
+        assert_eq!(digest(&built), digest(&grown));
+        assert_eq!(built.cmp(&grown), std::cmp::Ordering::Equal);
+
+        // A clone is independent.
+        let mut copy = grown.clone();
+        *copy.entry_or_default(0) = 99;
+        assert_eq!(grown.get(&0), Some(&0));
+        assert_ne!(copy, grown);
+
+        // Both forms round-trip through postcard, which needs the length up front.
+        for map in [grown, (0..3u64).map(|k| (k, k)).collect()] {
+            let bytes = postcard::to_stdvec(&map).unwrap();
+            let back: KeyMap<u64> = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(back, map);
+        }
+    }
+}
