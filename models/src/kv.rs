@@ -1099,7 +1099,39 @@ pub struct KeyMap<V: Clone>(Repr<V>);
 #[derive(Clone)]
 enum Repr<V: Clone> {
     Small(smallvec::SmallVec<[(Key, V); 1]>),
-    Large(im::OrdMap<Key, V>),
+    Large(im::OrdMap<Key, V>, Journal),
+}
+
+/// The keys a large map's recent mutations touched, so that the runtime can write the difference
+/// between two versions of a map in time proportional to the change, not to the map
+/// ([`KeyMap::changed_since`]). Versions cloned from one another share the journal's `base`; it
+/// restarts (a new `base`) every [`Journal::MAX`] keys. Not part of the map's value: equality,
+/// order and hashing ignore it.
+#[derive(Clone)]
+struct Journal(Arc<JournalData>);
+
+#[derive(Clone)]
+struct JournalData {
+    base: Arc<()>,
+    keys: Vec<Key>,
+}
+
+impl Journal {
+    const MAX: usize = 256;
+
+    fn new() -> Self {
+        Journal(Arc::new(JournalData {
+            base: Arc::new(()),
+            keys: Vec::new(),
+        }))
+    }
+
+    fn note(&mut self, key: Key) {
+        if self.0.keys.len() >= Self::MAX {
+            *self = Journal::new();
+        }
+        Arc::make_mut(&mut self.0).keys.push(key);
+    }
 }
 
 impl<V: Clone> Default for KeyMap<V> {
@@ -1154,7 +1186,7 @@ impl<V: Clone> KeyMap<V> {
                 .binary_search_by_key(key, |(k, _)| *k)
                 .ok()
                 .map(|i| &v[i].1),
-            Repr::Large(m) => m.get(key),
+            Repr::Large(m, _) => m.get(key),
         }
     }
 
@@ -1164,7 +1196,11 @@ impl<V: Clone> KeyMap<V> {
                 .binary_search_by_key(key, |(k, _)| *k)
                 .ok()
                 .map(|i| &mut v[i].1),
-            Repr::Large(m) => m.get_mut(key),
+            Repr::Large(m, journal) => {
+                let v = m.get_mut(key)?;
+                journal.note(*key);
+                Some(v)
+            }
         }
     }
 
@@ -1177,12 +1213,12 @@ impl<V: Clone> KeyMap<V> {
             Repr::Small(v) => {
                 v.len() >= Self::SMALL && v.binary_search_by_key(&key, |(k, _)| *k).is_err()
             }
-            Repr::Large(_) => false,
+            Repr::Large(..) => false,
         };
         if promote {
             if let Repr::Small(v) = &mut self.0 {
                 let large: im::OrdMap<Key, V> = v.drain(..).collect();
-                self.0 = Repr::Large(large);
+                self.0 = Repr::Large(large, Journal::new());
             }
         }
         match &mut self.0 {
@@ -1196,14 +1232,37 @@ impl<V: Clone> KeyMap<V> {
                 };
                 &mut v[i].1
             }
-            Repr::Large(m) => m.entry(key).or_default(),
+            Repr::Large(m, journal) => {
+                journal.note(key);
+                m.entry(key).or_default()
+            }
         }
+    }
+
+    /// The keys whose values may differ between `earlier` and `self`, if `self` was derived from
+    /// `earlier` (by clones and changes) recently enough for the journal to tell; `None` when
+    /// only a full comparison can say. Sorted, without repeats.
+    pub fn changed_since(&self, earlier: &Self) -> Option<Vec<Key>> {
+        let (Repr::Large(_, now), Repr::Large(_, then)) = (&self.0, &earlier.0) else {
+            return None;
+        };
+        let (now, then) = (&*now.0, &*then.0);
+        if !Arc::ptr_eq(&now.base, &then.base)
+            || now.keys.len() < then.keys.len()
+            || now.keys[..then.keys.len()] != then.keys[..]
+        {
+            return None;
+        }
+        let mut keys = now.keys[then.keys.len()..].to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        Some(keys)
     }
 
     pub fn iter(&self) -> KeyMapIter<'_, V> {
         match &self.0 {
             Repr::Small(v) => KeyMapIter::Small(v.iter()),
-            Repr::Large(m) => KeyMapIter::Large(m.iter()),
+            Repr::Large(m, _) => KeyMapIter::Large(m.iter()),
         }
     }
 
@@ -1218,7 +1277,7 @@ impl<V: Clone> KeyMap<V> {
     pub fn len(&self) -> usize {
         match &self.0 {
             Repr::Small(v) => v.len(),
-            Repr::Large(m) => m.len(),
+            Repr::Large(m, _) => m.len(),
         }
     }
 }
@@ -1248,7 +1307,7 @@ impl<V: Clone> FromIterator<(Key, V)> for KeyMap<V> {
         if entries.len() <= Self::SMALL {
             KeyMap(Repr::Small(entries))
         } else {
-            KeyMap(Repr::Large(entries.into_iter().collect()))
+            KeyMap(Repr::Large(entries.into_iter().collect(), Journal::new()))
         }
     }
 }

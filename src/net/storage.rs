@@ -74,6 +74,18 @@ where
         if Arc::ptr_eq(self, prev) {
             return Some(Vec::new());
         }
+        if let Some(keys) = self.changed_since(prev) {
+            // The map's journal names what changed: O(change) rather than O(keys).
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                match (self.get(&k), prev.get(&k)) {
+                    (Some(v), Some(old)) if v == old => {}
+                    (Some(v), _) => out.push((k, v.clone())),
+                    (None, _) => return None,
+                }
+            }
+            return Some(out);
+        }
         keymap_delta(self.iter(), prev.iter())
     }
 
@@ -484,6 +496,31 @@ mod tests {
         assert_eq!(b.delta(&a), Some(vec![(2, 20), (3, 31)]));
         assert_eq!(a.delta(&b), None, "a removed key needs a snapshot");
         assert_eq!(a.delta(&a.clone()), Some(vec![]));
+    }
+
+    #[test]
+    fn large_maps_log_what_their_journal_names_and_agree_with_a_full_diff() {
+        let mut m: KeyMap<u64> = KeyMap::default();
+        for k in 0..1000 {
+            *m.entry_or_default(k) = k;
+        }
+        let mut prev = Arc::new(m);
+        let mut journal_deltas = 0;
+        for step in 0..2000u64 {
+            let mut next = prev.clone();
+            // One to three changes per commit, some rewriting the same value.
+            for j in 0..=(step % 3) {
+                let k = (step * 7919 + j * 104_729) % 1200; // some new keys too
+                *Arc::make_mut(&mut next).entry_or_default(k) = step % 5;
+            }
+            let fast = next.delta(&prev).expect("keys are only added");
+            let full = keymap_delta(next.iter(), prev.iter()).expect("keys are only added");
+            assert_eq!(fast, full, "step {step}");
+            journal_deltas += usize::from(next.changed_since(&prev).is_some());
+            prev = next;
+        }
+        // The journal restarts every 256 keys; every other delta came from it.
+        assert!(journal_deltas > 1900, "{journal_deltas}");
     }
 
     #[test]
