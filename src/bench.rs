@@ -57,6 +57,8 @@ pub struct Baseline {
 #[derive(Clone, Debug)]
 pub struct BenchReport {
     pub protocol: &'static str,
+    /// The sequential object the history was checked against.
+    pub model: lincheck::Model,
     pub bug: Option<String>,
     pub nodes: usize,
     pub fsync: FsyncPolicy,
@@ -168,6 +170,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     }
     Ok(BenchReport {
         protocol: cfg.protocol.name,
+        model: cfg.protocol.model,
         bug: cfg.bug.clone(),
         nodes: cfg.nodes,
         fsync: cfg.fsync,
@@ -332,7 +335,7 @@ impl BenchReport {
         out.push_str(&crate::serve::counters_text(&self.cluster));
         match &self.lincheck {
             None => out.push_str("Linearizability: not checked\n"),
-            Some(c) => out.push_str(&lincheck_text(c)),
+            Some(c) => out.push_str(&lincheck_text(c, self.model)),
         }
         if !self.baselines.is_empty() {
             out.push_str("Baselines (same load generator, same machine, one after another):\n");
@@ -403,13 +406,13 @@ impl BenchReport {
             },
             "load": self.load.to_json(),
             "cluster": serde_json::to_value(&self.cluster).expect("counters serialise"),
-            "lincheck": self.lincheck.as_ref().map(lincheck_json),
+            "lincheck": self.lincheck.as_ref().map(|c| lincheck_json(c, self.model)),
             "baselines": baselines,
         })
     }
 }
 
-fn lincheck_text(c: &CheckReport) -> String {
+fn lincheck_text(c: &CheckReport, model: lincheck::Model) -> String {
     let head = format!(
         "Linearizability: {} ops ({} indeterminate) on {} keys checked in {:.2} s: ",
         c.ops, c.indeterminate, c.keys, c.seconds
@@ -419,18 +422,29 @@ fn lincheck_text(c: &CheckReport) -> String {
         Verdict::Unknown { key, reason } => format!("{head}unknown (key {key}: {reason})\n"),
         Verdict::NotLinearizable { key, ops } => {
             let mut s = format!(
-                "{head}NOT linearizable\n  key {key}, the smallest failing sub-history ({} ops; times in ms from the start):\n",
+                "{head}NOT linearizable\n  key {key} (the failing key with the fewest operations: {}; --format json lists them all)\n",
                 ops.len()
             );
-            const SHOWN: usize = 40;
-            for op in ops.iter().take(SHOWN) {
-                s.push_str(&format!("    {}\n", op_text(op)));
-            }
-            if ops.len() > SHOWN {
-                s.push_str(&format!(
-                    "    ... {} more (--format json lists them all)\n",
-                    ops.len() - SHOWN
-                ));
+            const SHOWN: usize = 30;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            match lincheck::shortest_failing_prefix(ops, model, deadline) {
+                Some((t, prefix)) => {
+                    s.push_str(&format!(
+                        "  no linearization explains what was seen by {:.3} ms; the last {} of the {} operations invoked by then (ms from the start; ? = no reply by then):\n",
+                        t as f64 / 1e6,
+                        prefix.len().min(SHOWN),
+                        prefix.len()
+                    ));
+                    let skip = prefix.len().saturating_sub(SHOWN);
+                    for op in &prefix[skip..] {
+                        s.push_str(&format!("    {}\n", op_text(op)));
+                    }
+                }
+                None => {
+                    for op in ops.iter().take(SHOWN) {
+                        s.push_str(&format!("    {}\n", op_text(op)));
+                    }
+                }
             }
             s
         }
@@ -455,19 +469,29 @@ fn op_text(op: &lincheck::Op) -> String {
     )
 }
 
-fn lincheck_json(c: &CheckReport) -> serde_json::Value {
+fn lincheck_json(c: &CheckReport, model: lincheck::Model) -> serde_json::Value {
     let (verdict, detail) = match &c.verdict {
         Verdict::Linearizable => ("linearizable", serde_json::Value::Null),
         Verdict::Unknown { key, reason } => {
             ("unknown", serde_json::json!({"key": key, "reason": reason}))
         }
-        Verdict::NotLinearizable { key, ops } => (
-            "not linearizable",
-            serde_json::json!({
-                "key": key,
-                "ops": ops.iter().map(op_text).collect::<Vec<_>>(),
-            }),
-        ),
+        Verdict::NotLinearizable { key, ops } => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let prefix = lincheck::shortest_failing_prefix(ops, model, deadline).map(|(t, p)| {
+                serde_json::json!({
+                    "at_ms": t as f64 / 1e6,
+                    "ops": p.iter().map(op_text).collect::<Vec<_>>(),
+                })
+            });
+            (
+                "not linearizable",
+                serde_json::json!({
+                    "key": key,
+                    "ops": ops.iter().map(op_text).collect::<Vec<_>>(),
+                    "shortest_failing_prefix": prefix,
+                }),
+            )
+        }
     };
     serde_json::json!({
         "verdict": verdict,

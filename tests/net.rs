@@ -536,10 +536,12 @@ fn bench_catches_two_unsynchronised_servers_on_the_network() {
     ]);
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["lincheck"]["verdict"], "not linearizable", "{r}");
-    assert!(!r["lincheck"]["detail"]["ops"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    let all = r["lincheck"]["detail"]["ops"].as_array().unwrap().len();
+    // The shortest failing prefix ends at the operation no linearization explains.
+    let prefix = &r["lincheck"]["detail"]["shortest_failing_prefix"];
+    let shown = prefix["ops"].as_array().unwrap().len();
+    assert!(shown >= 2 && shown <= all, "{prefix}");
+    assert!(prefix["at_ms"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

@@ -99,3 +99,95 @@ pub struct CheckReport {
     pub keys: usize,
     pub seconds: f64,
 }
+
+/// The shortest failing prefix of one key's non-linearizable sub-history, cut by time: the
+/// operations invoked by some time `T`, those still running at `T` made indeterminate. A prefix of
+/// a linearizable history is linearizable, so failing is monotone in `T` and a binary search over
+/// the completion times finds the earliest `T`: the operation completing then is the one no
+/// linearization can explain, and the operations just before it are the context a reader needs.
+/// Returns `T` and the prefix (ordered by invocation), or `None` if no prefix fails in time.
+pub fn shortest_failing_prefix(
+    ops: &[Op],
+    model: Model,
+    deadline: std::time::Instant,
+) -> Option<(u64, Vec<Op>)> {
+    let prefix = |t: u64| -> Vec<Op> {
+        let mut out: Vec<Op> = ops
+            .iter()
+            .filter(|o| o.invoke_ns <= t)
+            .map(|o| {
+                let mut o = *o;
+                if o.outcome != Outcome::Indeterminate && o.complete_ns > t {
+                    o.outcome = Outcome::Indeterminate;
+                }
+                o
+            })
+            .collect();
+        out.sort_by_key(|o| o.invoke_ns);
+        out
+    };
+    let fails = |t: u64| matches!(check_key(&prefix(t), model, Some(deadline)), Ok(false));
+    let mut times: Vec<u64> = ops
+        .iter()
+        .filter(|o| o.outcome != Outcome::Indeterminate)
+        .map(|o| o.complete_ns)
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    let last = *times.last()?;
+    if !fails(last) {
+        return None;
+    }
+    // Invariant: times[hi] fails; everything below lo passes.
+    let (mut lo, mut hi) = (0, times.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if fails(times[mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    let t = times[hi];
+    Some((t, prefix(t)))
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+
+    fn op(client: u32, kind: OpKind, invoke_ns: u64, complete_ns: u64, outcome: Outcome) -> Op {
+        Op {
+            client,
+            key: 0,
+            kind,
+            invoke_ns,
+            complete_ns,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn the_shortest_failing_prefix_ends_at_the_stale_read() {
+        let mut ops = vec![
+            op(0, OpKind::Write(1), 0, 10, Outcome::WriteOk),
+            op(1, OpKind::Write(2), 20, 30, Outcome::WriteOk),
+            op(2, OpKind::Read, 40, 50, Outcome::ReadOk(1)), // stale: 2 was written before
+        ];
+        // Later, unrelated and linearizable on their own.
+        for i in 0..20 {
+            let t = 100 + i * 10;
+            ops.push(op(3, OpKind::Write(10 + i), t, t + 5, Outcome::WriteOk));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let (t, prefix) = shortest_failing_prefix(&ops, Model::Register, deadline).unwrap();
+        assert_eq!(t, 50);
+        assert_eq!(prefix.len(), 3);
+        assert_eq!(prefix[2].outcome, Outcome::ReadOk(1));
+        // A linearizable history has no failing prefix.
+        assert!(shortest_failing_prefix(&ops[3..], Model::Register, deadline).is_none());
+    }
+}
