@@ -13,8 +13,8 @@
 
 use stateright::actor::ActorModelAction;
 use stateright::Model;
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 use synod::catalog::{self, RawSettings};
 use synod::check::trace::{Trace, Traceable};
 use synod::check::{self, CheckOptions, Header, Report, Strategy, Verdict};
@@ -24,7 +24,7 @@ use synod_models::paxos::{model, PaxosBug, PaxosConfig, PaxosModel, Script};
 use synod_models::NetworkKind;
 
 mod common;
-use common::{permutations, reachable};
+use common::{assert_counts, opts, permutations, reachable, verdict, verdicts};
 
 type State = <PaxosModel as Model>::State;
 
@@ -34,52 +34,13 @@ const PROPERTIES: [&str; 4] = ["agreement", "validity", "linearizable", "value c
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn opts(strategy: Strategy, threads: usize) -> CheckOptions {
-    CheckOptions {
-        strategy,
-        threads,
-        ..CheckOptions::default()
-    }
-}
-
 /// Runs `check::run` on a configuration (memoised: see the module docs).
 fn check(cfg: &PaxosConfig, strategy: Strategy, threads: usize) -> Arc<Report> {
-    type Cell = Arc<OnceLock<Arc<Report>>>;
-    static CACHE: OnceLock<Mutex<HashMap<String, Cell>>> = OnceLock::new();
-    let key = format!("{cfg:?} {strategy:?} {threads}");
-    let cell = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(key)
-        .or_default()
-        .clone();
-    cell.get_or_init(|| {
-        let cfg = cfg.clone();
-        Arc::new(check::run(
-            &|| model(cfg.clone()),
-            &opts(strategy, threads),
-            Header::default(),
-        ))
-    })
-    .clone()
+    common::memo_check(cfg, strategy, threads, model)
 }
 
 fn bfs(cfg: &PaxosConfig) -> Arc<Report> {
     check(cfg, Strategy::Bfs, 1)
-}
-
-fn verdict(r: &Report, name: &str) -> Verdict {
-    r.property(name)
-        .unwrap_or_else(|| panic!("the report has no property {name:?}"))
-        .verdict
-}
-
-fn verdicts(r: &Report) -> Vec<(String, Verdict)> {
-    r.properties
-        .iter()
-        .map(|p| (p.name.clone(), p.verdict))
-        .collect()
 }
 
 /// The correct protocol passes: every safety property holds, "value chosen" is reached, the
@@ -103,16 +64,6 @@ fn assert_passes(r: &Report, what: &str) {
     );
     assert!(r.complete, "{what}: the search is complete");
     assert_eq!(r.exit_code(), 0, "{what}: exit code");
-}
-
-/// Pins a complete search's counts (distinct states and states generated).
-#[track_caller]
-fn assert_counts(r: &Report, unique: usize, generated: usize, what: &str) {
-    assert_eq!(
-        (r.unique_states, r.states),
-        (unique, generated),
-        "{what}: (unique states, states generated); a change to the model shows up here"
-    );
 }
 
 /// The values servers have announced as decided (with `Decided`) in a state: the history's

@@ -10,11 +10,11 @@
 //! why. Reports are memoised per (configuration, strategy, threads) within this test binary.
 
 use stateright::Model;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::HashSet;
+use std::sync::Arc;
 use synod::catalog::{self, RawSettings};
 use synod::check::trace::{Trace, Traceable};
-use synod::check::{self, CheckOptions, Header, Report, Strategy, Verdict};
+use synod::check::{CheckOptions, Report, Strategy, Verdict};
 use synod_models::checked::permute_system;
 use synod_models::kv::{ClientPerm, KvRet, KvState};
 use synod_models::single_copy_kv::{
@@ -23,7 +23,7 @@ use synod_models::single_copy_kv::{
 use synod_models::NetworkKind;
 
 mod common;
-use common::{permutations, reachable};
+use common::{assert_counts, permutations, reachable, verdict, verdicts};
 
 type State = <SingleCopyModel as Model>::State;
 
@@ -39,52 +39,13 @@ const SOMETIMES: [&str; 3] = ["read sees a write", "cas succeeds", "cas fails"];
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn opts(strategy: Strategy, threads: usize) -> CheckOptions {
-    CheckOptions {
-        strategy,
-        threads,
-        ..CheckOptions::default()
-    }
-}
-
 /// Runs `check::run` on a configuration (memoised: see the module docs).
 fn check(cfg: &SingleCopyConfig, strategy: Strategy, threads: usize) -> Arc<Report> {
-    type Cell = Arc<OnceLock<Arc<Report>>>;
-    static CACHE: OnceLock<Mutex<HashMap<String, Cell>>> = OnceLock::new();
-    let key = format!("{cfg:?} {strategy:?} {threads}");
-    let cell = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(key)
-        .or_default()
-        .clone();
-    cell.get_or_init(|| {
-        let cfg = cfg.clone();
-        Arc::new(check::run(
-            &|| model(cfg.clone()),
-            &opts(strategy, threads),
-            Header::default(),
-        ))
-    })
-    .clone()
+    common::memo_check(cfg, strategy, threads, model)
 }
 
 fn bfs(cfg: &SingleCopyConfig) -> Arc<Report> {
     check(cfg, Strategy::Bfs, 1)
-}
-
-fn verdict(r: &Report, name: &str) -> Verdict {
-    r.property(name)
-        .unwrap_or_else(|| panic!("the report has no property {name:?}"))
-        .verdict
-}
-
-fn verdicts(r: &Report) -> Vec<(String, Verdict)> {
-    r.properties
-        .iter()
-        .map(|p| (p.name.clone(), p.verdict))
-        .collect()
 }
 
 /// The correct protocol on one server passes: `linearizable` holds, every `sometimes` property
@@ -105,16 +66,6 @@ fn assert_passes(r: &Report, what: &str) {
     }
     assert!(r.complete, "{what}: the search is complete");
     assert_eq!(r.exit_code(), 0, "{what}: exit code");
-}
-
-/// Pins a complete search's counts (distinct states and states generated).
-#[track_caller]
-fn assert_counts(r: &Report, unique: usize, generated: usize, what: &str) {
-    assert_eq!(
-        (r.unique_states, r.states),
-        (unique, generated),
-        "{what}: (unique states, states generated); a change to the model shows up here"
-    );
 }
 
 fn property_holds(m: &SingleCopyModel, name: &str, state: &State) -> bool {

@@ -74,3 +74,75 @@ pub fn orbit_key<S, T: Hash>(
         .min()
         .expect("at least the identity")
 }
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, OnceLock};
+use synod::check::trace::Traceable;
+use synod::check::{self, CheckOptions, Header, Report, Strategy, Verdict};
+use synod_models::checked::Checked;
+
+pub fn opts(strategy: Strategy, threads: usize) -> CheckOptions {
+    CheckOptions {
+        strategy,
+        threads,
+        ..CheckOptions::default()
+    }
+}
+
+/// Runs `check::run` on the model `build(cfg)`, memoised by the configuration's `Debug` form,
+/// strategy and threads: several tests read the same (large) search.
+pub fn memo_check<C, M>(
+    cfg: &C,
+    strategy: Strategy,
+    threads: usize,
+    build: fn(C) -> Checked<M>,
+) -> Arc<Report>
+where
+    C: Debug + Clone,
+    M: Traceable + Send + Sync + 'static,
+    M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
+{
+    type Cell = Arc<OnceLock<Arc<Report>>>;
+    static CACHE: OnceLock<Mutex<HashMap<String, Cell>>> = OnceLock::new();
+    let key = format!("{cfg:?} {strategy:?} {threads}");
+    let cell = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(key)
+        .or_default()
+        .clone();
+    cell.get_or_init(|| {
+        Arc::new(check::run(
+            &|| build(cfg.clone()),
+            &opts(strategy, threads),
+            Header::default(),
+        ))
+    })
+    .clone()
+}
+
+pub fn verdict(r: &Report, name: &str) -> Verdict {
+    r.property(name)
+        .unwrap_or_else(|| panic!("the report has no property {name:?}"))
+        .verdict
+}
+
+pub fn verdicts(r: &Report) -> Vec<(String, Verdict)> {
+    r.properties
+        .iter()
+        .map(|p| (p.name.clone(), p.verdict))
+        .collect()
+}
+
+/// Pins a complete search's counts (distinct states and states generated).
+#[track_caller]
+pub fn assert_counts(r: &Report, unique: usize, generated: usize, what: &str) {
+    assert_eq!(
+        (r.unique_states, r.states),
+        (unique, generated),
+        "{what}: (unique states, states generated); a change to the model shows up here"
+    );
+}
