@@ -13,7 +13,7 @@ use stateright::Model;
 use std::collections::HashSet;
 use std::sync::Arc;
 use synod::catalog::{self, RawSettings};
-use synod::check::trace::{Trace, Traceable};
+use synod::check::trace::Trace;
 use synod::check::{CheckOptions, Report, Strategy, Verdict};
 use synod_models::checked::permute_system;
 use synod_models::kv::{ClientPerm, KvRet, KvState};
@@ -85,41 +85,7 @@ fn replay(cfg: &SingleCopyConfig, trace: &Trace) -> Vec<Vec<State>> {
         symmetry: false,
         ..cfg.clone()
     });
-    assert_eq!(trace.participants, m.inner.participants(), "participants");
-    let mut frontier: Vec<State> = m
-        .init_states()
-        .into_iter()
-        .filter(|s| m.inner.describe_init(s) == trace.initial_state)
-        .collect();
-    assert!(!frontier.is_empty(), "the trace starts at the model's");
-    let mut states = vec![frontier.clone()];
-    for (i, step) in trace.steps.iter().enumerate() {
-        assert_eq!(step.step, i + 1, "steps are numbered from 1");
-        let mut next_frontier: Vec<State> = Vec::new();
-        for s in &frontier {
-            let mut actions = Vec::new();
-            m.actions(s, &mut actions);
-            for a in actions {
-                let Some(next) = m.next_state(s, a.clone()) else {
-                    continue;
-                };
-                let mut described = m.inner.describe_step(s, &a, &next);
-                described.step = step.step;
-                if described == *step && !next_frontier.contains(&next) {
-                    next_frontier.push(next);
-                }
-            }
-        }
-        assert!(
-            !next_frontier.is_empty(),
-            "step {} of the trace is not a step of the model: {step:?}\n{}",
-            step.step,
-            trace.to_text()
-        );
-        frontier = next_frontier;
-        states.push(frontier.clone());
-    }
-    states
+    common::replay_on(&m, trace)
 }
 
 /// Checks a counterexample to `linearizable`: present, non-empty, replays on the model, ends in

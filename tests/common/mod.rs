@@ -146,3 +146,52 @@ pub fn assert_counts(r: &Report, unique: usize, generated: usize, what: &str) {
         "{what}: (unique states, states generated); a change to the model shows up here"
     );
 }
+
+/// Replays a reported trace on the (unreduced) model `m`: for each step, every state reachable
+/// from the previous step's candidates by an action the trace describes identically. Panics if a
+/// step is not a step of the model. Returns the candidates after each step, initial first.
+pub fn replay_on<M>(m: &Checked<M>, trace: &synod::check::trace::Trace) -> Vec<Vec<M::State>>
+where
+    M: Traceable,
+    M::State: Clone + PartialEq,
+    M::Action: Clone,
+{
+    assert_eq!(trace.participants, m.inner.participants(), "participants");
+    let mut frontier: Vec<M::State> = m
+        .init_states()
+        .into_iter()
+        .filter(|s| m.inner.describe_init(s) == trace.initial_state)
+        .collect();
+    assert!(
+        !frontier.is_empty(),
+        "the trace's initial state is the model's"
+    );
+    let mut states = vec![frontier.clone()];
+    for (i, step) in trace.steps.iter().enumerate() {
+        assert_eq!(step.step, i + 1, "steps are numbered from 1");
+        let mut next_frontier: Vec<M::State> = Vec::new();
+        for s in &frontier {
+            let mut actions = Vec::new();
+            m.actions(s, &mut actions);
+            for a in actions {
+                let Some(next) = m.next_state(s, a.clone()) else {
+                    continue;
+                };
+                let mut described = m.inner.describe_step(s, &a, &next);
+                described.step = step.step;
+                if described == *step && !next_frontier.contains(&next) {
+                    next_frontier.push(next);
+                }
+            }
+        }
+        assert!(
+            !next_frontier.is_empty(),
+            "step {} of the trace is not a step of the model: {step:?}\n{}",
+            step.step,
+            trace.to_text()
+        );
+        frontier = next_frontier;
+        states.push(frontier.clone());
+    }
+    states
+}
