@@ -202,17 +202,6 @@ impl Cluster {
         self.scheduler = Some((stop, handle));
     }
 
-    /// Crashes node `i` now (no-op if it is down).
-    pub fn crash(&self, i: usize) {
-        crash_node(&mut self.inner.lock().expect("cluster lock"), i, self.epoch);
-    }
-
-    /// Restarts node `i` from its disk now (no-op if it is up).
-    pub fn restart(&self, i: usize) {
-        let mut inner = self.inner.lock().expect("cluster lock");
-        restart_node(&self.cfg, &self.addrs, self.epoch, &mut inner, i);
-    }
-
     /// Whether node `i` is running.
     pub fn is_up(&self, i: usize) -> bool {
         let inner = self.inner.lock().expect("cluster lock");
@@ -220,16 +209,6 @@ impl Cluster {
             .thread
             .as_ref()
             .is_some_and(|t| !t.is_finished())
-    }
-
-    /// The counters so far, summed over nodes.
-    pub fn counters(&self) -> CounterValues {
-        let inner = self.inner.lock().expect("cluster lock");
-        inner
-            .slots
-            .iter()
-            .flat_map(|s| s.counters.iter())
-            .fold(CounterValues::default(), |acc, c| acc.add(&c.values()))
     }
 
     /// Stops every node cleanly (each finishes its batch: commits, sends) and reports.
