@@ -15,14 +15,25 @@
 //!   directory;
 //! - `single-copy-kv`: one unreplicated server on Synod's runtime, the "no replication" reference;
 //! - `echo`: a bare UDP echo loop, the most any request/reply server could do here.
+//!
+//! **An existing cluster** ([`bench_targets`], `synod bench --target ADDR,...`): the same load
+//! generator and checker against servers already running (any lin-kv JSON servers: Synod nodes on
+//! other machines, or another implementation), their keys checked as the [`lincheck::Model`]
+//! given. Nothing is started or stopped, so there are no node counters, faults or baselines.
+//!
+//! **History export** (`history_out`, `--history-out FILE`): after the run the recorded history
+//! goes to a file, `.edn` as Jepsen's EDN, anything else as JSON lines ([`crate::client::history`]),
+//! for Knossos, Elle or Porcupine. The history is recorded for it even when the check is off.
 
-use crate::client::{self, EchoServer, LoadConfig, LoadReport, Wire};
+use crate::catalog;
+use crate::client::{self, EchoServer, HistoryFormat, LoadConfig, LoadReport, Wire};
 use crate::lincheck::{self, CheckReport, Verdict};
 use crate::net::cluster::ClusterReport;
-use crate::net::protocols::{self, Runnable};
+use crate::net::runnable::Runnable;
 use crate::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent};
 use crate::serve::temp_data_dir;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How to run a benchmark.
@@ -43,6 +54,39 @@ pub struct BenchConfig {
     pub check_budget: Duration,
     /// Also measure the baselines.
     pub compare: bool,
+    /// Write the recorded history here after the run: `.edn` Jepsen EDN, otherwise JSON lines.
+    pub history_out: Option<PathBuf>,
+}
+
+/// How to benchmark servers that are already running (`synod bench --target ADDR,...`).
+#[derive(Clone, Debug)]
+pub struct TargetBenchConfig {
+    /// The servers, `HOST:PORT` each; host names are resolved once before the run (IPv4 first).
+    /// Client `c` starts at target `c % targets.len()` and follows error 11's leader hints.
+    pub targets: Vec<String>,
+    /// The workload; its `targets` are replaced by the resolved `targets`. A `key_base` of 0
+    /// becomes the clock's microseconds: the checker takes every key to start absent, and the
+    /// store may hold the keys of earlier runs (a later run starts above them, unless it starts
+    /// within `keys` microseconds of the last).
+    pub load: LoadConfig,
+    /// What a key of the store is, for the history checker (`register`: read/write/cas;
+    /// `write-once`: Paxos-like, no cas).
+    pub model: lincheck::Model,
+    /// Check the history for linearizability.
+    pub check: bool,
+    /// The history checker's time budget.
+    pub check_budget: Duration,
+    /// Write the recorded history here after the run: `.edn` Jepsen EDN, otherwise JSON lines.
+    pub history_out: Option<PathBuf>,
+}
+
+/// Where a run's history went.
+#[derive(Clone, Debug)]
+pub struct HistoryOut {
+    pub path: PathBuf,
+    pub format: HistoryFormat,
+    /// The operations written (two lines each: invocation and completion), or why none were.
+    pub written: Result<usize, String>,
 }
 
 /// One baseline's figures.
@@ -53,22 +97,31 @@ pub struct Baseline {
     pub load: Result<LoadReport, String>,
 }
 
-/// What `synod bench` reports.
+/// What `synod bench` reports: of a local cluster it started ([`bench`]), or of servers already
+/// running ([`bench_targets`]: no protocol, fsync, node counters or baselines).
 #[derive(Clone, Debug)]
 pub struct BenchReport {
-    pub protocol: &'static str,
+    /// The protocol of the local cluster; `None` for an existing cluster.
+    pub protocol: Option<&'static str>,
+    /// The servers as given (`--target`); empty for a local cluster.
+    pub targets: Vec<String>,
     /// The sequential object the history was checked against.
     pub model: lincheck::Model,
     pub bug: Option<String>,
+    /// The local cluster's nodes, or the number of targets.
     pub nodes: usize,
-    pub fsync: FsyncPolicy,
+    /// The local cluster's fsync policy; `None` for an existing cluster (not ours to know).
+    pub fsync: Option<FsyncPolicy>,
     pub faults: FaultConfig,
     pub crashes: Vec<NodeEvent>,
     pub restarts: Vec<NodeEvent>,
     pub load: LoadReport,
-    pub cluster: ClusterReport,
+    /// The local cluster's node counters; `None` for an existing cluster.
+    pub cluster: Option<ClusterReport>,
     pub lincheck: Option<CheckReport>,
     pub baselines: Vec<Baseline>,
+    /// Where the history was written, if asked.
+    pub history_out: Option<HistoryOut>,
 }
 
 impl BenchReport {
@@ -111,16 +164,107 @@ fn measure(
     Ok((result?, report))
 }
 
+/// Fails early if `path` cannot be written (a run may take minutes; its history should not be
+/// lost to a typo). Creates or truncates the file.
+fn history_writable(path: Option<&Path>) -> Result<(), String> {
+    match path {
+        Some(p) => std::fs::File::create(p)
+            .map(drop)
+            .map_err(|e| format!("cannot write the history to {}: {e}", p.display())),
+        None => Ok(()),
+    }
+}
+
+/// After a run: writes the history to `history_out` if asked, then checks it if asked. The
+/// history leaves the load report either way.
+fn finish(
+    report: &mut LoadReport,
+    check: bool,
+    model: lincheck::Model,
+    budget: Duration,
+    history_out: Option<&Path>,
+) -> (Option<CheckReport>, Option<HistoryOut>) {
+    let history = report.history.take();
+    let out = history_out.map(|path| HistoryOut {
+        path: path.to_path_buf(),
+        format: HistoryFormat::for_path(path),
+        written: match &history {
+            Some(ops) => client::write_history(path, ops)
+                .map(|_| ops.len())
+                .map_err(|e| format!("cannot write {}: {e}", path.display())),
+            None if report.history_overflow => Err(format!(
+                "not written: the history passed {} operations and was dropped",
+                client::load::MAX_HISTORY_OPS
+            )),
+            None => Err("not written: no history was recorded".into()),
+        },
+    });
+    let lincheck = match history {
+        Some(ops) if check => Some(lincheck::check(&ops, model, budget)),
+        _ => None,
+    };
+    (lincheck, out)
+}
+
+/// Runs the load generator against servers that are already running, then writes and checks the
+/// history as [`bench`] does. Errors: a target that does not resolve, a load configuration out of
+/// range, cas against the write-once model, an unwritable `history_out`.
+pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
+    if cfg.targets.is_empty() {
+        return Err("no targets: give at least one server address (HOST:PORT)".into());
+    }
+    if cfg.model == lincheck::Model::WriteOnce && cfg.load.cas > 0.0 {
+        return Err("the write-once model has no cas; use --cas 0".into());
+    }
+    let mut load = cfg.load.clone();
+    load.targets = cfg
+        .targets
+        .iter()
+        .map(|t| client::resolve(t).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    load.record_history = cfg.check || cfg.history_out.is_some();
+    if load.key_base == 0 {
+        load.key_base = client::msg_id_base();
+    }
+    load.validate().map_err(|e| e.to_string())?;
+    history_writable(cfg.history_out.as_deref())?;
+    let mut report = client::run(&load).map_err(|e| e.to_string())?;
+    let (lincheck, history_out) = finish(
+        &mut report,
+        cfg.check,
+        cfg.model,
+        cfg.check_budget,
+        cfg.history_out.as_deref(),
+    );
+    Ok(BenchReport {
+        protocol: None,
+        targets: cfg.targets.clone(),
+        model: cfg.model,
+        bug: None,
+        nodes: cfg.targets.len(),
+        fsync: None,
+        faults: FaultConfig::default(),
+        crashes: Vec::new(),
+        restarts: Vec::new(),
+        load: report,
+        cluster: None,
+        lincheck,
+        baselines: Vec::new(),
+        history_out,
+    })
+}
+
 /// Runs the benchmark (and the baselines, if asked).
 pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     let mut load = cfg.load.clone();
-    load.record_history = cfg.check;
+    load.record_history = cfg.check || cfg.history_out.is_some();
     if !cfg.protocol.cas && load.cas > 0.0 {
         return Err(format!(
             "{} does not support cas (error 10); use --cas 0",
             cfg.protocol.name
         ));
     }
+    history_writable(cfg.history_out.as_deref())?;
     let (mut report, cluster) = measure(
         &cfg.protocol,
         cfg.nodes,
@@ -130,14 +274,13 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         &cfg.crashes,
         &cfg.restarts,
     )?;
-    let lincheck = match report.history.take() {
-        Some(history) if cfg.check => Some(lincheck::check(
-            &history,
-            cfg.protocol.model,
-            cfg.check_budget,
-        )),
-        _ => None,
-    };
+    let (lincheck, history_out) = finish(
+        &mut report,
+        cfg.check,
+        cfg.protocol.model,
+        cfg.check_budget,
+        cfg.history_out.as_deref(),
+    );
     let mut baselines = Vec::new();
     if cfg.compare {
         let mut base = load.clone();
@@ -150,14 +293,14 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
             ),
             load: spawn_baseline(cfg, base.clone()),
         });
-        if let Ok(single) = protocols::runnable("single-copy-kv", None) {
+        if let Ok(single) = catalog::runnable(catalog::REFERENCE, None) {
             let mut l = base.clone();
             if !single.cas {
                 l.cas = 0.0;
             }
             baselines.push(Baseline {
-                name: "single-copy-kv",
-                what: "single-copy-kv on Synod's runtime, 1 node".into(),
+                name: catalog::REFERENCE,
+                what: format!("{} on Synod's runtime, 1 node", catalog::REFERENCE),
                 load: measure(&single, 1, l, cfg.fsync, &FaultConfig::default(), &[], &[])
                     .map(|(l, _)| l),
             });
@@ -169,18 +312,20 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         });
     }
     Ok(BenchReport {
-        protocol: cfg.protocol.name,
+        protocol: Some(cfg.protocol.name),
+        targets: Vec::new(),
         model: cfg.protocol.model,
         bug: cfg.bug.clone(),
         nodes: cfg.nodes,
-        fsync: cfg.fsync,
+        fsync: Some(cfg.fsync),
         faults: cfg.faults.clone(),
         crashes: cfg.crashes.clone(),
         restarts: cfg.restarts.clone(),
         load: report,
-        cluster,
+        cluster: Some(cluster),
         lincheck,
         baselines,
+        history_out,
     })
 }
 
@@ -255,56 +400,10 @@ fn spawn_baseline(cfg: &BenchConfig, mut load: LoadConfig) -> Result<LoadReport,
     result
 }
 
-/// `synod spawn-baseline`: runs `protocol`'s actors under `stateright::actor::spawn` on `addrs`
-/// until killed (the child process of a `--compare`).
-pub fn spawn_baseline_main(protocol: &str, addrs: Vec<SocketAddrV4>) -> Result<(), String> {
-    use stateright::actor::{spawn, Id};
-    use synod_models::paxos::PaxosServer;
-    let ids: Vec<Id> = addrs.iter().map(|a| Id::from(*a)).collect();
-    match protocol {
-        "paxos" => {
-            let actors: Vec<(Id, PaxosServer)> = ids
-                .iter()
-                .enumerate()
-                .map(|(index, id)| {
-                    (
-                        *id,
-                        PaxosServer {
-                            index,
-                            servers: ids.clone(),
-                            bug: None,
-                            retry_rounds: u32::MAX,
-                            tell_laggards: true,
-                        },
-                    )
-                })
-                .collect();
-            spawn(
-                serde_json::to_vec,
-                |b| serde_json::from_slice(b),
-                serde_json::to_vec,
-                |b| serde_json::from_slice(b),
-                actors,
-            )
-            .map_err(|_| "an actor panicked under spawn".to_string())
-        }
-        "single-copy-kv" => {
-            use synod_models::single_copy_kv::SingleCopyServer;
-            let actors: Vec<(Id, SingleCopyServer)> = ids
-                .iter()
-                .enumerate()
-                .map(|(index, id)| (*id, SingleCopyServer::new(index, ids.clone())))
-                .collect();
-            spawn(
-                serde_json::to_vec,
-                |b| serde_json::from_slice(b),
-                serde_json::to_vec,
-                |b| serde_json::from_slice(b),
-                actors,
-            )
-            .map_err(|_| "an actor panicked under spawn".to_string())
-        }
-        other => Err(format!("no spawn baseline for {other}")),
+fn fsync_name(fsync: FsyncPolicy) -> &'static str {
+    match fsync {
+        FsyncPolicy::Always => "always",
+        FsyncPolicy::Never => "never",
     }
 }
 
@@ -313,29 +412,54 @@ fn pct(x: f64) -> String {
 }
 
 impl BenchReport {
+    /// The name the report gives what it measured: the protocol, or "the targets".
+    fn subject(&self) -> &'static str {
+        self.protocol.unwrap_or("the targets")
+    }
+
     pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "{}{} on {} node{} (fsync {})\n",
-            self.protocol,
-            self.bug
-                .as_ref()
-                .map(|b| format!(" --bug {b}"))
-                .unwrap_or_default(),
-            self.nodes,
-            if self.nodes == 1 { "" } else { "s" },
-            match self.fsync {
-                FsyncPolicy::Always => "always",
-                FsyncPolicy::Never => "never",
-            }
-        );
+        let plural = if self.nodes == 1 { "" } else { "s" };
+        let mut out = match self.protocol {
+            Some(protocol) => format!(
+                "{protocol}{} on {} node{plural} (fsync {})\n",
+                self.bug
+                    .as_ref()
+                    .map(|b| format!(" --bug {b}"))
+                    .unwrap_or_default(),
+                self.nodes,
+                self.fsync.map_or("unknown", fsync_name),
+            ),
+            None => format!(
+                "existing cluster: {} target{plural} ({}), keys checked as {} registers\n",
+                self.nodes,
+                self.targets.join(", "),
+                self.model
+            ),
+        };
         out.push_str(&self.load.to_string());
         if !out.ends_with('\n') {
             out.push('\n');
         }
-        out.push_str(&crate::serve::counters_text(&self.cluster));
+        if self.protocol.is_none() && self.load.ops == 0 && self.load.timeouts > 0 {
+            out.push_str("no target answered in time: are the nodes listening there?\n");
+        }
+        if let Some(cluster) = &self.cluster {
+            out.push_str(&crate::serve::counters_text(cluster));
+        }
         match &self.lincheck {
             None => out.push_str("Linearizability: not checked\n"),
             Some(c) => out.push_str(&lincheck_text(c, self.model)),
+        }
+        if let Some(h) = &self.history_out {
+            match &h.written {
+                Ok(ops) => out.push_str(&format!(
+                    "History: {ops} ops ({} lines, {}) written to {}\n",
+                    2 * ops,
+                    h.format.name(),
+                    h.path.display()
+                )),
+                Err(e) => out.push_str(&format!("History: {e}\n")),
+            }
         }
         if !self.baselines.is_empty() {
             out.push_str("Baselines (same load generator, same machine, one after another):\n");
@@ -349,7 +473,7 @@ impl BenchReport {
                         l.latency_us_at(0.5),
                         l.latency_us_at(0.99),
                         b.what,
-                        self.protocol,
+                        self.subject(),
                         if l.ops_per_sec > 0.0 {
                             pct(me / l.ops_per_sec)
                         } else {
@@ -366,9 +490,13 @@ impl BenchReport {
                     .and_then(|b| b.load.as_ref().ok())
                     .map(|l| l.ops_per_sec)
             };
-            if let (Some(s), Some(e)) = (get("single-copy-kv"), get("echo")) {
+            if let (Some(s), Some(e)) = (get(catalog::REFERENCE), get("echo")) {
                 if e > 0.0 {
-                    out.push_str(&format!("  single-copy-kv / echo: {}\n", pct(s / e)));
+                    out.push_str(&format!(
+                        "  {} / echo: {}\n",
+                        catalog::REFERENCE,
+                        pct(s / e)
+                    ));
                 }
             }
         }
@@ -389,12 +517,22 @@ impl BenchReport {
                 Err(e) => serde_json::json!({"name": b.name, "what": b.what, "error": e}),
             })
             .collect();
-        serde_json::json!({
-            "protocol": self.protocol,
-            "bug": self.bug,
-            "nodes": self.nodes,
-            "fsync": match self.fsync { FsyncPolicy::Always => "always", FsyncPolicy::Never => "never" },
-            "faults": {
+        let history_out = self.history_out.as_ref().map(|h| match &h.written {
+            Ok(ops) => serde_json::json!({
+                "path": h.path.display().to_string(),
+                "format": h.format.name(),
+                "ops": ops,
+                "lines": 2 * ops,
+            }),
+            Err(e) => serde_json::json!({
+                "path": h.path.display().to_string(),
+                "format": h.format.name(),
+                "error": e,
+            }),
+        });
+        // An existing cluster's faults are not ours to inject or know.
+        let faults = self.protocol.map(|_| {
+            serde_json::json!({
                 "seed": self.faults.seed,
                 "loss": self.faults.loss,
                 "dup": self.faults.dup,
@@ -403,11 +541,21 @@ impl BenchReport {
                 "partitions": self.faults.partitions.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                 "crashes": self.crashes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
                 "restarts": self.restarts.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            },
+            })
+        });
+        serde_json::json!({
+            "protocol": self.protocol,
+            "targets": self.targets,
+            "model": self.model.name(),
+            "bug": self.bug,
+            "nodes": self.nodes,
+            "fsync": self.fsync.map(fsync_name),
+            "faults": faults,
             "load": self.load.to_json(),
-            "cluster": serde_json::to_value(&self.cluster).expect("counters serialise"),
+            "cluster": self.cluster.as_ref().map(|c| serde_json::to_value(c).expect("counters serialise")),
             "lincheck": self.lincheck.as_ref().map(|c| lincheck_json(c, self.model)),
             "baselines": baselines,
+            "history_out": history_out,
         })
     }
 }

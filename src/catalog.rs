@@ -1,52 +1,53 @@
-//! Every protocol Synod knows: its name, a one-line summary, its parameters with defaults and
-//! bounds, its properties, its bug variants, and the functions that build and check it.
+//! Every protocol Synod knows, registered with one line each, and the validation of what a user
+//! asks of one.
 //!
-//! Adding a protocol means one module in `models/` and one [`Protocol`] entry in [`CATALOG`].
-//! Command-line settings are validated here, so every protocol reports bad input the same way:
-//! a precise message, the valid choices, and exit code 2 (see `main.rs`).
+//! A protocol declares itself in its own module (`synod_models::protocol::Protocol`: a descriptor
+//! of plain data and a model builder; `Serve` to run on sockets; `Refine` to be checked against a
+//! TLA+ specification). [`catalog`] registers it, and everything else (the command line, `list`,
+//! `check`, `explore`, `run`, `node`, `bench`) is built from the registrations, so adding a
+//! protocol edits no generic module. Command-line settings are validated here, so every protocol
+//! reports bad input the same way: a precise message, the valid choices, exit code 2.
 
-use crate::check::refine::RefinementReport;
+use crate::check::refine::{self, RefineOptions, RefinementReport};
 use crate::check::{self, CheckOptions, Header, Report};
+use crate::net::runnable::Runnable;
 use serde::Serialize;
+use stateright::actor::Id;
 use stateright::Model;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddrV4;
+use std::sync::LazyLock;
 use synod_models::checked::Checked;
-use synod_models::paxos::{self, PaxosBug, PaxosConfig, Script};
-use synod_models::single_copy_kv::{self, SingleCopyBug, SingleCopyConfig};
-use synod_models::two_phase_commit;
+use synod_models::paxos::Paxos;
+use synod_models::protocol::{
+    Descriptor, Need, Param, Protocol, Refine, Serve, Settings, StateBounds,
+};
+use synod_models::single_copy_kv::SingleCopyKv;
+use synod_models::tla::{ConsensusSpec, PaxosSpec, TCommitSpec, TwoPhaseSpec, VotingSpec};
+use synod_models::trace::Traceable;
+use synod_models::two_phase_commit::TwoPhaseCommit;
 use synod_models::NetworkKind;
-use synod_specs as specs;
 
-/// A numeric protocol parameter (`--servers 3`).
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct Param {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub default: u64,
-    pub min: u64,
-    pub max: u64,
+/// Every protocol, in the order `synod list` shows them.
+pub fn catalog() -> &'static [Entry] {
+    static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+        vec![
+            register::<Paxos>().serves().refines().into(),
+            register::<SingleCopyKv>().serves().into(),
+            register::<TwoPhaseCommit>().refines().into(),
+            register::<TCommitSpec>().into(),
+            register::<TwoPhaseSpec>().into(),
+            register::<ConsensusSpec>().into(),
+            register::<VotingSpec>().into(),
+            register::<PaxosSpec>().into(),
+        ]
+    });
+    &CATALOG
 }
 
-/// A deliberately broken variant (`--bug NAME`).
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct BugInfo {
-    pub name: &'static str,
-    pub summary: &'static str,
-    /// Where the mistake is described.
-    pub source: &'static str,
-    /// The property the checker finds violated.
-    pub violates: &'static str,
-    /// Settings (beyond the defaults) under which the checker finds it, e.g. `--crashes 1`.
-    pub needs: &'static str,
-}
-
-/// A property as the catalog lists it.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct PropertyInfo {
-    pub name: &'static str,
-    pub expectation: &'static str,
-}
+/// The unreplicated reference `bench --compare` measures beside any protocol.
+pub const REFERENCE: &str = "single-copy-kv";
 
 /// A configuration error: the message says what is wrong and what is valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,652 +61,166 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Validated settings for one protocol.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// Every parameter of the protocol, defaults filled in.
-    pub params: BTreeMap<&'static str, u64>,
-    pub network: NetworkKind,
-    pub bug: Option<&'static str>,
-    pub symmetry: bool,
+/// Checks a protocol under validated settings.
+type CheckFn = fn(&Settings, &CheckOptions, Header) -> Report;
+/// Serves the explorer; blocks.
+type ExploreFn = fn(&Settings, &str, usize);
+/// Checks refinement of the protocol's specification; an error when the settings admit none.
+type RefineFn = fn(&Settings, &RefineOptions) -> Result<RefinementReport, ConfigError>;
+/// Runs the protocol's servers under `stateright::actor::spawn` (for `bench --compare`).
+type SpawnFn = fn(&Settings, Vec<SocketAddrV4>) -> Result<(), String>;
+
+/// A registered protocol: its descriptor and what the harness can do with it.
+pub struct Entry {
+    pub descriptor: Descriptor,
+    check: CheckFn,
+    explore: ExploreFn,
+    runnable: Option<fn(Settings) -> Runnable>,
+    spawn: Option<SpawnFn>,
+    refines: Option<(&'static str, RefineFn)>,
 }
 
-impl Settings {
-    pub fn get(&self, name: &str) -> u64 {
-        *self
-            .params
-            .get(name)
-            .unwrap_or_else(|| panic!("parameter {name} is validated by the catalog"))
-    }
-
-    fn header(&self, protocol: &str) -> Header {
-        let mut parameters: BTreeMap<String, serde_json::Value> = self
-            .params
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-            .collect();
-        parameters.insert("network".into(), self.network.name().into());
-        parameters.insert(
-            "bug".into(),
-            self.bug
-                .map(serde_json::Value::from)
-                .unwrap_or(serde_json::Value::Null),
-        );
-        parameters.insert("symmetry".into(), self.symmetry.into());
-        Header {
-            protocol: protocol.to_string(),
-            parameters,
-        }
-    }
+/// A registration in progress: `register::<P>()`, then `.serves()` and `.refines()` for what `P`
+/// implements, then `.into()` an [`Entry`].
+pub struct Registration<P> {
+    entry: Entry,
+    protocol: std::marker::PhantomData<P>,
 }
 
-/// Checks refinement of a protocol's specification; an error when the settings admit no mapping.
-pub type Refines = fn(&Settings) -> Result<RefinementReport, ConfigError>;
-
-/// A catalog entry.
-pub struct Protocol {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub params: &'static [Param],
-    pub properties: &'static [PropertyInfo],
-    pub bugs: &'static [BugInfo],
-    /// Whether `--symmetry` is defined for this protocol, and over what.
-    pub symmetry: Option<&'static str>,
-    pub networks: &'static [NetworkKind],
-    /// Cross-parameter validation beyond per-parameter bounds.
-    pub validate: fn(&Settings) -> Result<(), ConfigError>,
-    pub check: fn(&Settings, &CheckOptions) -> Report,
-    /// Serves the explorer; blocks.
-    pub explore: fn(&Settings, &str, usize),
-    /// Checks that the protocol refines its specification (`check --refines`), if it has one.
-    pub refines: Option<Refines>,
-}
-
-const ALL_NETWORKS: &[NetworkKind] = &[
-    NetworkKind::UnorderedNonDuplicating,
-    NetworkKind::UnorderedDuplicating,
-    NetworkKind::Ordered,
-    NetworkKind::LossyUnorderedNonDuplicating,
-    NetworkKind::LossyUnorderedDuplicating,
-    NetworkKind::LossyOrdered,
-];
-
-/// Every protocol.
-pub static CATALOG: &[Protocol] = &[Protocol {
-    name: "paxos",
-    summary: "Single-decree Paxos per key: a write-once lin-kv store (Lamport, Paxos Made Simple)",
-    params: &[
-        Param {
-            name: "servers",
-            help: "servers, each proposer, acceptor and learner",
-            default: 3,
-            min: 1,
-            max: 7,
-        },
-        Param {
-            name: "clients",
-            help: "clients; client i writes value i+1 via server i mod servers",
-            default: 2,
-            min: 1,
-            max: 4,
-        },
-        Param {
-            name: "crashes",
-            help: "servers that may be crashed at once (they restart from saved state)",
-            default: 0,
-            min: 0,
-            max: 7,
-        },
-        Param {
-            name: "reads",
-            help: "0: clients only write; 1: write, then read from the next server; 2: read first, then write",
-            default: 1,
-            min: 0,
-            max: 2,
-        },
-        Param {
-            name: "retry-rounds",
-            help: "highest ballot round a redelivered (retried) request may restart its instance at; 0: never (use with a duplicating network)",
-            default: 0,
-            min: 0,
-            max: 3,
-        },
-        Param {
-            name: "tell-laggards",
-            help: "1: a server that knows a key's outcome answers Prepare/Accept with Decided (as on the network); 0: it ignores them",
-            default: 0,
-            min: 0,
-            max: 1,
-        },
-    ],
-    properties: &[
-        PropertyInfo {
-            name: "agreement",
-            expectation: "always",
-        },
-        PropertyInfo {
-            name: "validity",
-            expectation: "always",
-        },
-        PropertyInfo {
-            name: "linearizable",
-            expectation: "always",
-        },
-        PropertyInfo {
-            name: "value chosen",
-            expectation: "sometimes",
-        },
-    ],
-    bugs: &[
-        BugInfo {
-            name: "ignore-promised-value",
-            summary: "the proposer ignores values reported in Promise replies and proposes its own",
-            source: "Lamport, Paxos Made Simple (2001), section 2.2: why P2c needs phase 1",
-            violates: "agreement",
-            needs: "",
-        },
-        BugInfo {
-            name: "accept-lower-ballot",
-            summary: "an acceptor accepts a ballot lower than the one it promised",
-            source: "Lamport, Paxos Made Simple (2001), P1a",
-            violates: "agreement",
-            needs: "",
-        },
-        BugInfo {
-            name: "volatile-promise",
-            summary: "an acceptor does not persist its promise, so a restart forgets it",
-            source: "Lamport, Paxos Made Simple (2001), section 2.3; Chandra et al., Paxos Made Live (2007), 5.1",
-            violates: "agreement",
-            needs: "--crashes 1",
-        },
-        BugInfo {
-            name: "minority-quorum",
-            summary: "quorums of n/2 servers instead of a strict majority (with 4 servers: two disjoint halves)",
-            source: "Lamport, The Part-Time Parliament (1998): any two quorums must intersect",
-            violates: "agreement",
-            needs: "",
-        },
-        BugInfo {
-            name: "read-proposes-placeholder",
-            summary: "a read of an undecided key proposes a placeholder value instead of running phase 1 only",
-            source: "Lamport, Paxos Made Simple (2001), section 2.1: only a proposed value may be chosen",
-            violates: "validity",
-            needs: "--reads 2",
-        },
-    ],
-    symmetry: Some("clients"),
-    networks: ALL_NETWORKS,
-    validate: validate_crashes,
-    check: check_paxos,
-    explore: explore_paxos,
-    refines: Some(|s| {
-        let cfg = paxos_config(s);
-        if cfg.servers < 2 {
-            return Err(ConfigError(
-                "--refines for paxos needs --servers 2 or more (one server announces nothing)"
-                    .into(),
-            ));
-        }
-        let spec = specs::Consensus::new(specs::ConsensusConfig {
-            values: cfg.clients,
-            symmetric: false,
-            bug: None,
-        })
-        .expect("1 to 4 clients are valid Consensus values");
-        Ok(check::refine::refines(
-            "paxos",
-            "Consensus.tla",
-            &paxos::model(cfg),
-            &spec,
-            paxos::to_consensus,
-        ))
-    }),
-},
-Protocol {
-    name: "single-copy-kv",
-    summary: "One unreplicated lin-kv server (read/write/cas, at-most-once sessions): the no-replication reference",
-    params: &[
-        Param {
-            name: "servers",
-            help: "servers, each with its own store; more than 1 shows why replication needs a protocol: linearizable fails",
-            default: 1,
-            min: 1,
-            max: 3,
-        },
-        Param {
-            name: "clients",
-            help: "clients (2 so a cas can lose a race; 3: 365,599 states); client i writes i+1, then cas i+1 -> 10(i+1)",
-            default: 2,
-            min: 2,
-            max: 3,
-        },
-        Param {
-            name: "crashes",
-            help: "servers that may be crashed at once (they restart from saved store and sessions)",
-            default: 0,
-            min: 0,
-            max: 3,
-        },
-        Param {
-            name: "reads",
-            help: "1: write, cas, then read; 2: read first (may find no key), then write and cas",
-            default: 1,
-            min: 1,
-            max: 2,
-        },
-    ],
-    properties: &[
-        always("linearizable"),
-        sometimes("read sees a write"),
-        sometimes("cas succeeds"),
-        sometimes("cas fails"),
-    ],
-    bugs: &[
-        BugInfo {
-            name: "no-dedup",
-            summary: "no client sessions: a duplicated or retried write/cas is applied again",
-            source: "Ongaro, Consensus: Bridging Theory and Practice (2014), section 6.3: client sessions for at-most-once",
-            violates: "linearizable",
-            needs: "--network unordered-duplicating",
-        },
-        BugInfo {
-            name: "volatile-store",
-            summary: "the store and sessions are never saved, so a restart loses acknowledged writes",
-            source: "Haerder and Reuter, Principles of Transaction-Oriented Database Recovery (1983): durability; Raft (2014), Figure 2",
-            violates: "linearizable",
-            needs: "--crashes 1",
-        },
-        BugInfo {
-            name: "dedup-by-msg-id",
-            summary: "retries recognised by msg_id alone: another client's request with that id is answered, not applied",
-            source: "Birrell and Nelson, Implementing Remote Procedure Calls (1984), section 3.2: a call id is caller plus sequence number",
-            violates: "linearizable",
-            needs: "",
-        },
-    ],
-    symmetry: Some("clients"),
-    networks: ALL_NETWORKS,
-    validate: validate_crashes,
-    check: |s, o| {
-        let cfg = single_copy_config(s);
-        check::run(&|| single_copy_kv::model(cfg.clone()), o, s.header("single-copy-kv"))
-    },
-    explore: |s, a, t| crate::explore::serve(single_copy_kv::model(single_copy_config(s)), a, t),
-    refines: None,
-},
-Protocol {
-    name: "two-phase-commit",
-    summary: "Two-phase commit as actors: a transaction manager and RMs (Gray and Lamport, 2006)",
-    params: &[
-        RMS,
-        Param {
-            name: "crashes",
-            help: "1: the transaction manager may crash and stay down (2PC then blocks)",
-            default: 0,
-            min: 0,
-            max: 1,
-        },
-    ],
-    properties: &[
-        always("consistency"),
-        sometimes("committed"),
-        sometimes("aborted"),
-        PropertyInfo {
-            name: "every RM decides",
-            expectation: "eventually",
-        },
-    ],
-    bugs: &[BugInfo {
-        name: "majority-commit",
-        summary: "the TM commits once a majority of RMs has prepared instead of all of them",
-        source: "Gray and Lamport, Consensus on Transaction Commit (2006), section 3",
-        violates: "consistency",
-        needs: "",
-    }],
-    symmetry: None,
-    networks: ALL_NETWORKS,
-    validate: |_| Ok(()),
-    check: |s, o| {
-        let cfg = tp_config(s);
-        check::run(&|| two_phase_commit::model(cfg.clone()), o, s.header("two-phase-commit"))
-    },
-    explore: |s, a, t| crate::explore::serve(two_phase_commit::model(tp_config(s)), a, t),
-    refines: Some(|s| {
-        let spec = specs::TwoPhase::new(specs::TwoPhaseConfig {
-            rms: s.get("rms") as usize,
-            symmetric: false,
-            bug: None,
-        })
-        .expect("validated by the catalog");
-        Ok(check::refine::refines(
-            "two-phase-commit",
-            "TwoPhase.tla",
-            &two_phase_commit::model(tp_config(s)),
-            &spec,
-            two_phase_commit::to_two_phase,
-        ))
-    }),
-},
-Protocol {
-    name: "spec-tcommit",
-    summary: "TCommit.tla (Gray and Lamport, Consensus on Transaction Commit): the commit spec",
-    params: &[RMS],
-    properties: &[
-        always("TCTypeOK"),
-        always("TCConsistent"),
-        sometimes("committed"),
-        sometimes("aborted"),
-    ],
-    bugs: &[BugInfo {
-        name: "abort-after-commit",
-        summary: "Decide(r) aborts without notCommitted: an RM aborts after another committed",
-        source: "TCommit.tla: the notCommitted conjunct of Decide",
-        violates: "TCConsistent",
-        needs: "",
-    }],
-    symmetry: Some("resource managers"),
-    networks: SPEC_NETWORK,
-    validate: |s| spec_config(specs::TCommit::new(tcommit_config(s)).map(|_| ())),
-    check: |s, o| run_spec("spec-tcommit", s, o, || specs::TCommit::new(tcommit_config(s)), specs::TCommit::canonical),
-    explore: |s, a, t| serve_spec(s, a, t, || specs::TCommit::new(tcommit_config(s)), specs::TCommit::canonical),
-    refines: None,
-},
-Protocol {
-    name: "spec-twophase",
-    summary: "TwoPhase.tla (Gray and Lamport): two-phase commit with a transaction manager and messages",
-    params: &[RMS],
-    properties: &[
-        always("TPTypeOK"),
-        always("TCConsistent"),
-        sometimes("committed"),
-        sometimes("aborted"),
-    ],
-    bugs: &[BugInfo {
-        name: "commit-without-all-prepared",
-        summary: "TMCommit without tmPrepared = RM: the TM commits before every RM has prepared",
-        source: "Gray and Lamport, Consensus on Transaction Commit (2006), section 3",
-        violates: "TCConsistent",
-        needs: "",
-    }],
-    symmetry: Some("resource managers"),
-    networks: SPEC_NETWORK,
-    validate: |s| spec_config(specs::TwoPhase::new(two_phase_config(s)).map(|_| ())),
-    check: |s, o| run_spec("spec-twophase", s, o, || specs::TwoPhase::new(two_phase_config(s)), specs::TwoPhase::canonical),
-    explore: |s, a, t| serve_spec(s, a, t, || specs::TwoPhase::new(two_phase_config(s)), specs::TwoPhase::canonical),
-    refines: None,
-},
-Protocol {
-    name: "spec-consensus",
-    summary: "Consensus.tla (Lamport, Paxos: how to win a Turing award): at most one value is chosen",
-    params: &[Param {
-        name: "values",
-        help: "the set Value (MCConsensus: 3)",
-        default: 3,
-        min: 1,
-        max: 16,
-    }],
-    properties: &[always("TypeOK"), always("Inv"), sometimes("value chosen")],
-    bugs: &[BugInfo {
-        name: "choose-again",
-        summary: "Next without chosen = {}: a second value can be chosen",
-        source: "Consensus.tla, its opening comment",
-        violates: "Inv",
-        needs: "",
-    }],
-    symmetry: Some("values"),
-    networks: SPEC_NETWORK,
-    validate: |s| spec_config(specs::Consensus::new(consensus_config(s)).map(|_| ())),
-    check: |s, o| run_spec("spec-consensus", s, o, || specs::Consensus::new(consensus_config(s)), specs::Consensus::canonical),
-    explore: |s, a, t| serve_spec(s, a, t, || specs::Consensus::new(consensus_config(s)), specs::Consensus::canonical),
-    refines: None,
-},
-Protocol {
-    name: "spec-voting",
-    summary: "Voting.tla (Lamport): ballots, votes and quorums, the abstraction Paxos implements",
-    params: &[ACCEPTORS, VALUES, Param {
-        name: "max-ballot",
-        help: "ballots are 0..=max-ballot (MCVoting: 2)",
-        default: 2,
-        min: 0,
-        max: 9,
-    }],
-    properties: &[
-        always("TypeOK"),
-        always("VotesSafe"),
-        always("OneValuePerBallot"),
-        always("Inv"),
-        always("C!Inv"),
-        sometimes("value chosen"),
-        sometimes("value chosen in a later ballot"),
-    ],
-    bugs: &[
-        BugInfo {
-            name: "vote-without-shows-safe-at",
-            summary: "VoteFor without ShowsSafeAt: an acceptor votes for a value that is not safe",
-            source: "Voting.tla, VoteFor",
-            violates: "VotesSafe",
-            needs: "",
-        },
-        BugInfo {
-            name: "quorums-do-not-intersect",
-            summary: "quorums of n/2 acceptors, two of them disjoint",
-            source: "Voting.tla, the closing exercise on the quorum assumption",
-            violates: "C!Inv",
-            needs: "",
-        },
-    ],
-    symmetry: Some("acceptors and values"),
-    networks: SPEC_NETWORK,
-    validate: |s| spec_config(specs::Voting::new(voting_config(s)).map(|_| ())),
-    check: |s, o| run_spec("spec-voting", s, o, || specs::Voting::new(voting_config(s)), specs::Voting::canonical),
-    explore: |s, a, t| serve_spec(s, a, t, || specs::Voting::new(voting_config(s)), specs::Voting::canonical),
-    refines: None,
-},
-Protocol {
-    name: "spec-paxos",
-    summary: "Paxos.tla (Lamport): the Paxos consensus algorithm with messages 1a/1b/2a/2b",
-    params: &[ACCEPTORS, VALUES, Param {
-        name: "max-ballot",
-        help: "ballots are 0..=max-ballot (MCPaxosTiny: 1)",
-        default: 1,
-        min: 0,
-        max: 4,
-    }],
-    properties: &[
-        always("TypeOK"),
-        always("Inv"),
-        always("V!Inv"),
-        always("V!VotesSafe"),
-        always("V!OneValuePerBallot"),
-        always("V!C!Inv"),
-        sometimes("value chosen"),
-        sometimes("value chosen in a later ballot"),
-    ],
-    bugs: &[
-        BugInfo {
-            name: "phase2a-ignores-votes",
-            summary: "Phase2a keeps the 1b quorum but ignores the votes it reports",
-            source: "Paxos.tla, Phase2a; Lamport, Paxos Made Simple 2.2",
-            violates: "Inv",
-            needs: "",
-        },
-        BugInfo {
-            name: "phase2a-without-phase1b",
-            summary: "Phase2a without any 1b quorum: no phase 1 at all",
-            source: "Paxos.tla, Phase2a",
-            violates: "Inv",
-            needs: "",
-        },
-        BugInfo {
-            name: "quorums-do-not-intersect",
-            summary: "quorums of n/2 acceptors, two of them disjoint",
-            source: "Paxos.tla and Voting.tla, the quorum assumption",
-            violates: "V!C!Inv",
-            needs: "",
-        },
-    ],
-    symmetry: Some("acceptors and values"),
-    networks: SPEC_NETWORK,
-    validate: |s| spec_config(specs::Paxos::new(spec_paxos_config(s)).map(|_| ())),
-    check: |s, o| run_spec("spec-paxos", s, o, || specs::Paxos::new(spec_paxos_config(s)), specs::Paxos::canonical),
-    explore: |s, a, t| serve_spec(s, a, t, || specs::Paxos::new(spec_paxos_config(s)), specs::Paxos::canonical),
-    refines: None,
-}];
-
-/// Specifications have no network: `--network` has one (ignored) value.
-const SPEC_NETWORK: &[NetworkKind] = &[NetworkKind::UnorderedNonDuplicating];
-
-const RMS: Param = Param {
-    name: "rms",
-    help: "resource managers, the set RM (TCommit.cfg/TwoPhase.cfg: 3)",
-    default: 3,
-    min: 1,
-    max: 16,
-};
-
-const ACCEPTORS: Param = Param {
-    name: "acceptors",
-    help: "the set Acceptor (MC configurations: 3)",
-    default: 3,
-    min: 1,
-    max: 5,
-};
-
-const VALUES: Param = Param {
-    name: "values",
-    help: "the set Value (MC configurations: 2)",
-    default: 2,
-    min: 1,
-    max: 3,
-};
-
-const fn always(name: &'static str) -> PropertyInfo {
-    PropertyInfo {
-        name,
-        expectation: "always",
-    }
-}
-
-const fn sometimes(name: &'static str) -> PropertyInfo {
-    PropertyInfo {
-        name,
-        expectation: "sometimes",
-    }
-}
-
-fn tp_config(s: &Settings) -> two_phase_commit::TpConfig {
-    two_phase_commit::TpConfig {
-        rms: s.get("rms") as usize,
-        tm_crashes: s.get("crashes") == 1,
-        network: s.network,
-        bug: s.bug.map(|_| two_phase_commit::TpBug::MajorityCommit),
-    }
-}
-
-fn spec_config(r: Result<(), specs::ConfigError>) -> Result<(), ConfigError> {
-    r.map_err(|e| ConfigError(e.to_string()))
-}
-
-fn tcommit_config(s: &Settings) -> specs::TCommitConfig {
-    specs::TCommitConfig {
-        rms: s.get("rms") as usize,
-        symmetric: false,
-        bug: s.bug.map(|_| specs::TCommitBug::AbortAfterCommit),
-    }
-}
-
-fn two_phase_config(s: &Settings) -> specs::TwoPhaseConfig {
-    specs::TwoPhaseConfig {
-        rms: s.get("rms") as usize,
-        symmetric: false,
-        bug: s.bug.map(|_| specs::TwoPhaseBug::CommitWithoutAllPrepared),
-    }
-}
-
-fn consensus_config(s: &Settings) -> specs::ConsensusConfig {
-    specs::ConsensusConfig {
-        values: s.get("values") as usize,
-        symmetric: false,
-        bug: s.bug.map(|_| specs::ConsensusBug::ChooseAgain),
-    }
-}
-
-fn voting_config(s: &Settings) -> specs::VotingConfig {
-    specs::VotingConfig {
-        acceptors: s.get("acceptors") as usize,
-        values: s.get("values") as usize,
-        max_ballot: s.get("max-ballot") as usize,
-        symmetric: false,
-        bug: s.bug.map(|b| match b {
-            "vote-without-shows-safe-at" => specs::VotingBug::VoteWithoutShowsSafeAt,
-            _ => specs::VotingBug::QuorumsDoNotIntersect,
-        }),
-    }
-}
-
-fn spec_paxos_config(s: &Settings) -> specs::PaxosConfig {
-    specs::PaxosConfig {
-        acceptors: s.get("acceptors") as usize,
-        values: s.get("values") as usize,
-        max_ballot: s.get("max-ballot") as usize,
-        symmetric: false,
-        bug: s.bug.map(|b| match b {
-            "phase2a-ignores-votes" => specs::PaxosBug::Phase2aIgnoresVotes,
-            "phase2a-without-phase1b" => specs::PaxosBug::Phase2aWithoutPhase1b,
-            _ => specs::PaxosBug::QuorumsDoNotIntersect,
-        }),
-    }
-}
-
-/// Checks a specification; `--symmetry` applies its exact canonical form through `Checked`.
-fn run_spec<M>(
-    name: &str,
-    s: &Settings,
-    opts: &CheckOptions,
-    build: impl Fn() -> Result<M, specs::ConfigError>,
-    canonical: fn(&M, &M::State) -> M::State,
-) -> Report
+/// Registers protocol `P` for `check`, `explore` and `list`.
+pub fn register<P>() -> Registration<P>
 where
-    M: check::trace::Traceable + Send + Sync + 'static,
-    M::State: fmt::Debug + std::hash::Hash + Clone + PartialEq + Send + Sync + 'static,
-    M::Action: fmt::Debug + Clone + PartialEq + Send + Sync + 'static,
+    P: Protocol,
+    P::Model: Traceable + Send + Sync + 'static,
+    <P::Model as Model>::State: StateBounds,
+    <P::Model as Model>::Action: StateBounds,
 {
-    let checked = || {
-        let mut c = Checked::new(build().expect("validated by the catalog"));
-        if s.symmetry {
-            c.canonical = Some(canonical);
-        }
-        c
-    };
-    check::run(&checked, opts, s.header(name))
+    Registration {
+        entry: Entry {
+            descriptor: P::DESCRIPTOR,
+            check: |s, o, header| check::run(&|| P::model(s), o, header),
+            explore: |s, addr, threads| crate::explore::serve(P::model(s), addr, threads),
+            runnable: None,
+            spawn: None,
+            refines: None,
+        },
+        protocol: std::marker::PhantomData,
+    }
 }
 
-fn serve_spec<M>(
-    s: &Settings,
-    addr: &str,
-    threads: usize,
-    build: impl Fn() -> Result<M, specs::ConfigError>,
-    canonical: fn(&M, &M::State) -> M::State,
-) where
-    M: Model + Send + Sync + 'static,
-    M::State: fmt::Debug + std::hash::Hash + Clone + PartialEq + Send + Sync,
-    M::Action: fmt::Debug + Clone + PartialEq + Send + Sync,
-{
-    let mut c = Checked::new(build().expect("validated by the catalog"));
-    if s.symmetry {
-        c.canonical = Some(canonical);
+impl<P: Protocol> Registration<P> {
+    /// `P` also runs on real sockets (`run`, `node`, `bench`).
+    pub fn serves(mut self) -> Self
+    where
+        P: Serve,
+        <P::Server as stateright::actor::Actor>::State: fmt::Debug,
+        P::Storage: fmt::Debug,
+    {
+        self.entry.runnable = Some(Runnable::of::<P>);
+        self.entry.spawn = Some(spawn_baseline::<P>);
+        self
     }
-    crate::explore::serve(c, addr, threads);
+
+    /// `P` is checked against its TLA+ specification by `check --refines`.
+    pub fn refines(mut self) -> Self
+    where
+        P: Refine,
+        P::Spec: Sync,
+        P::Model: Traceable + Sync,
+        <P::Model as Model>::State: StateBounds,
+        <P::Model as Model>::Action: StateBounds,
+        <P::Spec as Model>::State: PartialEq + fmt::Debug,
+    {
+        self.entry.refines = Some((P::SPEC_NAME, |s, opts| {
+            let spec = P::spec(s).map_err(ConfigError)?;
+            let model: Checked<P::Model> = P::model(s);
+            Ok(refine::refines(
+                P::DESCRIPTOR.name,
+                P::SPEC_NAME,
+                &model,
+                &spec,
+                P::map,
+                opts,
+            ))
+        }));
+        self
+    }
+}
+
+impl<P> From<Registration<P>> for Entry {
+    fn from(r: Registration<P>) -> Entry {
+        r.entry
+    }
+}
+
+/// `synod spawn-baseline`: protocol `P`'s servers under `stateright::actor::spawn` on `addrs`,
+/// JSON for every message, until the process is killed (the child process of `bench --compare`).
+fn spawn_baseline<P: Serve>(settings: &Settings, addrs: Vec<SocketAddrV4>) -> Result<(), String>
+where
+    <P::Server as stateright::actor::Actor>::State: fmt::Debug,
+    P::Storage: fmt::Debug,
+{
+    let ids: Vec<Id> = addrs.iter().map(|a| Id::from(*a)).collect();
+    let actors: Vec<(Id, P::Server)> = ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| (*id, P::server(settings, index, ids.clone())))
+        .collect();
+    stateright::actor::spawn(
+        serde_json::to_vec,
+        |b| serde_json::from_slice(b),
+        serde_json::to_vec,
+        |b| serde_json::from_slice(b),
+        actors,
+    )
+    .map_err(|_| "an actor panicked under spawn".to_string())
 }
 
 /// Looks a protocol up by name.
-pub fn find(name: &str) -> Result<&'static Protocol, ConfigError> {
-    CATALOG.iter().find(|p| p.name == name).ok_or_else(|| {
-        ConfigError(format!(
-            "unknown protocol '{name}'; valid protocols: {}",
-            names(CATALOG.iter().map(|p| p.name))
-        ))
-    })
+pub fn find(name: &str) -> Result<&'static Entry, ConfigError> {
+    catalog()
+        .iter()
+        .find(|p| p.descriptor.name == name)
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "unknown protocol '{name}'; valid protocols: {}",
+                names(catalog().iter().map(|p| p.descriptor.name))
+            ))
+        })
+}
+
+/// Looks a runnable protocol up by name; the error names the runnable ones.
+pub fn find_runnable(name: &str) -> Result<&'static Entry, ConfigError> {
+    let runnable = || {
+        names(
+            catalog()
+                .iter()
+                .filter(|e| e.is_runnable())
+                .map(|e| e.name()),
+        )
+    };
+    match find(name) {
+        Ok(e) if e.is_runnable() => Ok(e),
+        Ok(_) => Err(ConfigError(format!(
+            "{name} cannot run on the network (it serves no lin-kv clients); runnable protocols: {}",
+            runnable()
+        ))),
+        Err(_) => Err(ConfigError(format!(
+            "unknown protocol '{name}'; runnable protocols: {}",
+            runnable()
+        ))),
+    }
+}
+
+/// The runnable protocol `name` with its run-time defaults and bug variant `bug`, if given.
+pub fn runnable(name: &str, bug: Option<&str>) -> Result<Runnable, ConfigError> {
+    let entry = find_runnable(name)?;
+    let raw = RawSettings {
+        bug: bug.map(str::to_string),
+        ..RawSettings::default()
+    };
+    let resolved = entry.resolve(&raw, Mode::Run)?;
+    Ok(entry.runnable(resolved.settings))
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
@@ -721,200 +236,389 @@ pub struct RawSettings {
     pub symmetry: bool,
 }
 
-impl Protocol {
-    /// Validates command-line settings against this protocol.
+/// Which command the settings are for: the model (`check`, `explore`) or the network (`run`,
+/// `node`, `bench`), where only parameters with a run-time default exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Check,
+    Run,
+}
+
+/// Validated settings and what the validation did on the user's behalf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub settings: Settings,
+    /// Lines for the report: settings a bug needs that were applied, or that conflict.
+    pub notes: Vec<String>,
+}
+
+impl Entry {
+    pub fn name(&self) -> &'static str {
+        self.descriptor.name
+    }
+
+    pub fn is_runnable(&self) -> bool {
+        self.runnable.is_some()
+    }
+
+    /// The name of the specification `--refines` checks, if any.
+    pub fn spec_name(&self) -> Option<&'static str> {
+        self.refines.map(|(name, _)| name)
+    }
+
+    /// The parameters a command accepts in `mode`.
+    pub fn params(&self, mode: Mode) -> impl Iterator<Item = &'static Param> + '_ {
+        let d = self.descriptor;
+        d.params
+            .iter()
+            .filter(move |p| mode == Mode::Check || p.run.is_some())
+    }
+
+    /// Validates command-line settings for model checking (the bug's needs applied).
     pub fn settings(&self, raw: &RawSettings) -> Result<Settings, ConfigError> {
+        Ok(self.resolve(raw, Mode::Check)?.settings)
+    }
+
+    /// Validates command-line settings for `mode`. For model checking, the settings a bug needs
+    /// (its descriptor's `needs`) are applied unless the user set them; a conflicting explicit
+    /// value is kept, with a warning note.
+    pub fn resolve(&self, raw: &RawSettings, mode: Mode) -> Result<Resolved, ConfigError> {
+        let d = self.descriptor;
+        let accepted: Vec<&Param> = self.params(mode).collect();
         for name in raw.params.keys() {
-            if !self.params.iter().any(|p| p.name == name) {
-                return Err(ConfigError(format!(
-                    "{} has no parameter --{name}; its parameters: {}",
-                    self.name,
-                    self.param_list()
-                )));
+            if !accepted.iter().any(|p| p.name == name) {
+                return Err(ConfigError(self.unknown_param(name, mode)));
             }
         }
+        let bug = match &raw.bug {
+            None => None,
+            Some(name) => Some(d.bug(name).ok_or_else(|| {
+                ConfigError(format!(
+                    "unknown bug '{name}' for {}; valid bugs: {}",
+                    d.name,
+                    names(d.bugs.iter().map(|b| b.name))
+                ))
+            })?),
+        };
+        let mut notes = Vec::new();
         let mut params = BTreeMap::new();
-        for p in self.params {
-            let v = raw.params.get(p.name).copied().unwrap_or(p.default);
+        for p in d.params {
+            let default = match mode {
+                Mode::Check => p.default,
+                Mode::Run => p.run.unwrap_or(p.default),
+            };
+            let v = raw.params.get(p.name).copied().unwrap_or(default);
             if v < p.min || v > p.max {
                 return Err(ConfigError(format!(
                     "--{} {v} is out of range for {}: {} must be between {} and {} ({})",
-                    p.name, self.name, p.name, p.min, p.max, p.help
+                    p.name, d.name, p.name, p.min, p.max, p.help
                 )));
             }
             params.insert(p.name, v);
         }
-        let network = match &raw.network {
-            None => self.networks[0],
-            Some(name) => {
-                let kind = NetworkKind::parse(name).filter(|k| self.networks.contains(k));
-                kind.ok_or_else(|| {
+        let mut network = match &raw.network {
+            None => d.networks.first().copied().unwrap_or_default(),
+            Some(name) => NetworkKind::parse(name)
+                .filter(|k| d.networks.contains(k))
+                .ok_or_else(|| {
                     ConfigError(format!(
                         "unknown network '{name}' for {}; valid networks: {}",
-                        self.name,
-                        names(self.networks.iter().map(|k| k.name()))
+                        d.name,
+                        names(d.networks.iter().map(|k| k.name()))
                     ))
-                })?
-            }
+                })?,
         };
-        let bug = match &raw.bug {
-            None => None,
-            Some(name) => Some(
-                self.bugs
-                    .iter()
-                    .find(|b| b.name == name)
-                    .map(|b| b.name)
-                    .ok_or_else(|| {
-                        ConfigError(format!(
-                            "unknown bug '{name}' for {}; valid bugs: {}",
-                            self.name,
-                            names(self.bugs.iter().map(|b| b.name))
-                        ))
-                    })?,
-            ),
-        };
-        if raw.symmetry && self.symmetry.is_none() {
+        if raw.symmetry && d.symmetry.is_none() {
             return Err(ConfigError(format!(
                 "{} defines no symmetry; drop --symmetry",
-                self.name
+                d.name
             )));
+        }
+        if let (Some(bug), Mode::Check) = (bug, mode) {
+            for need in bug.needs {
+                let (user_set, current) = match need {
+                    Need::Param(name, _) => (
+                        raw.params.contains_key(*name),
+                        Need::Param(name, params[name]),
+                    ),
+                    Need::Network(_) => (raw.network.is_some(), Need::Network(network)),
+                };
+                if current == *need {
+                    continue;
+                }
+                if user_set {
+                    notes.push(format!(
+                        "warning: {} needs {} to show; you set {}, so the checker may not find it",
+                        bug.name,
+                        need.describe(),
+                        current.describe()
+                    ));
+                    continue;
+                }
+                match need {
+                    Need::Param(name, value) => {
+                        params.insert(name, *value);
+                    }
+                    Need::Network(kind) => network = *kind,
+                }
+                notes.push(format!(
+                    "{} needs {}: set (give {} to override)",
+                    bug.name,
+                    need.describe(),
+                    current_flag(&current)
+                ));
+            }
         }
         let settings = Settings {
             params,
             network,
-            bug,
+            bug: bug.map(|b| b.name),
             symmetry: raw.symmetry,
         };
-        (self.validate)(&settings)?;
-        Ok(settings)
+        if mode == Mode::Check {
+            (d.validate)(&settings).map_err(ConfigError)?;
+        }
+        Ok(Resolved { settings, notes })
     }
 
-    fn param_list(&self) -> String {
-        names(self.params.iter().map(|p| p.name))
+    /// The message for a flag `--name` the protocol does not have in `mode`.
+    pub fn unknown_param(&self, name: &str, mode: Mode) -> String {
+        let d = self.descriptor;
+        let valid = names(self.params(mode).map(|p| p.name));
+        match (mode, d.param(name)) {
+            (Mode::Run, Some(_)) => format!(
+                "--{name} is a model-checking parameter of {} (it shapes the checked environment, not the servers); on the network {} accepts: {}",
+                d.name,
+                d.name,
+                if valid.is_empty() { "none".to_string() } else { valid }
+            ),
+            _ => format!(
+                "{} has no parameter --{name}; its parameters: {}",
+                d.name,
+                if valid.is_empty() { "none".to_string() } else { valid }
+            ),
+        }
+    }
+
+    /// The report's header: protocol, every parameter, network, bug, symmetry, notes.
+    pub fn header(&self, resolved: &Resolved) -> Header {
+        let s = &resolved.settings;
+        let mut parameters: BTreeMap<String, serde_json::Value> = s
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        if !self.descriptor.networks.is_empty() {
+            parameters.insert("network".into(), s.network.name().into());
+        }
+        parameters.insert(
+            "bug".into(),
+            s.bug
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
+        );
+        parameters.insert("symmetry".into(), s.symmetry.into());
+        Header {
+            protocol: self.name().to_string(),
+            parameters,
+            notes: resolved.notes.clone(),
+            known_unique_states: self.known_count(s).map(|(n, src)| (n, src.to_string())),
+        }
     }
 
     /// Checks the protocol under validated settings.
     pub fn check(&self, settings: &Settings, opts: &CheckOptions) -> Report {
-        (self.check)(settings, opts)
+        let resolved = Resolved {
+            settings: settings.clone(),
+            notes: Vec::new(),
+        };
+        (self.check)(settings, opts, self.header(&resolved))
+    }
+
+    /// Checks the protocol with the notes of its resolution in the report.
+    pub fn check_resolved(&self, resolved: &Resolved, opts: &CheckOptions) -> Report {
+        (self.check)(&resolved.settings, opts, self.header(resolved))
+    }
+
+    /// Serves the explorer for these settings (blocks).
+    pub fn explore(&self, settings: &Settings, addr: &str, threads: usize) {
+        (self.explore)(settings, addr, threads)
+    }
+
+    /// Checks refinement, if the protocol has a specification; the error says which do.
+    pub fn refine(
+        &self,
+        settings: &Settings,
+        opts: &RefineOptions,
+    ) -> Result<RefinementReport, ConfigError> {
+        let Some((_, refine)) = self.refines else {
+            return Err(ConfigError(format!(
+                "{} defines no refinement mapping; --refines works with: {}",
+                self.name(),
+                names(
+                    catalog()
+                        .iter()
+                        .filter(|p| p.refines.is_some())
+                        .map(|p| p.name())
+                )
+            )));
+        };
+        refine(settings, opts)
+    }
+
+    /// The protocol ready to run with these (run-mode) settings.
+    ///
+    /// # Panics
+    /// If the protocol is not runnable (use [`find_runnable`]).
+    pub fn runnable(&self, settings: Settings) -> Runnable {
+        (self.runnable.expect("find_runnable checked this"))(settings)
+    }
+
+    /// Runs the servers under `stateright::actor::spawn` (never returns while they run).
+    pub fn spawn_baseline(
+        &self,
+        settings: &Settings,
+        addrs: Vec<SocketAddrV4>,
+    ) -> Result<(), String> {
+        match self.spawn {
+            Some(spawn) => spawn(settings, addrs),
+            None => Err(format!("{} cannot run on the network", self.name())),
+        }
+    }
+
+    /// The pinned unique-state count of these settings, if a test or TLC pins it.
+    pub fn known_count(&self, s: &Settings) -> Option<(u64, &'static str)> {
+        let default_network = self
+            .descriptor
+            .networks
+            .first()
+            .copied()
+            .unwrap_or_default();
+        if s.bug.is_some() || s.network != default_network {
+            return None;
+        }
+        self.descriptor
+            .pinned
+            .iter()
+            .find(|p| {
+                p.symmetry == s.symmetry
+                    && self.descriptor.params.iter().all(|param| {
+                        let want = p
+                            .params
+                            .iter()
+                            .find(|(n, _)| *n == param.name)
+                            .map(|(_, v)| *v)
+                            .unwrap_or(param.default);
+                        s.params.get(param.name) == Some(&want)
+                    })
+            })
+            .map(|p| (p.unique_states, p.source))
     }
 }
 
-fn paxos_config(s: &Settings) -> PaxosConfig {
-    PaxosConfig {
-        servers: s.get("servers") as usize,
-        clients: s.get("clients") as usize,
-        crashes: s.get("crashes") as usize,
-        script: match s.get("reads") {
-            0 => Script::Write,
-            1 => Script::WriteRead,
-            _ => Script::ReadWrite,
-        },
-        network: s.network,
-        bug: s.bug.and_then(|b| {
-            PaxosBug::ALL
-                .iter()
-                .find(|(n, _)| *n == b)
-                .map(|(_, bug)| *bug)
-        }),
-        symmetry: s.symmetry,
-        retry_rounds: s.get("retry-rounds") as u32,
-        tell_laggards: s.get("tell-laggards") == 1,
-    }
+fn current_flag(current: &Need) -> String {
+    current.flag()
 }
 
-/// `--crashes` at most `--servers` (paxos, single-copy-kv).
-fn validate_crashes(s: &Settings) -> Result<(), ConfigError> {
-    if s.get("crashes") > s.get("servers") {
-        return Err(ConfigError(format!(
-            "--crashes {} exceeds --servers {}: at most every server can be down",
-            s.get("crashes"),
-            s.get("servers")
-        )));
-    }
-    Ok(())
-}
-
-fn single_copy_config(s: &Settings) -> SingleCopyConfig {
-    SingleCopyConfig {
-        servers: s.get("servers") as usize,
-        clients: s.get("clients") as usize,
-        crashes: s.get("crashes") as usize,
-        script: match s.get("reads") {
-            1 => single_copy_kv::Script::WriteCasRead,
-            _ => single_copy_kv::Script::ReadWriteCas,
-        },
-        sessions: SingleCopyConfig::default().sessions,
-        network: s.network,
-        bug: s.bug.and_then(|b| {
-            SingleCopyBug::ALL
-                .iter()
-                .find(|(n, _)| *n == b)
-                .map(|(_, bug)| *bug)
-        }),
-        symmetry: s.symmetry,
-    }
-}
-
-fn check_paxos(s: &Settings, opts: &CheckOptions) -> Report {
-    let cfg = paxos_config(s);
-    check::run(&|| paxos::model(cfg.clone()), opts, s.header("paxos"))
-}
-
-fn explore_paxos(s: &Settings, addr: &str, threads: usize) {
-    let model = paxos::model(paxos_config(s));
-    crate::explore::serve(model, addr, threads);
+/// What `synod list --format json` prints for one entry.
+#[derive(Serialize)]
+struct Listing {
+    name: &'static str,
+    summary: &'static str,
+    parameters: &'static [Param],
+    properties: &'static [synod_models::protocol::PropertyInfo],
+    bugs: &'static [synod_models::protocol::BugInfo],
+    symmetry: Option<&'static str>,
+    networks: Vec<&'static str>,
+    runnable: bool,
+    refines: Option<&'static str>,
+    pinned: &'static [synod_models::protocol::Pinned],
 }
 
 /// The catalog as `synod list --format json` prints it.
 pub fn to_json() -> serde_json::Value {
-    serde_json::Value::Array(
-        CATALOG
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "name": p.name,
-                    "summary": p.summary,
-                    "parameters": p.params,
-                    "properties": p.properties,
-                    "bugs": p.bugs,
-                    "symmetry": p.symmetry,
-                    "networks": p.networks.iter().map(|k| k.name()).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
+    let list: Vec<Listing> = catalog()
+        .iter()
+        .map(|e| {
+            let d = e.descriptor;
+            Listing {
+                name: d.name,
+                summary: d.summary,
+                parameters: d.params,
+                properties: d.properties,
+                bugs: d.bugs,
+                symmetry: d.symmetry,
+                networks: d.networks.iter().map(|k| k.name()).collect(),
+                runnable: e.is_runnable(),
+                refines: e.spec_name(),
+                pinned: d.pinned,
+            }
+        })
+        .collect();
+    serde_json::to_value(list).expect("the catalog serialises")
 }
 
 /// The catalog as a table.
 pub fn to_text() -> String {
-    use std::fmt::Write as _;
     let mut out = String::new();
-    for p in CATALOG {
-        let _ = writeln!(out, "{:<12} {}", p.name, p.summary);
-        for param in p.params {
+    for e in catalog() {
+        out.push_str(&describe(e, true));
+    }
+    out
+}
+
+/// One entry: summary, parameters, properties, bugs, symmetry (for `list` and `--help`).
+pub fn describe(e: &Entry, with_params: bool) -> String {
+    use std::fmt::Write as _;
+    let d = e.descriptor;
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<16} {}", d.name, d.summary);
+    if with_params {
+        for param in d.params {
+            let run = match param.run {
+                Some(r) if r != param.default => format!(" [run: default {r}]"),
+                Some(_) => " [run too]".to_string(),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "    --{:<10} default {:<3} ({}..={}) {}",
+                "    --{:<14} default {:<3} ({}..={}) {}{run}",
                 param.name, param.default, param.min, param.max, param.help
             );
         }
-        let props: Vec<String> = p
-            .properties
-            .iter()
-            .map(|q| format!("{} ({})", q.name, q.expectation))
-            .collect();
-        let _ = writeln!(out, "    properties: {}", props.join(", "));
-        for b in p.bugs {
-            let needs = if b.needs.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", b.needs)
-            };
-            let _ = writeln!(out, "    --bug {:<26} {}{needs}", b.name, b.summary);
-        }
-        if let Some(s) = p.symmetry {
-            let _ = writeln!(out, "    --symmetry over {s}");
-        }
+    }
+    let props: Vec<String> = d
+        .properties
+        .iter()
+        .map(|q| format!("{} ({})", q.name, q.expectation.as_str()))
+        .collect();
+    let _ = writeln!(out, "    properties: {}", props.join(", "));
+    for b in d.bugs {
+        let needs: Vec<String> = b.needs.iter().map(Need::flag).collect();
+        let needs = if needs.is_empty() {
+            String::new()
+        } else {
+            format!(" [needs {}]", needs.join(" "))
+        };
+        let _ = writeln!(out, "    --bug {:<28} {}{needs}", b.name, b.summary);
+        let _ = writeln!(
+            out,
+            "          violates {}; source: {}",
+            b.violates, b.source
+        );
+    }
+    if let Some(s) = d.symmetry {
+        let _ = writeln!(out, "    --symmetry over {s}");
+    }
+    let mut can = Vec::new();
+    if e.is_runnable() {
+        can.push("runs on the network (run, node, bench)".to_string());
+    }
+    if let Some(spec) = e.spec_name() {
+        can.push(format!("--refines {spec}"));
+    }
+    if !can.is_empty() {
+        let _ = writeln!(out, "    {}", can.join("; "));
     }
     out
 }

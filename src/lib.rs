@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod cli;
 pub mod client;
 pub mod explore;
 pub mod lincheck;

@@ -3,14 +3,16 @@
 //! `run` starts a local cluster (every node a thread of this process, on loopback by default),
 //! prints the nodes' addresses and serves until Ctrl-C or `--duration`, then stops every node
 //! cleanly and prints the counters. `node` runs one node of a cluster whose other nodes are other
-//! processes, possibly on other machines. `client` sends one request and prints the reply.
+//! processes, possibly on other machines. `client` sends one request to a node named by address
+//! or host name and prints the whole reply (or, with `--json`, the reply datagram itself).
 
 use crate::client::{self, ReplyBody, Request};
 use crate::lincheck::OpKind;
 use crate::net::cluster::ClusterReport;
-use crate::net::protocols::Runnable;
+use crate::net::runnable::Runnable;
 use crate::net::{self, Cluster, ClusterConfig, Counters, FaultConfig, FsyncPolicy, NodeEvent};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -277,14 +279,21 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
     }
 }
 
-/// Parses `read K`, `write K V`, `cas K FROM TO`.
+/// Parses `read K`, `write K V`, `cas K FROM TO`; the error says which part is wrong.
 pub fn parse_request(words: &[String]) -> Result<Request, String> {
     let num = |what: &str, s: &str| {
-        s.parse::<u64>()
-            .map_err(|_| format!("{what} {s:?} is not an unsigned integer"))
+        s.parse::<u64>().map_err(|_| {
+            format!("{what} {s:?} is not an unsigned integer (0 to 18446744073709551615)")
+        })
     };
     let usage = "expected one of: read K | write K V | cas K FROM TO";
     let (op, args) = words.split_first().ok_or(usage)?;
+    let (shape, wanted) = match op.as_str() {
+        "read" => ("read K", "one argument"),
+        "write" => ("write K V", "two arguments"),
+        "cas" => ("cas K FROM TO", "three arguments"),
+        other => return Err(format!("unknown operation {other:?}: {usage}")),
+    };
     match (op.as_str(), args) {
         ("read", [k]) => Ok(Request {
             key: num("key", k)?,
@@ -301,23 +310,135 @@ pub fn parse_request(words: &[String]) -> Result<Request, String> {
                 to: num("to", to)?,
             },
         }),
-        _ => Err(format!("bad request {:?}: {usage}", words.join(" "))),
+        _ => Err(format!(
+            "bad request {:?}: {op} takes {wanted} ({shape}); {usage}",
+            words.join(" ")
+        )),
     }
 }
 
-/// Sends one request and prints the reply: exit 0 for an `_ok`, 1 for an error reply or no reply.
-pub fn client(addr: SocketAddr, req: Request, timeout: Duration, retries: u32) -> ExitCode {
-    match client::request(addr, req, timeout, retries) {
-        Ok(reply) => {
-            println!("{reply}");
-            match reply.body {
-                ReplyBody::Error { .. } => ExitCode::FAILURE,
-                _ => ExitCode::SUCCESS,
+/// What `synod client` does: one request to one node, its reply printed ([`client`]'s arguments).
+#[derive(Clone, Debug)]
+pub struct ClientCommand {
+    /// The node to ask, `HOST:PORT` (`127.0.0.1:7000`, `localhost:7000`); resolved once, IPv4
+    /// first.
+    pub addr: String,
+    pub request: Request,
+    /// How long each attempt waits for its reply.
+    pub timeout: Duration,
+    /// Re-sends of the same request (same `msg_id`) after a timeout.
+    pub retries: u32,
+    /// Print the reply datagram exactly as received (one JSON object) instead of the human line.
+    pub json: bool,
+}
+
+/// Sends one request and prints the reply on stdout: the human line (`read_ok 7`, `error 22
+/// (precondition failed); current value 7`, `error 11 (temporarily unavailable): not the leader;
+/// leader 127.0.0.1:7001`), or with `json` the reply datagram as received. Leader hints the
+/// request followed are noted on stderr. Exit 0 for an `_ok` reply, 1 for an error reply or no
+/// reply (`no reply from ADDR after N attempts in T ms: is a node listening there?` on stderr), 2
+/// for an address that does not resolve or a zero timeout.
+pub fn client(
+    addr: &str,
+    request: Request,
+    timeout: Duration,
+    retries: u32,
+    json: bool,
+) -> ExitCode {
+    let cmd = ClientCommand {
+        addr: addr.to_string(),
+        request,
+        timeout,
+        retries,
+        json,
+    };
+    let code = client_to(
+        &cmd,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(code)
+}
+
+/// [`client`], writing to `out` and `err` instead of stdout and stderr; returns the exit code.
+pub fn client_to(cmd: &ClientCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    // What cannot be printed (a closed pipe) changes nothing about the exit code.
+    let server = match client::resolve(&cmd.addr) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return 2;
+        }
+    };
+    match client::exchange(
+        client::Wire::LinKv,
+        server,
+        cmd.request,
+        cmd.timeout,
+        cmd.retries,
+    ) {
+        Ok(x) => {
+            for (from, leader) in &x.redirects {
+                let _ = writeln!(
+                    err,
+                    "{from} is not the leader and named {leader}; sent the request there"
+                );
+            }
+            if cmd.json {
+                let _ = writeln!(out, "{}", String::from_utf8_lossy(&x.datagram).trim_end());
+            } else {
+                let _ = writeln!(out, "{}", x.reply);
+            }
+            match x.reply.body {
+                ReplyBody::Error { .. } => 1,
+                _ => 0,
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+            let _ = writeln!(err, "error: {e}");
+            match e {
+                client::ClientError::Resolve { .. } | client::ClientError::ZeroTimeout => 2,
+                _ => 1,
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Request, String> {
+        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        parse_request(&words)
+    }
+
+    #[test]
+    fn requests_parse_and_errors_say_what_is_wrong() {
+        assert_eq!(
+            parse("cas 1 2 3"),
+            Ok(Request {
+                key: 1,
+                kind: OpKind::Cas { from: 2, to: 3 }
+            })
+        );
+        assert_eq!(parse("read 4").unwrap().kind, OpKind::Read);
+        assert_eq!(parse("write 4 5").unwrap().kind, OpKind::Write(5));
+        let e = parse("cas 1 2").unwrap_err();
+        assert!(
+            e.contains("cas takes three arguments (cas K FROM TO)")
+                && e.contains("expected one of"),
+            "{e}"
+        );
+        let e = parse("read 1 2").unwrap_err();
+        assert!(e.contains("read takes one argument"), "{e}");
+        let e = parse("get 1").unwrap_err();
+        assert!(e.starts_with("unknown operation \"get\""), "{e}");
+        let e = parse("write 1 -2").unwrap_err();
+        assert!(
+            e.starts_with("value \"-2\" is not an unsigned integer"),
+            "{e}"
+        );
+        assert!(parse("").unwrap_err().contains("expected one of"));
     }
 }

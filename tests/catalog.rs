@@ -90,20 +90,37 @@ fn specifications_reproduce_tlc_counts() {
     }
 }
 
+/// `synod check NAME --bug BUG`, nothing else: the settings the bug needs are applied (and said),
+/// and the checker finds the property the catalog names violated, with a shortest trace.
 #[test]
-fn every_listed_bug_beyond_paxos_is_caught_with_a_trace() {
+fn every_listed_bug_alone_is_caught_with_a_trace() {
     for entry in catalog() {
         let name = entry["name"].as_str().unwrap().to_string();
-        if name == "paxos" {
-            continue; // tests/check_paxos.rs
-        }
         for bug in entry["bugs"].as_array().unwrap() {
             let bug_name = bug["name"].as_str().unwrap();
             let violates = bug["violates"].as_str().unwrap();
-            let mut args = vec![name.as_str(), "--bug", bug_name];
-            args.extend(bug["needs"].as_str().unwrap().split_whitespace());
+            let args = vec![name.as_str(), "--bug", bug_name];
             let (code, report) = check(&args);
             assert_eq!(code, 1, "{args:?}");
+            for need in bug["needs"].as_array().unwrap() {
+                match (need.get("param"), need.get("network")) {
+                    (Some(p), None) => assert_eq!(
+                        report["parameters"][p.as_str().unwrap()],
+                        need["value"],
+                        "{args:?}: the need {need} is applied"
+                    ),
+                    (None, Some(n)) => assert_eq!(report["parameters"]["network"], *n),
+                    _ => panic!("a need is a param or a network: {need}"),
+                }
+                let said = report["notes"].as_array().unwrap();
+                assert!(
+                    said.iter().any(|n| n
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{bug_name} needs"))),
+                    "{args:?}: the report says what it set: {said:?}"
+                );
+            }
             let property = report["properties"]
                 .as_array()
                 .unwrap()
@@ -329,5 +346,91 @@ fn every_entry_is_explorable() {
         let states = get(port, "/.states/0").expect("a response");
         assert!(states.starts_with("HTTP/1.1 200"), "{name}: {states}");
         assert!(states.contains("\"action\""), "{name}: {states}");
+    }
+}
+
+/// Every count a descriptor pins (and `check` prints as known) is what the checker finds, except
+/// the few that take minutes (they are pinned by their own tests).
+#[test]
+fn every_pinned_count_is_reproduced() {
+    use synod::catalog::{self, RawSettings};
+    use synod::check::{CheckOptions, Strategy};
+    const LARGEST_CHECKED_HERE: u64 = 400_000;
+    let mut checked = 0;
+    for entry in catalog::catalog() {
+        for pinned in entry.descriptor.pinned {
+            if pinned.unique_states > LARGEST_CHECKED_HERE {
+                continue;
+            }
+            let raw = RawSettings {
+                params: pinned
+                    .params
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), *v))
+                    .collect(),
+                symmetry: pinned.symmetry,
+                ..RawSettings::default()
+            };
+            let settings = entry
+                .settings(&raw)
+                .expect("a pinned configuration is valid");
+            assert_eq!(
+                entry.known_count(&settings).map(|(n, _)| n),
+                Some(pinned.unique_states),
+                "{} {pinned:?}: known_count finds it",
+                entry.name()
+            );
+            let opts = CheckOptions {
+                strategy: Strategy::Bfs,
+                threads: 2,
+                ..CheckOptions::default()
+            };
+            let report = entry.check(&settings, &opts);
+            assert!(report.complete, "{} {pinned:?}", entry.name());
+            assert_eq!(
+                report.unique_states as u64,
+                pinned.unique_states,
+                "{} {pinned:?} ({})",
+                entry.name(),
+                pinned.source
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "{checked} pinned counts checked");
+}
+
+/// The command line built from the catalog is consistent (clap's own assertions: no two flags of
+/// a protocol share a name, every default is a possible value, ...).
+#[test]
+fn the_command_line_is_well_formed() {
+    synod::cli::command().debug_assert();
+}
+
+/// The properties a descriptor lists are the model's, in order, with the same expectations.
+#[test]
+fn descriptors_list_the_models_properties() {
+    use synod::catalog::{self, RawSettings};
+    for entry in catalog::catalog() {
+        let settings = entry.settings(&RawSettings::default()).unwrap();
+        let report = entry.check(
+            &settings,
+            &synod::check::CheckOptions {
+                max_depth: Some(1),
+                ..Default::default()
+            },
+        );
+        let from_model: Vec<(String, &str)> = report
+            .properties
+            .iter()
+            .map(|p| (p.name.clone(), p.expectation.as_str()))
+            .collect();
+        let listed: Vec<(String, &str)> = entry
+            .descriptor
+            .properties
+            .iter()
+            .map(|p| (p.name.to_string(), p.expectation.as_str()))
+            .collect();
+        assert_eq!(from_model, listed, "{}", entry.name());
     }
 }

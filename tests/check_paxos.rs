@@ -21,6 +21,7 @@ use synod::check::{self, CheckOptions, Header, Report, Strategy, Verdict};
 use synod_models::checked::permute_system;
 use synod_models::kv::ClientPerm;
 use synod_models::paxos::{model, PaxosBug, PaxosConfig, PaxosModel, Script};
+use synod_models::protocol::Need;
 use synod_models::NetworkKind;
 
 mod common;
@@ -542,30 +543,32 @@ fn reads_setting(script: Script) -> usize {
     }
 }
 
-/// Asserts that a configuration satisfies a catalog entry's `needs` (`--crashes 1` ...).
-fn assert_meets_needs(c: &PaxosConfig, needs: &str) {
-    let words: Vec<&str> = needs.split_whitespace().collect();
-    let pairs = words.chunks_exact(2);
-    assert!(
-        pairs.remainder().is_empty(),
-        "needs is flag/value pairs: {needs:?}"
-    );
-    for pair in pairs {
-        let value: usize = pair[1].parse().expect("a numeric setting");
-        let actual = match pair[0] {
-            "--servers" => c.servers,
-            "--clients" => c.clients,
-            "--crashes" => c.crashes,
-            "--reads" => reads_setting(c.script),
-            other => panic!("unexpected setting {other} in needs {needs:?}"),
-        };
-        assert_eq!(actual, value, "the catalog says the bug needs {needs}");
+/// Asserts that a configuration satisfies a catalog entry's `needs` (`crashes = 1` ...).
+fn assert_meets_needs(c: &PaxosConfig, needs: &[Need]) {
+    for need in needs {
+        match *need {
+            Need::Param(name, value) => {
+                let actual = match name {
+                    "servers" => c.servers,
+                    "clients" => c.clients,
+                    "crashes" => c.crashes,
+                    "reads" => reads_setting(c.script),
+                    other => panic!("unexpected setting {other} in needs {needs:?}"),
+                };
+                assert_eq!(
+                    actual as u64, value,
+                    "the catalog says the bug needs {needs:?}"
+                );
+            }
+            Need::Network(kind) => assert_eq!(c.network, kind, "{needs:?}"),
+        }
     }
 }
 
 fn bug_is_found(name: &str) {
     let paxos = catalog::find("paxos").unwrap();
     let info = paxos
+        .descriptor
         .bugs
         .iter()
         .find(|b| b.name == name)
@@ -648,12 +651,17 @@ fn bug_is_found(name: &str) {
 #[test]
 fn every_bug_has_a_configuration() {
     let paxos = catalog::find("paxos").unwrap();
-    let catalog_names: Vec<&str> = paxos.bugs.iter().map(|b| b.name).collect();
+    let catalog_names: Vec<&str> = paxos.descriptor.bugs.iter().map(|b| b.name).collect();
     let model_names: Vec<&str> = PaxosBug::ALL.iter().map(|(n, _)| *n).collect();
     assert_eq!(catalog_names, model_names, "the catalog lists every bug");
     for name in model_names {
         let c = bug_configuration(name);
-        let info = paxos.bugs.iter().find(|b| b.name == name).unwrap();
+        let info = paxos
+            .descriptor
+            .bugs
+            .iter()
+            .find(|b| b.name == name)
+            .unwrap();
         assert_meets_needs(&c, info.needs);
     }
 }

@@ -17,6 +17,7 @@ use synod::check::trace::Trace;
 use synod::check::{CheckOptions, Report, Strategy, Verdict};
 use synod_models::checked::permute_system;
 use synod_models::kv::{ClientPerm, KvRet, KvState};
+use synod_models::protocol::Need;
 use synod_models::single_copy_kv::{
     model, Script, SingleCopyBug, SingleCopyConfig, SingleCopyModel, SingleCopyState,
 };
@@ -185,7 +186,7 @@ fn pinned_default_configuration() {
 
     // The catalog with no settings is the same configuration, and lists the model's properties.
     let entry = catalog::find("single-copy-kv").expect("in the catalog");
-    let listed: Vec<&str> = entry.properties.iter().map(|p| p.name).collect();
+    let listed: Vec<&str> = entry.descriptor.properties.iter().map(|p| p.name).collect();
     assert_eq!(
         listed, PROPERTIES,
         "the catalog lists the model's properties"
@@ -321,16 +322,20 @@ fn bug_named(name: &str) -> SingleCopyBug {
 /// The default configuration with the bug and the catalog's `needs` applied.
 fn bug_configuration(name: &str) -> SingleCopyConfig {
     let entry = catalog::find("single-copy-kv").unwrap();
-    let info = entry.bugs.iter().find(|b| b.name == name).unwrap();
+    let info = entry
+        .descriptor
+        .bugs
+        .iter()
+        .find(|b| b.name == name)
+        .unwrap();
     let mut c = SingleCopyConfig {
         bug: Some(bug_named(name)),
         ..SingleCopyConfig::default()
     };
-    let words: Vec<&str> = info.needs.split_whitespace().collect();
-    for pair in words.chunks(2) {
-        match pair {
-            ["--crashes", n] => c.crashes = n.parse().unwrap(),
-            ["--network", n] => c.network = NetworkKind::parse(n).expect("a network"),
+    for need in info.needs {
+        match *need {
+            Need::Param("crashes", n) => c.crashes = n as usize,
+            Need::Network(kind) => c.network = kind,
             other => panic!("{name}: unexpected needs {other:?}"),
         }
     }
@@ -342,7 +347,12 @@ fn bug_configuration(name: &str) -> SingleCopyConfig {
 /// its replayed states.
 fn bug_is_found(name: &str, length: usize) -> (Trace, Vec<State>) {
     let entry = catalog::find("single-copy-kv").unwrap();
-    let info = entry.bugs.iter().find(|b| b.name == name).unwrap();
+    let info = entry
+        .descriptor
+        .bugs
+        .iter()
+        .find(|b| b.name == name)
+        .unwrap();
     assert_eq!(info.violates, "linearizable", "{name}");
     let c = bug_configuration(name);
     let r = bfs(&c);
@@ -390,10 +400,10 @@ fn bug_is_found(name: &str, length: usize) -> (Trace, Vec<State>) {
 #[test]
 fn every_bug_is_listed_with_its_needs() {
     let entry = catalog::find("single-copy-kv").unwrap();
-    let listed: Vec<&str> = entry.bugs.iter().map(|b| b.name).collect();
+    let listed: Vec<&str> = entry.descriptor.bugs.iter().map(|b| b.name).collect();
     let model_names: Vec<&str> = SingleCopyBug::ALL.iter().map(|(n, _)| *n).collect();
     assert_eq!(listed, model_names, "the catalog lists every bug");
-    for b in entry.bugs {
+    for b in entry.descriptor.bugs {
         assert!(
             !b.source.is_empty(),
             "{}: a source in the literature",

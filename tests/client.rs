@@ -1,6 +1,6 @@
 //! The lin-kv client and the load generator against small in-test UDP servers: the echo loop, a
-//! linearizable register (lin-kv and stateright JSON), a lossy server, a non-leader that names the
-//! leader, and one that does not.
+//! linearizable register (lin-kv and stateright JSON), a write-once store, a lossy server, a
+//! non-leader that names the leader, and one that does not; and `synod client`'s output.
 
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
@@ -204,6 +204,7 @@ fn closed_loop_against_echo_completes_every_op() {
         assert_eq!(j["mode"], "closed");
         assert_eq!(j["wire"], "echo");
         assert_eq!(j["ops"], r.ops);
+        assert_eq!(r.ops_ok, r.ops, "an echo is always a success: {r}");
         let text = r.to_string();
         assert!(text.contains("ops/s") && text.contains("p99.9"), "{text}");
     }
@@ -548,7 +549,7 @@ fn request_times_out_after_every_try() {
         matches!(err, client::ClientError::Timeout { tries: 3, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("3 tries"), "{err}");
+    assert!(err.to_string().contains("after 3 attempts"), "{err}");
     let mut buf = [0u8; 256];
     let (n, _) = silent.recv_from(&mut buf).unwrap();
     let sent: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
@@ -569,6 +570,284 @@ fn invalid_configurations_are_errors_not_panics() {
         ..base(vec!["127.0.0.1:9".parse().unwrap()])
     };
     assert!(client::run(&cfg).unwrap_err().to_string().contains("reads"));
+}
+
+/// A write-once store (as Paxos is to its clients): the first write of a key decides it, a later
+/// write of another value gets error 22 with the decided value.
+fn write_once_server() -> TestServer {
+    let mut store: HashMap<u64, u64> = HashMap::new();
+    TestServer::spawn(move |dgram, src, log, _| {
+        let req: Json = serde_json::from_slice(dgram).ok()?;
+        log_request(log, src, &req);
+        let (msg_id, key) = (req["msg_id"].clone(), req["key"].as_u64()?);
+        let reply = match req["type"].as_str()? {
+            "read" => match store.get(&key) {
+                Some(v) => json!({"type": "read_ok", "in_reply_to": msg_id, "value": v}),
+                None => json!({"type": "error", "in_reply_to": msg_id, "code": 20,
+                               "text": "key does not exist"}),
+            },
+            "write" => {
+                let value = req["value"].as_u64()?;
+                match store.entry(key).or_insert(value) {
+                    v if *v == value => json!({"type": "write_ok", "in_reply_to": msg_id}),
+                    v => json!({"type": "error", "in_reply_to": msg_id, "code": 22,
+                                "text": "precondition failed", "value": *v}),
+                }
+            }
+            _ => json!({"type": "error", "in_reply_to": msg_id, "code": 10}),
+        };
+        Some(serde_json::to_vec(&reply).unwrap())
+    })
+}
+
+#[test]
+fn fresh_writes_never_meet_a_decided_key() {
+    let server = write_once_server();
+    // Uniform keys first: a write-once store soon answers most writes with error 22.
+    let uniform = LoadConfig {
+        clients: 4,
+        threads: 2,
+        keys: 8,
+        reads: 0.5,
+        cas: 0.0,
+        ..base(vec![server.addr])
+    };
+    let r = client::run(&uniform).unwrap();
+    assert!(r.errors.get(&22).copied().unwrap_or(0) > 0, "{r}");
+    assert!(r.ops_ok < r.ops, "{r}");
+    let fresh = LoadConfig {
+        fresh_writes: true,
+        ..uniform
+    };
+    let r = client::run(&fresh).unwrap();
+    assert!(r.writes > 20 && r.reads > 20, "{r}");
+    assert_eq!(r.errors.get(&22), None, "{r}");
+    let history = r.history.as_ref().unwrap();
+    let write_keys: Vec<u64> = history
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Write(_)))
+        .map(|op| op.key)
+        .collect();
+    let distinct: std::collections::HashSet<u64> = write_keys.iter().copied().collect();
+    assert_eq!(distinct.len(), write_keys.len(), "a write key repeated");
+    // Reads go to keys already handed out to a write: most find a value.
+    let reads_ok = history
+        .iter()
+        .filter(|op| matches!(op.outcome, Outcome::ReadOk(_)))
+        .count();
+    for op in history.iter().filter(|op| op.kind == OpKind::Read) {
+        assert!(
+            op.key >= write_keys.iter().copied().min().unwrap()
+                && op.key <= write_keys.iter().copied().max().unwrap(),
+            "{op:?}"
+        );
+    }
+    assert!(
+        reads_ok * 2 > r.reads as usize,
+        "{reads_ok} of {}: {r}",
+        r.reads
+    );
+    // Every write succeeded, so ok = ops less the reads of keys whose write was still in flight.
+    assert!(r.ops_ok > 0 && r.ops_ok <= r.ops, "{r}");
+    let check = lincheck::check(history, Model::WriteOnce, Duration::from_secs(20));
+    assert_eq!(check.verdict, Verdict::Linearizable, "{r}");
+    // And cas is refused up front.
+    let e = client::run(&LoadConfig { cas: 0.2, ..fresh }).unwrap_err();
+    assert!(e.to_string().contains("fresh_writes"), "{e}");
+}
+
+#[test]
+fn successful_operations_and_named_errors_are_reported() {
+    let server = register_server(0);
+    let r = client::run(&base(vec![server.addr])).unwrap();
+    // No warmup: the window holds the operations that completed before the duration was over
+    // (the history also has those that completed while the run drained).
+    let end_ns = base(vec![]).duration.as_nanos() as u64;
+    let window: Vec<_> = r
+        .history
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|op| op.complete_ns < end_ns)
+        .collect();
+    let definite_not_ok = window
+        .iter()
+        .filter(|op| matches!(op.outcome, Outcome::NotFound | Outcome::PreconditionFailed))
+        .count() as u64;
+    assert!(definite_not_ok > 0, "{r}");
+    assert_eq!(r.ops, window.len() as u64, "{r}");
+    assert_eq!(r.ops_ok + definite_not_ok, r.ops, "{r}");
+    assert!((r.ops_ok_per_sec - r.ops_ok as f64 / r.duration_secs).abs() < 1e-6);
+    let j = r.to_json();
+    assert_eq!(j["ops_ok"], r.ops_ok);
+    assert!(j["ops_ok_per_sec"].as_f64().unwrap() > 0.0);
+    let text = r.to_string();
+    assert!(text.contains(" ok/s"), "{text}");
+    // One line per code, named, the count with thousands separated: `error 22 precondition
+    // failed: 7,185`.
+    let count = |name: &str| -> u64 {
+        let line = text.lines().find(|l| l.contains(name)).unwrap_or("");
+        let n = line.rsplit_once(": ").map_or("", |(_, n)| n);
+        n.replace(',', "").parse().unwrap_or(0)
+    };
+    assert_eq!(
+        count("error 22 precondition failed: "),
+        r.errors[&22],
+        "{text}"
+    );
+    assert_eq!(
+        count("error 20 key does not exist: "),
+        r.errors[&20],
+        "{text}"
+    );
+}
+
+/// Runs `synod client`'s library half against `addr`; returns (exit code, stdout, stderr).
+fn client_command(addr: &str, req: Request, retries: u32, json: bool) -> (u8, String, String) {
+    let cmd = synod::serve::ClientCommand {
+        addr: addr.to_string(),
+        request: req,
+        timeout: Duration::from_millis(100),
+        retries,
+        json,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = synod::serve::client_to(&cmd, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn client_prints_error_22_with_the_current_value() {
+    let server = write_once_server();
+    let addr = server.addr.to_string();
+    let write = |v| Request {
+        key: 3,
+        kind: OpKind::Write(v),
+    };
+    assert_eq!(
+        client_command(&addr, write(7), 0, false),
+        (0, "write_ok\n".into(), String::new())
+    );
+    let (code, out, err) = client_command(&addr, write(8), 0, false);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out, "error 22 (precondition failed); current value 7\n");
+    // --json: the reply datagram as the server sent it.
+    let (code, out, _) = client_command(&addr, write(8), 0, true);
+    assert_eq!(code, 1);
+    let reply: Json = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(reply["code"], 22);
+    assert_eq!(reply["value"], 7);
+    assert_eq!(out.lines().count(), 1);
+    let (code, out, _) = client_command(
+        &addr,
+        Request {
+            key: 3,
+            kind: OpKind::Read,
+        },
+        0,
+        true,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Json>(&out).unwrap()["type"],
+        "read_ok"
+    );
+}
+
+#[test]
+fn client_prints_error_11_and_its_leader_hint() {
+    // A node that is unavailable and names itself (a leader without a quorum): nothing to follow.
+    let lonely = TestServer::spawn(move |dgram, _, _, sock| {
+        let req: Json = serde_json::from_slice(dgram).ok()?;
+        let me = sock.local_addr().unwrap().to_string();
+        Some(
+            serde_json::to_vec(&json!({"type": "error", "in_reply_to": req["msg_id"],
+                "code": 11, "text": "no quorum", "leader": me}))
+            .unwrap(),
+        )
+    });
+    let read = Request {
+        key: 1,
+        kind: OpKind::Read,
+    };
+    let (code, out, err) = client_command(&lonely.addr.to_string(), read, 0, false);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "error 11 (temporarily unavailable): no quorum; leader {}\n",
+            lonely.addr
+        )
+    );
+    // A follower naming the leader: the request goes there, and stderr says so.
+    let leader = register_server(0);
+    let follower = follower(Some(leader.addr));
+    let (code, out, err) = client_command(&follower.addr.to_string(), read, 0, false);
+    assert_eq!(code, 1, "a read of an absent key is error 20: {out}");
+    assert_eq!(out, "error 20 (key does not exist): no\n");
+    assert_eq!(
+        err,
+        format!(
+            "{} is not the leader and named {}; sent the request there\n",
+            follower.addr, leader.addr
+        )
+    );
+}
+
+#[test]
+fn client_says_plainly_when_nothing_answers() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let read = Request {
+        key: 1,
+        kind: OpKind::Read,
+    };
+    let (code, out, err) = client_command(&addr.to_string(), read, 2, false);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        format!(
+            "error: no reply from {addr} after 3 attempts in 300 ms: is a node listening there?\n"
+        )
+    );
+    let (code, _, err) = client_command("no-such-host.invalid:7000", read, 0, false);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: cannot resolve \"no-such-host.invalid:7000\""),
+        "{err}"
+    );
+    let (code, _, err) = client_command("127.0.0.1", read, 0, false);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected HOST:PORT"), "{err}");
+}
+
+#[test]
+fn client_resolves_host_names_preferring_ipv4() {
+    let server = register_server(0);
+    let port = server.addr.port();
+    assert_eq!(
+        client::resolve(&format!("localhost:{port}")).unwrap(),
+        server.addr
+    );
+    let (code, out, err) = client_command(
+        &format!("localhost:{port}"),
+        Request {
+            key: 9,
+            kind: OpKind::Write(4),
+        },
+        0,
+        false,
+    );
+    assert_eq!((code, out.as_str()), (0, "write_ok\n"), "{err}");
+    assert_eq!(
+        client::resolve("[::1]:7000").unwrap(),
+        "[::1]:7000".parse::<SocketAddr>().unwrap()
+    );
 }
 
 /// CPU seconds (user + system) this thread has used, from /proc (Linux; 0 elsewhere).

@@ -5,10 +5,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use synod::catalog::runnable;
 use synod::client::{self, LoadConfig, ReplyBody, Request, Wire};
 use synod::lincheck::{self, OpKind, Verdict};
 use synod::net::codec::BINARY_V1;
-use synod::net::protocols::runnable;
 use synod::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent, Partition};
 use synod_models::kv::KvMsg;
 use synod_models::paxos::PaxosMsg;
@@ -81,6 +81,7 @@ fn load(c: &Cluster, secs: f64, clients: usize) -> LoadConfig {
         duration: Duration::from_secs_f64(secs),
         warmup: Duration::ZERO,
         keys: 20,
+        key_base: 0,
         reads: 0.5,
         cas: 0.0,
         timeout: Duration::from_millis(100),
@@ -88,6 +89,7 @@ fn load(c: &Cluster, secs: f64, clients: usize) -> LoadConfig {
         seed: 1,
         record_history: true,
         threads: 1,
+        fresh_writes: false,
     }
 }
 
@@ -410,7 +412,10 @@ fn synod_node_processes_form_a_cluster_and_recover_from_disk() {
 fn bad_flags_get_clear_errors() {
     let cases: [(&[&str], &str); 7] = [
         (&["run", "spec-paxos"], "cannot run on the network"),
-        (&["run", "paxos", "--bug", "nope"], "no bug variant"),
+        (
+            &["run", "paxos", "--bug", "nope"],
+            "possible values: ignore-promised-value",
+        ),
         (&["run", "paxos", "--loss", "2"], "--loss"),
         (&["run", "paxos", "--partition", "0@5-1"], "--partition"),
         (
@@ -454,7 +459,8 @@ fn bad_flags_get_clear_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no reply after 2 tries"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("after 2 attempts in 100 ms: is a node listening there?"));
 }
 
 #[test]

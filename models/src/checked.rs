@@ -19,7 +19,7 @@ use stateright::actor::{Actor, ActorModelAction, Envelope};
 use stateright::{Expectation, Model, Path, Property};
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Maps a state of `M` to its orbit's representative.
@@ -41,7 +41,11 @@ pub struct Checked<M: Model> {
     enabled_only: bool,
     /// Past this instant no state has successors (see [`Checked::deadline`]).
     deadline: Option<Instant>,
+    /// Set from outside (a memory budget reached): from then on no state has successors.
+    stop: AtomicBool,
     cut: AtomicBool,
+    /// Calls of `init_states`: one per run of a simulation (see [`Checked::runs`]).
+    init_calls: AtomicUsize,
     /// Cleared once the search is over, so that paths can be replayed.
     enforcing: AtomicBool,
 }
@@ -66,7 +70,9 @@ impl<M: Model> Checked<M> {
             found,
             enabled_only: false,
             deadline: None,
+            stop: AtomicBool::new(false),
             cut: AtomicBool::new(false),
+            init_calls: AtomicUsize::new(0),
             enforcing: AtomicBool::new(true),
         }
     }
@@ -80,7 +86,19 @@ impl<M: Model> Checked<M> {
         self
     }
 
-    /// Whether the deadline passed while states still had successors to explore.
+    /// Ends the search as a deadline would (a memory budget reached, a user's stop): from now on
+    /// every state is given no successors, so any checker drains its queue and finishes.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// How many times a checker asked for the initial states: the number of runs a simulation
+    /// started (exhaustive searches ask once).
+    pub fn runs(&self) -> usize {
+        self.init_calls.load(Ordering::Relaxed)
+    }
+
+    /// Whether the deadline (or a stop request) cut states that still had successors.
     pub fn was_cut(&self) -> bool {
         self.cut.load(Ordering::Relaxed)
     }
@@ -178,6 +196,7 @@ where
     type Action = M::Action;
 
     fn init_states(&self) -> Vec<Self::State> {
+        self.init_calls.fetch_add(1, Ordering::Relaxed);
         self.inner
             .init_states()
             .into_iter()
@@ -186,7 +205,7 @@ where
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        if self.deadline.is_some_and(|d| Instant::now() >= d)
+        if (self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d))
             && self.enforcing.load(Ordering::Relaxed)
         {
             self.cut.store(true, Ordering::Relaxed);

@@ -1,13 +1,18 @@
 //! Synod's protocol actors. Each module tells one protocol: prose first, then the messages, the
-//! state, the actor, its properties and its deliberately broken variants, and a builder that
-//! returns the checked model. Everything here is pure and deterministic: no sockets, files, clocks
+//! state, the actor, its properties and its deliberately broken variants, a builder that returns
+//! the checked model, and its catalog descriptor ([`protocol::Protocol`]): the one file a
+//! protocol costs. Everything here is pure and deterministic: no sockets, files, clocks
 //! or threads, so the model checker, the explorer and the UDP runtime all drive the same code.
 
 pub mod checked;
+pub mod durable;
 pub mod kv;
 pub mod paxos;
+pub mod protocol;
 pub mod single_copy_kv;
 pub mod system;
+pub mod tla;
+pub mod trace;
 pub mod two_phase_commit;
 
 use stateright::actor::{LossyNetwork, Network};

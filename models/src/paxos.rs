@@ -52,6 +52,10 @@ use crate::kv::{
     record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KeyMap, KvActor,
     KvClient, KvConfig, KvMsg, KvState, MsgId, Permute, Step, Value,
 };
+use crate::protocol::{
+    always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Refine,
+    Serve, Settings, ALL_NETWORKS,
+};
 use crate::system::System;
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
@@ -1006,5 +1010,199 @@ pub fn to_consensus(state: &PaxosSystem) -> synod_specs::ConsensusState {
     }
     synod_specs::ConsensusState {
         chosen: synod_specs::consensus::ValueSet(chosen),
+    }
+}
+
+/// The catalog entry: `synod check paxos`, `synod run paxos`, `synod check paxos --refines`.
+pub struct Paxos;
+
+impl Protocol for Paxos {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "paxos",
+        summary: "Single-decree Paxos per key: a write-once lin-kv store (Lamport, Paxos Made Simple)",
+        params: &[
+            Param::model("servers", "servers, each proposer, acceptor and learner", 3, 1, 7),
+            Param::model(
+                "clients",
+                "clients; client i writes value i+1 via server i mod servers",
+                2,
+                1,
+                4,
+            ),
+            Param::model(
+                "crashes",
+                "servers that may be crashed at once (they restart from saved state)",
+                0,
+                0,
+                7,
+            ),
+            Param::model(
+                "reads",
+                "0: clients only write; 1: write, then read from the next server; 2: read first, then write",
+                1,
+                0,
+                2,
+            ),
+            Param::model(
+                "retry-rounds",
+                "highest ballot round a redelivered (retried) request may restart its instance at; 0: never (use with a duplicating network); unbounded on the network",
+                0,
+                0,
+                3,
+            ),
+            Param {
+                name: "tell-laggards",
+                help: "1: a server that knows a key's outcome answers Prepare/Accept with Decided; 0: it ignores them",
+                default: 0,
+                min: 0,
+                max: 1,
+                run: Some(1),
+            },
+        ],
+        properties: &[
+            always("agreement"),
+            always("validity"),
+            always("linearizable"),
+            sometimes("value chosen"),
+        ],
+        bugs: &[
+            BugInfo {
+                name: "ignore-promised-value",
+                summary: "the proposer ignores values reported in Promise replies and proposes its own",
+                source: "Lamport, Paxos Made Simple (2001), section 2.2: why P2c needs phase 1",
+                violates: "agreement",
+                needs: &[],
+            },
+            BugInfo {
+                name: "accept-lower-ballot",
+                summary: "an acceptor accepts a ballot lower than the one it promised",
+                source: "Lamport, Paxos Made Simple (2001), P1a",
+                violates: "agreement",
+                needs: &[],
+            },
+            BugInfo {
+                name: "volatile-promise",
+                summary: "an acceptor does not persist its promise, so a restart forgets it",
+                source: "Lamport, Paxos Made Simple (2001), section 2.3; Chandra et al., Paxos Made Live (2007), 5.1",
+                violates: "agreement",
+                needs: &[Need::Param("crashes", 1)],
+            },
+            BugInfo {
+                name: "minority-quorum",
+                summary: "quorums of n/2 servers instead of a strict majority (with 3 servers: single servers; with 4: two disjoint halves)",
+                source: "Lamport, The Part-Time Parliament (1998): any two quorums must intersect",
+                violates: "agreement",
+                needs: &[],
+            },
+            BugInfo {
+                name: "read-proposes-placeholder",
+                summary: "a read of an undecided key proposes a placeholder value instead of running phase 1 only",
+                source: "Lamport, Paxos Made Simple (2001), section 2.1: only a proposed value may be chosen",
+                violates: "validity",
+                needs: &[Need::Param("reads", 2)],
+            },
+        ],
+        symmetry: Some("clients"),
+        networks: ALL_NETWORKS,
+        validate: crate::protocol::crashes_at_most_servers,
+        pinned: &[
+            Pinned {
+                params: &[],
+                symmetry: false,
+                unique_states: 98_653,
+                source: "tests/check_paxos.rs",
+            },
+            Pinned {
+                params: &[("reads", 0)],
+                symmetry: false,
+                unique_states: 10_045,
+                source: "tests/check_paxos.rs",
+            },
+            Pinned {
+                params: &[("clients", 3), ("reads", 0)],
+                symmetry: false,
+                unique_states: 834_569,
+                source: "tests/check_paxos.rs",
+            },
+            Pinned {
+                params: &[("crashes", 1), ("reads", 0)],
+                symmetry: false,
+                unique_states: 1_085_188,
+                source: "tests/check_paxos.rs",
+            },
+            Pinned {
+                params: &[("clients", 1), ("crashes", 1)],
+                symmetry: false,
+                unique_states: 221_092,
+                source: "tests/check_paxos.rs",
+            },
+        ],
+    };
+    type Model = KvModel<PaxosServer, PaxosConfig>;
+
+    fn model(s: &Settings) -> Checked<Self::Model> {
+        model(config(s))
+    }
+}
+
+/// The model-checking configuration for validated settings.
+pub fn config(s: &Settings) -> PaxosConfig {
+    PaxosConfig {
+        servers: s.count("servers"),
+        clients: s.count("clients"),
+        crashes: s.count("crashes"),
+        script: match s.get("reads") {
+            0 => Script::Write,
+            1 => Script::WriteRead,
+            _ => Script::ReadWrite,
+        },
+        network: s.network,
+        bug: s.bug_of(&PaxosBug::ALL),
+        symmetry: s.symmetry,
+        retry_rounds: s.get("retry-rounds") as u32,
+        tell_laggards: s.flag("tell-laggards"),
+    }
+}
+
+impl Serve for Paxos {
+    type Internal = PaxosMsg;
+    type Server = PaxosServer;
+    type Storage = PaxosStorage;
+    const KEYS: KeySemantics = KeySemantics::WriteOnce;
+
+    /// On the network a retried request may always restart a stuck round, and decided servers
+    /// tell laggards by default (see [`PaxosServer::retry_rounds`]).
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> PaxosServer {
+        PaxosServer {
+            index,
+            servers,
+            bug: s.bug_of(&PaxosBug::ALL),
+            retry_rounds: u32::MAX,
+            tell_laggards: s.flag("tell-laggards"),
+        }
+    }
+}
+
+impl Refine for Paxos {
+    type Spec = synod_specs::Consensus;
+    const SPEC_NAME: &'static str = "Consensus.tla";
+
+    fn spec(s: &Settings) -> Result<synod_specs::Consensus, String> {
+        if s.get("servers") < 2 {
+            return Err(
+                "--refines for paxos needs --servers 2 or more (one server announces nothing)"
+                    .into(),
+            );
+        }
+        synod_specs::Consensus::new(synod_specs::ConsensusConfig {
+            values: s.count("clients"),
+            symmetric: false,
+            bug: None,
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    fn map(state: &PaxosSystem) -> synod_specs::ConsensusState {
+        to_consensus(state)
     }
 }

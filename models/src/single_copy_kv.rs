@@ -76,9 +76,14 @@
 //! [`CasRegister`]: crate::kv::CasRegister
 
 use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
+use crate::durable::{keymap_delta, Durable};
 use crate::kv::{
     record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KvActor, KvClient,
     KvConfig, KvMsg, KvRet, MsgId, Permute, Step, Value, MAX_CLIENTS,
+};
+use crate::protocol::{
+    always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
+    Settings, ALL_NETWORKS,
 };
 use crate::system::System;
 use crate::NetworkKind;
@@ -304,6 +309,58 @@ impl fmt::Debug for SingleCopyState {
 /// What a server saves: its whole state, shared so that the checker's clones and the runtime's
 /// saves do not copy it. Serialize with postcard or any serde format.
 pub type SingleCopyStorage = Arc<SingleCopyState>;
+
+/// A change to a single-copy server's state on disk: a key assigned, or a client's session
+/// recorded (moved to the most recently used end of the table).
+#[derive(Serialize, Deserialize)]
+pub enum SingleCopyEntry {
+    Put(Key, u64),
+    Session(Session),
+}
+
+/// Store assignments plus the sessions recorded since `prev`, in table order; a snapshot when a
+/// session was evicted (rare: more clients than the table's bound).
+impl Durable for SingleCopyStorage {
+    type Entry = SingleCopyEntry;
+
+    fn delta(&self, prev: &Self) -> Option<Vec<SingleCopyEntry>> {
+        if Arc::ptr_eq(self, prev) {
+            return Some(Vec::new());
+        }
+        let mut out: Vec<SingleCopyEntry> = keymap_delta(self.store.iter(), prev.store.iter())?
+            .into_iter()
+            .map(|(k, v)| SingleCopyEntry::Put(k, v))
+            .collect();
+        let old: std::collections::HashMap<Id, MsgId> =
+            prev.sessions.iter().map(|s| (s.client, s.msg_id)).collect();
+        let mut added = 0;
+        for s in self.sessions.iter() {
+            match old.get(&s.client) {
+                Some(m) if *m == s.msg_id => {}
+                found => {
+                    added += usize::from(found.is_none());
+                    out.push(SingleCopyEntry::Session(*s));
+                }
+            }
+        }
+        if self.sessions.len() != prev.sessions.len() + added {
+            return None; // a session was evicted
+        }
+        Some(out)
+    }
+
+    fn apply(&mut self, entry: SingleCopyEntry) {
+        let state = Arc::make_mut(self);
+        match entry {
+            SingleCopyEntry::Put(k, v) => {
+                state.store.insert(k, v);
+            }
+            SingleCopyEntry::Session(s) => {
+                state.sessions.record(s, usize::MAX);
+            }
+        }
+    }
+}
 
 /// A single-copy server: its index among `servers` (every server's id, in index order; with one
 /// server there is no replication, with more each has its own store), an optional deliberate
@@ -626,6 +683,123 @@ pub fn model(cfg: SingleCopyConfig) -> SingleCopyModel {
         checked.canonical = Some(canonical_clients);
     }
     checked
+}
+
+/// The catalog entry: `synod check single-copy-kv`, `synod run single-copy-kv`, ...
+pub struct SingleCopyKv;
+
+impl Protocol for SingleCopyKv {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "single-copy-kv",
+        summary: "One unreplicated lin-kv server (read/write/cas, at-most-once sessions): the no-replication reference",
+        params: &[
+            Param::model(
+                "servers",
+                "servers, each with its own store; more than 1 shows why replication needs a protocol: linearizable fails",
+                1,
+                1,
+                3,
+            ),
+            Param::model(
+                "clients",
+                "clients (2 so a cas can lose a race; 3: 365,599 states); client i writes i+1, then cas i+1 -> 10(i+1)",
+                2,
+                2,
+                3,
+            ),
+            Param::model(
+                "crashes",
+                "servers that may be crashed at once (they restart from saved store and sessions)",
+                0,
+                0,
+                3,
+            ),
+            Param::model(
+                "reads",
+                "1: write, cas, then read; 2: read first (may find no key), then write and cas",
+                1,
+                1,
+                2,
+            ),
+        ],
+        properties: &[
+            always("linearizable"),
+            sometimes("read sees a write"),
+            sometimes("cas succeeds"),
+            sometimes("cas fails"),
+        ],
+        bugs: &[
+            BugInfo {
+                name: "no-dedup",
+                summary: "no client sessions: a duplicated or retried write/cas is applied again",
+                source: "Ongaro, Consensus: Bridging Theory and Practice (2014), section 6.3: client sessions for at-most-once",
+                violates: "linearizable",
+                needs: &[Need::Network(NetworkKind::UnorderedDuplicating)],
+            },
+            BugInfo {
+                name: "volatile-store",
+                summary: "the store and sessions are never saved, so a restart loses acknowledged writes",
+                source: "Haerder and Reuter, Principles of Transaction-Oriented Database Recovery (1983): durability; Raft (2014), Figure 2",
+                violates: "linearizable",
+                needs: &[Need::Param("crashes", 1)],
+            },
+            BugInfo {
+                name: "dedup-by-msg-id",
+                summary: "retries recognised by msg_id alone: another client's request with that id is answered, not applied",
+                source: "Birrell and Nelson, Implementing Remote Procedure Calls (1984), section 3.2: a call id is caller plus sequence number",
+                violates: "linearizable",
+                needs: &[],
+            },
+        ],
+        symmetry: Some("clients"),
+        networks: ALL_NETWORKS,
+        validate: crate::protocol::crashes_at_most_servers,
+        pinned: &[
+            Pinned {
+                params: &[],
+                symmetry: false,
+                unique_states: 685,
+                source: "tests/check_single_copy_kv.rs",
+            },
+            Pinned {
+                params: &[("clients", 3)],
+                symmetry: false,
+                unique_states: 365_599,
+                source: "tests/check_single_copy_kv.rs",
+            },
+        ],
+    };
+    type Model = KvModel<SingleCopyServer, SingleCopyConfig>;
+
+    fn model(s: &Settings) -> Checked<Self::Model> {
+        model(SingleCopyConfig {
+            servers: s.count("servers"),
+            clients: s.count("clients"),
+            crashes: s.count("crashes"),
+            script: match s.get("reads") {
+                1 => Script::WriteCasRead,
+                _ => Script::ReadWriteCas,
+            },
+            sessions: SingleCopyConfig::default().sessions,
+            network: s.network,
+            bug: s.bug_of(&SingleCopyBug::ALL),
+            symmetry: s.symmetry,
+        })
+    }
+}
+
+impl Serve for SingleCopyKv {
+    type Internal = SingleCopyMsg;
+    type Server = SingleCopyServer;
+    type Storage = SingleCopyStorage;
+    const KEYS: KeySemantics = KeySemantics::Register;
+
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> SingleCopyServer {
+        SingleCopyServer {
+            bug: s.bug_of(&SingleCopyBug::ALL),
+            ..SingleCopyServer::new(index, servers)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,10 @@
 //! so a committing TM can meet an RM that chose to abort (violates `consistency`).
 
 use crate::checked::Checked;
+use crate::protocol::{
+    always, eventually, sometimes, BugInfo, Descriptor, Param, Protocol, Refine, Settings,
+    ALL_NETWORKS,
+};
 use crate::system::{System, SystemState};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, ActorModelAction, Id, Out};
@@ -337,4 +341,76 @@ pub fn model(cfg: TpConfig) -> TpModel {
     // Only the TM crashes: the RMs' fate is the point.
     checked.allow = |_, a| !matches!(a, ActorModelAction::Crash(id) if *id != tm());
     checked
+}
+
+/// The catalog entry: `synod check two-phase-commit`, `--refines` against TwoPhase.tla.
+pub struct TwoPhaseCommit;
+
+impl Protocol for TwoPhaseCommit {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "two-phase-commit",
+        summary:
+            "Two-phase commit as actors: a transaction manager and RMs (Gray and Lamport, 2006)",
+        params: &[
+            Param::model(
+                "rms",
+                "resource managers, the set RM (TCommit.cfg/TwoPhase.cfg: 3)",
+                3,
+                1,
+                16,
+            ),
+            Param::model(
+                "crashes",
+                "1: the transaction manager may crash and stay down (2PC then blocks)",
+                0,
+                0,
+                1,
+            ),
+        ],
+        properties: &[
+            always("consistency"),
+            sometimes("committed"),
+            sometimes("aborted"),
+            eventually("every RM decides"),
+        ],
+        bugs: &[BugInfo {
+            name: "majority-commit",
+            summary: "the TM commits once a majority of RMs has prepared instead of all of them",
+            source: "Gray and Lamport, Consensus on Transaction Commit (2006), section 3",
+            violates: "consistency",
+            needs: &[],
+        }],
+        symmetry: None,
+        networks: ALL_NETWORKS,
+        validate: crate::protocol::no_validation,
+        pinned: &[],
+    };
+    type Model = System<TpActor, TpConfig, Sent>;
+
+    fn model(s: &Settings) -> TpModel {
+        model(TpConfig {
+            rms: s.count("rms"),
+            tm_crashes: s.flag("crashes"),
+            network: s.network,
+            bug: s.bug_of(&[("majority-commit", TpBug::MajorityCommit)]),
+        })
+    }
+}
+
+impl Refine for TwoPhaseCommit {
+    type Spec = synod_specs::TwoPhase;
+    const SPEC_NAME: &'static str = "TwoPhase.tla";
+
+    fn spec(s: &Settings) -> Result<synod_specs::TwoPhase, String> {
+        synod_specs::TwoPhase::new(synod_specs::TwoPhaseConfig {
+            rms: s.count("rms"),
+            symmetric: false,
+            bug: None,
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    fn map(state: &TpSystem) -> synod_specs::TwoPhaseState {
+        to_two_phase(state)
+    }
 }

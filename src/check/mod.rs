@@ -6,6 +6,7 @@
 //! longer path than the shortest; when it finds anything, the run is repeated single-threaded up to
 //! the depth found, which yields shortest traces. Progress goes to stderr, only on a terminal.
 
+pub mod memory;
 pub mod refine;
 pub mod report;
 pub mod trace;
@@ -56,9 +57,13 @@ pub struct CheckOptions {
     pub threads: usize,
     pub timeout: Option<Duration>,
     pub max_depth: Option<usize>,
+    /// The simulation's seed (exhaustive strategies have none).
     pub seed: u64,
     /// Print a live progress line on stderr (only honoured when stderr is a terminal).
     pub progress: bool,
+    /// Stop the search (as a timeout does) once the process's resident memory reaches this many
+    /// bytes.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for CheckOptions {
@@ -70,6 +75,7 @@ impl Default for CheckOptions {
             max_depth: None,
             seed: 0,
             progress: false,
+            max_memory: None,
         }
     }
 }
@@ -79,6 +85,10 @@ impl Default for CheckOptions {
 pub struct Header {
     pub protocol: String,
     pub parameters: BTreeMap<String, serde_json::Value>,
+    /// What the catalog did on the user's behalf (settings a bug needs), or warns about.
+    pub notes: Vec<String>,
+    /// The configuration's unique-state count where a test or TLC pins it, and where.
+    pub known_unique_states: Option<(u64, String)>,
 }
 
 /// Checks the model `build` returns (it may be called twice: see the module docs).
@@ -121,9 +131,18 @@ where
         .properties()
         .iter()
         .any(|p| p.expectation != Expectation::Sometimes && found.discoveries.contains_key(p.name));
-    let timed_out = found.cut;
     let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
-    let complete = opts.strategy != Strategy::Simulation && !timed_out && !depth_bounded && !failed;
+    let simulation = opts.strategy == Strategy::Simulation;
+    let stopped = if found.out_of_memory {
+        Some(Stopped::MaxMemory)
+    } else if found.cut {
+        Some(Stopped::Timeout)
+    } else if depth_bounded {
+        Some(Stopped::MaxDepth)
+    } else {
+        None
+    };
+    let complete = !simulation && stopped.is_none() && !failed;
 
     // With several BFS threads the first counterexample is not necessarily a shortest one: search
     // again on one thread, no deeper than the longest, for exactly those properties, within what
@@ -191,21 +210,57 @@ where
     Report {
         protocol: header.protocol,
         parameters: header.parameters,
+        notes: header.notes,
         strategy: opts.strategy.name().to_string(),
         threads: opts.threads,
+        seed: simulation.then_some(opts.seed),
+        runs: simulation.then_some(found.runs),
         states: found.states,
         unique_states: found.unique_states,
+        known_unique_states: header.known_unique_states.filter(|_| !simulation),
         max_depth: found.max_depth,
         seconds,
         complete,
+        // Failing stops a search too, but that is not an early stop: the verdict is proven.
+        stopped: if failed || simulation { None } else { stopped },
+        memory_peak_bytes: found.memory_peak,
+        max_memory_bytes: opts.max_memory,
         symmetry: model.is_symmetric(),
         properties,
     }
 }
 
+/// Why an exhaustive search ended before it was complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stopped {
+    /// `--timeout` passed.
+    Timeout,
+    /// `--max-depth` was reached.
+    MaxDepth,
+    /// The process's resident memory reached `--max-memory`.
+    MaxMemory,
+}
+
+impl Stopped {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stopped::Timeout => "timeout",
+            Stopped::MaxDepth => "max-depth",
+            Stopped::MaxMemory => "max-memory",
+        }
+    }
+}
+
 struct Search<M: Model> {
-    /// The deadline passed with states left to explore.
+    /// The deadline passed (or a stop was requested) with states left to explore.
     cut: bool,
+    /// The stop was the memory budget.
+    out_of_memory: bool,
+    /// The highest resident memory seen while polling, bytes.
+    memory_peak: Option<u64>,
+    /// Runs started (simulation).
+    runs: usize,
     states: usize,
     unique_states: usize,
     max_depth: usize,
@@ -243,19 +298,25 @@ where
     if let Some(d) = opts.max_depth {
         builder = builder.target_max_depth(d);
     }
-    let progress = Progress::new(opts.progress && std::io::stderr().is_terminal());
+    let progress = Progress::new(
+        opts.progress && std::io::stderr().is_terminal(),
+        opts.strategy == Strategy::Simulation,
+    );
+    let budget = opts.max_memory;
     match opts.strategy {
-        Strategy::Bfs => finish(builder.spawn_bfs(), progress),
-        Strategy::Dfs => finish(builder.spawn_dfs(), progress),
+        Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget),
+        Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget),
         Strategy::Simulation => finish(
             builder.spawn_simulation(opts.seed, UniformChooser),
             progress,
+            budget,
         ),
     }
 }
 
-/// Waits for the checker (drawing progress), then ends the search and collects what it found.
-fn finish<M, C>(checker: C, mut progress: Progress) -> Search<M>
+/// Waits for the checker (drawing progress, watching memory), then ends the search and collects
+/// what it found.
+fn finish<M, C>(checker: C, mut progress: Progress, max_memory: Option<u64>) -> Search<M>
 where
     M: Model,
     M::State: Clone + PartialEq,
@@ -271,15 +332,28 @@ where
         duration: started.elapsed(),
         done,
     };
+    let mut out_of_memory = false;
+    let mut memory_peak = memory::resident_bytes();
     while !checker.is_done() {
         progress.draw(data(&checker, false));
         std::thread::sleep(progress.delay());
+        let rss = memory::resident_bytes();
+        memory_peak = memory_peak.max(rss);
+        if let (Some(rss), Some(budget)) = (rss, max_memory) {
+            if rss >= budget && !out_of_memory {
+                out_of_memory = true;
+                checker.model().request_stop();
+            }
+        }
     }
     let checker = checker.join();
     progress.draw(data(&checker, true));
     checker.model().end_search();
     let discoveries = checker.discoveries();
     Search {
+        out_of_memory,
+        memory_peak,
+        runs: checker.model().runs(),
         cut: checker.model().was_cut(),
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),
@@ -291,11 +365,16 @@ where
 /// The live progress line (stderr, only on a terminal).
 struct Progress {
     enabled: bool,
+    /// A simulation counts steps, not distinct states.
+    simulation: bool,
 }
 
 impl Progress {
-    fn new(enabled: bool) -> Self {
-        Progress { enabled }
+    fn new(enabled: bool, simulation: bool) -> Self {
+        Progress {
+            enabled,
+            simulation,
+        }
     }
 
     fn draw(&mut self, data: ReportData) {
@@ -304,15 +383,26 @@ impl Progress {
         }
         let secs = data.duration.as_secs_f64().max(1e-9);
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{} states, {} unique, depth {}, {:.0} states/s, {:.1} s",
-            data.total_states,
-            data.unique_states,
-            data.max_depth,
-            data.total_states as f64 / secs,
-            secs
-        );
+        if self.simulation {
+            let _ = write!(
+                err,
+                "\r\x1b[2K{} steps sampled, deepest run {}, {:.0} steps/s, {:.1} s",
+                data.total_states,
+                data.max_depth,
+                data.total_states as f64 / secs,
+                secs
+            );
+        } else {
+            let _ = write!(
+                err,
+                "\r\x1b[2K{} states, {} unique, depth {}, {:.0} states/s, {:.1} s",
+                data.total_states,
+                data.unique_states,
+                data.max_depth,
+                data.total_states as f64 / secs,
+                secs
+            );
+        }
         if data.done {
             let _ = writeln!(err);
         }

@@ -84,18 +84,53 @@ pub struct Report {
     pub protocol: String,
     /// Every protocol parameter, plus `network`, `bug` and `symmetry`.
     pub parameters: BTreeMap<String, serde_json::Value>,
+    /// Settings applied on the user's behalf (what a bug needs), and warnings.
+    pub notes: Vec<String>,
     pub strategy: String,
     pub threads: usize,
-    /// States generated, counting repeats.
+    /// The seed a simulation used (`--seed`, or one drawn from the clock); `None` otherwise.
+    pub seed: Option<u64>,
+    /// Random runs a simulation started; `None` for exhaustive searches.
+    pub runs: Option<usize>,
+    /// States generated, counting repeats (a simulation: steps taken).
     pub states: usize,
-    /// Distinct states (orbits, with symmetry).
+    /// Distinct states (orbits, with symmetry). A simulation does not count them: JSON `null`.
     pub unique_states: usize,
+    /// The pinned count of this configuration, if known, and where it is pinned.
+    #[serde(serialize_with = "known_count")]
+    pub known_unique_states: Option<(u64, String)>,
     pub max_depth: usize,
     pub seconds: f64,
     /// Whether the whole state space was explored.
     pub complete: bool,
+    /// Why an exhaustive search stopped before it was complete with nothing failed.
+    pub stopped: Option<super::Stopped>,
+    /// The highest resident memory of the process seen during the search, bytes.
+    pub memory_peak_bytes: Option<u64>,
+    /// `--max-memory`, bytes.
+    pub max_memory_bytes: Option<u64>,
     pub symmetry: bool,
     pub properties: Vec<PropertyReport>,
+}
+
+fn known_count<S: serde::Serializer>(v: &Option<(u64, String)>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some((n, _)) => s.serialize_u64(*n),
+        None => s.serialize_none(),
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Report {
@@ -115,8 +150,18 @@ impl Report {
         self.properties.iter().find(|p| p.name == name)
     }
 
+    fn is_simulation(&self) -> bool {
+        self.strategy == "simulation"
+    }
+
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a report always serialises")
+        let mut v = serde_json::to_value(self).expect("a report always serialises");
+        if self.is_simulation() {
+            // A simulation visits states without remembering them: it has no distinct count.
+            v["unique_states"] = serde_json::Value::Null;
+            v["steps"] = self.states.into();
+        }
+        serde_json::to_string_pretty(&v).expect("a report always serialises")
     }
 
     pub fn to_text(&self) -> String {
@@ -139,28 +184,61 @@ impl Report {
             self.threads,
             if self.threads == 1 { "" } else { "s" }
         );
+        for note in &self.notes {
+            let _ = writeln!(out, "{note}");
+        }
         let rate = self.states as f64 / self.seconds.max(1e-9);
-        let _ = writeln!(
-            out,
-            "{}: {} states, {} unique{}, depth {}, {:.2} s ({:.0} states/s).",
-            if self.complete {
-                "Complete"
-            } else if self.strategy == "simulation" {
-                "Sampled"
+        if self.is_simulation() {
+            let _ = writeln!(
+                out,
+                "Sampled {} random runs, {} steps, deepest {} steps, {:.2} s ({:.0} steps/s), seed {}.",
+                thousands(self.runs.unwrap_or(0) as u64),
+                thousands(self.states as u64),
+                self.max_depth.saturating_sub(1),
+                self.seconds,
+                rate,
+                self.seed.unwrap_or(0),
+            );
+            let _ = writeln!(
+                out,
+                "A simulation proves nothing: a property it did not see violated is UNKNOWN. Replay with --seed {} --threads 1.",
+                self.seed.unwrap_or(0)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{}: {} states, {} unique{}, depth {}, {:.2} s ({:.0} states/s).",
+                if self.complete {
+                    "Complete"
+                } else {
+                    "Incomplete"
+                },
+                thousands(self.states as u64),
+                thousands(self.unique_states as u64),
+                if self.symmetry {
+                    " (up to symmetry)"
+                } else {
+                    ""
+                },
+                self.max_depth,
+                self.seconds,
+                rate
+            );
+        }
+        if let Some((n, source)) = &self.known_unique_states {
+            let agrees = if !self.complete || self.is_simulation() {
+                String::new()
+            } else if *n == self.unique_states as u64 {
+                ": this run agrees".to_string()
             } else {
-                "Incomplete"
-            },
-            self.states,
-            self.unique_states,
-            if self.symmetry {
-                " (up to symmetry)"
-            } else {
-                ""
-            },
-            self.max_depth,
-            self.seconds,
-            rate
-        );
+                ": THIS RUN DIFFERS".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "Known count for this configuration: {} unique states ({source}){agrees}.",
+                thousands(*n)
+            );
+        }
         let width = self
             .properties
             .iter()
@@ -204,11 +282,26 @@ impl Report {
             }
             out.push_str(&t.to_text());
         }
-        if !self.complete && self.strategy != "simulation" && self.exit_code() != 1 {
+        if let Some(stopped) = self.stopped {
+            let why = match stopped {
+                super::Stopped::Timeout => "--timeout passed".to_string(),
+                super::Stopped::MaxDepth => format!("--max-depth {} reached", self.max_depth),
+                super::Stopped::MaxMemory => format!(
+                    "resident memory reached --max-memory {}",
+                    super::memory::format_bytes(self.max_memory_bytes.unwrap_or(0))
+                ),
+            };
             let _ = writeln!(
                 out,
-                "\nThe search stopped early (timeout or depth bound): verdicts marked UNKNOWN are not proven."
+                "\nThe search stopped early ({why}) after {} unique states: verdicts marked UNKNOWN are not proven.",
+                thousands(self.unique_states as u64)
             );
+            if stopped == super::Stopped::MaxMemory {
+                let _ = writeln!(
+                    out,
+                    "To finish within memory: --symmetry (if the protocol has one), fewer clients or servers, --max-depth N, or --strategy dfs; or raise --max-memory."
+                );
+            }
         }
         out
     }

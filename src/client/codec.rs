@@ -130,12 +130,14 @@ pub enum ReplyBody<'a> {
     ReadOk(Value),
     WriteOk,
     CasOk,
-    /// `error`: Maelstrom's `code`, its human `text`, and for code 11 the leader the server
-    /// knows of (`None` if absent or not a socket address).
+    /// `error`: Maelstrom's `code`, its human `text`, for code 11 the leader the server knows of
+    /// (`None` if absent or not a socket address), and for code 22 the key's current `value` when
+    /// the server tells it (Paxos: the value the key was decided with).
     Error {
         code: u32,
         text: Cow<'a, str>,
         leader: Option<SocketAddr>,
+        value: Option<Value>,
     },
 }
 
@@ -146,10 +148,16 @@ impl Reply<'_> {
             ReplyBody::ReadOk(v) => ReplyBody::ReadOk(v),
             ReplyBody::WriteOk => ReplyBody::WriteOk,
             ReplyBody::CasOk => ReplyBody::CasOk,
-            ReplyBody::Error { code, text, leader } => ReplyBody::Error {
+            ReplyBody::Error {
+                code,
+                text,
+                leader,
+                value,
+            } => ReplyBody::Error {
                 code,
                 text: Cow::Owned(text.into_owned()),
                 leader,
+                value,
             },
         };
         Reply {
@@ -160,20 +168,31 @@ impl Reply<'_> {
 }
 
 /// `read_ok 7`, `write_ok`, `cas_ok`, `error 11 (temporarily unavailable): not the leader; leader
-/// 127.0.0.1:7001`: what `synod client` prints.
+/// 127.0.0.1:7001`, `error 22 (precondition failed); current value 7`: what `synod client`
+/// prints. Every field the reply carried is there; a `text` that only repeats the code's name is
+/// not printed twice.
 impl fmt::Display for Reply<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.body {
             ReplyBody::ReadOk(v) => write!(f, "read_ok {v}"),
             ReplyBody::WriteOk => f.write_str("write_ok"),
             ReplyBody::CasOk => f.write_str("cas_ok"),
-            ReplyBody::Error { code, text, leader } => {
+            ReplyBody::Error {
+                code,
+                text,
+                leader,
+                value,
+            } => {
                 write!(f, "error {code}")?;
-                if let Some(name) = error_name(*code) {
+                let name = error_name(*code);
+                if let Some(name) = name {
                     write!(f, " ({name})")?;
                 }
-                if !text.is_empty() {
+                if !text.is_empty() && name.is_none_or(|n| !n.eq_ignore_ascii_case(text)) {
                     write!(f, ": {text}")?;
+                }
+                if let Some(v) = value {
+                    write!(f, "; current value {v}")?;
                 }
                 if let Some(l) = leader {
                     write!(f, "; leader {l}")?;
@@ -351,6 +370,7 @@ struct Body<'a> {
     kind: Text<'a>,
     msg_id: Option<u64>,
     in_reply_to: Option<u64>,
+    /// `read_ok`: the value read; `error` 22: the key's current value.
     value: Option<u64>,
     code: Option<u32>,
     #[serde(borrow)]
@@ -369,6 +389,7 @@ fn decode_lin_kv(datagram: &[u8]) -> Result<Reply<'_>, DecodeError> {
             code: b.code.ok_or(DecodeError::MissingField("code"))?,
             text: b.text.map_or(Cow::Borrowed(""), |t| t.0),
             leader: b.leader.and_then(|l| l.0.parse().ok()),
+            value: b.value,
         },
         "read" | "write" | "cas" => return Err(DecodeError::NotAReply),
         other => return Err(DecodeError::UnknownType(other.to_string())),
@@ -398,13 +419,16 @@ fn decode_stateright(datagram: &[u8]) -> Result<Reply<'static>, DecodeError> {
         KvMsg::WriteOk { in_reply_to } => (in_reply_to, ReplyBody::WriteOk),
         KvMsg::CasOk { in_reply_to } => (in_reply_to, ReplyBody::CasOk),
         KvMsg::Error {
-            in_reply_to, code, ..
+            in_reply_to,
+            code,
+            value,
         } => (
             in_reply_to,
             ReplyBody::Error {
                 code: code.code(),
                 text: Cow::Borrowed(error_name(code.code()).unwrap_or("")),
                 leader: None,
+                value,
             },
         ),
         KvMsg::Read { .. } | KvMsg::Write { .. } | KvMsg::Cas { .. } | KvMsg::Internal(_) => {
@@ -517,6 +541,7 @@ mod tests {
                 code: 11,
                 text: Cow::Borrowed("not \"the\" leader"),
                 leader: Some("127.0.0.1:7001".parse().unwrap()),
+                value: None,
             }
         );
         assert_eq!(
@@ -534,11 +559,30 @@ mod tests {
             ReplyBody::Error {
                 code: 22,
                 text: Cow::Borrowed(""),
-                leader: None
+                leader: None,
+                value: None,
             }
         );
         let owned: Reply<'static> = r.into_owned();
         assert_eq!(owned.to_string(), "error 22 (precondition failed)");
+        // Error 22 with the key's current value, as a Paxos node sends it; a text that repeats
+        // the code's name is printed once.
+        let r = decode_reply(
+            Wire::LinKv,
+            br#"{"type":"error","in_reply_to":6,"code":22,"text":"precondition failed","value":9}"#,
+        )
+        .unwrap();
+        assert!(matches!(r.body, ReplyBody::Error { value: Some(9), .. }));
+        assert_eq!(
+            r.to_string(),
+            "error 22 (precondition failed); current value 9"
+        );
+        let r = decode_reply(
+            Wire::LinKv,
+            br#"{"type":"error","in_reply_to":7,"code":99,"text":"odd"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.to_string(), "error 99: odd");
     }
 
     #[test]
@@ -620,6 +664,7 @@ mod tests {
                     code: 22,
                     text: Cow::Borrowed("precondition failed"),
                     leader: None,
+                    value: Some(3),
                 },
             ),
         ];

@@ -8,11 +8,21 @@
 //! [`msg_id_base`](super::msg_id_base) (the clock, so a reused port never repeats ids); a retry
 //! re-sends the same `msg_id` from the same socket, so a server applies it at most once.
 //!
-//! **Operations.** Keys are uniform in `0..keys`. Each operation is a read (fraction `reads`), a
+//! **Operations.** Keys are uniform in `key_base..key_base + keys`. Each operation is a read (fraction `reads`), a
 //! cas (fraction `cas`) or a write. Written values are unique per operation, `(client << 40) |
 //! counter` with the counter starting at 1, never 0, so the checker can tell writes apart; a cas
 //! goes from the last value this client saw for the key (read, written or cas'd; 0, which nobody
 //! writes, if it saw none) to a fresh unique value.
+//!
+//! **Fresh keys** (`fresh_writes`). Against a write-once store (Paxos: one consensus instance per
+//! key) uniform keys soon meet decided keys, and then most writes are answered error 22 without
+//! a consensus round: the figures measure lookups, not agreement. With `fresh_writes` every write
+//! goes to a key never written before in the run, so every write is a full consensus round: the
+//! run draws write keys from one counter shared by all clients and threads, starting at the
+//! clock's microseconds (so a later run against the same long-lived cluster starts above this
+//! one's keys); a read goes to a uniformly random key among those handed out so far (its write
+//! may still be in flight, or have failed: then the read answers error 20). `keys` is unused, and
+//! cas is refused (its `from` would always be absent).
 //!
 //! **Two loops.** Closed loop (`rate: None`): every client sends its next request as soon as the
 //! previous one ends; latency runs from the first send. Open loop (`rate: Some(r)`): operation `i`
@@ -65,6 +75,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a client waits after an error 11 without a usable leader hint before it tries the
@@ -95,8 +106,12 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Load before the measured time: in the history, not in the figures.
     pub warmup: Duration,
-    /// Keys are uniform in `0..keys`.
+    /// Keys are uniform in `key_base..key_base + keys` (unused with `fresh_writes`).
     pub keys: u64,
+    /// The first key (0 by default). The checker takes every key to start absent, so a run
+    /// against a store that earlier runs wrote to should start above their keys
+    /// ([`bench_targets`](crate::bench::bench_targets) uses the clock's microseconds).
+    pub key_base: u64,
     /// Fraction of operations that are reads.
     pub reads: f64,
     /// Fraction of operations that are cas; the rest are writes.
@@ -111,6 +126,10 @@ pub struct LoadConfig {
     pub record_history: bool,
     /// Event-loop threads (at most `clients`).
     pub threads: usize,
+    /// Every write to a key never written before in this run, reads of keys already handed out to
+    /// a write, no cas: a write-once store (Paxos) then runs a full consensus round per write
+    /// instead of answering most writes with error 22 (see the module's "Fresh keys").
+    pub fresh_writes: bool,
 }
 
 impl Default for LoadConfig {
@@ -123,6 +142,7 @@ impl Default for LoadConfig {
             duration: Duration::from_secs(10),
             warmup: Duration::ZERO,
             keys: 100,
+            key_base: 0,
             reads: 0.5,
             cas: 0.0,
             timeout: Duration::from_secs(1),
@@ -130,6 +150,7 @@ impl Default for LoadConfig {
             seed: 0,
             record_history: false,
             threads: 1,
+            fresh_writes: false,
         }
     }
 }
@@ -167,6 +188,14 @@ impl LoadConfig {
         if self.keys == 0 {
             return bad("keys must be at least 1".into());
         }
+        if self.key_base.checked_add(self.keys).is_none() {
+            return bad(format!(
+                "key_base {} + keys {} passes the largest key, {}",
+                self.key_base,
+                self.keys,
+                u64::MAX
+            ));
+        }
         for (name, f) in [("reads", self.reads), ("cas", self.cas)] {
             if !(0.0..=1.0).contains(&f) {
                 return bad(format!("{name} must be a fraction in 0..=1, not {f}"));
@@ -183,6 +212,13 @@ impl LoadConfig {
         }
         if self.threads == 0 {
             return bad("threads must be at least 1".into());
+        }
+        if self.fresh_writes && self.cas > 0.0 {
+            return bad(format!(
+                "cas {} cannot be combined with fresh_writes: every key is written once, so a cas \
+                 would only ever meet an absent key; set cas to 0",
+                self.cas
+            ));
         }
         Ok(())
     }
@@ -231,10 +267,14 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
 /// | `targets` | the servers' addresses |
 /// | `clients`, `threads` | logical clients; event-loop threads |
 /// | `mode` | `closed` or `open` |
+/// | `keys`, `key_base` | uniform keys in `key_base..key_base + keys` |
+/// | `fresh_writes` | true: a fresh key for every write (write-once stores), `keys` unused |
 /// | `rate_ops_per_sec` | the open loop's schedule; null in a closed loop |
 /// | `duration_secs`, `warmup_secs` | measured time; warmup before it |
 /// | `ops` | operations completed in the window with an outcome for the history: ok, error 20 or 22 |
 /// | `ops_per_sec` | `ops / duration_secs` |
+/// | `ops_ok` | those of `ops` answered with success: `read_ok`, `write_ok`, `cas_ok` (a read's error 20 is a definite answer, but not counted here) |
+/// | `ops_ok_per_sec` | `ops_ok / duration_secs` |
 /// | `reads`, `writes`, `cas` | `ops` by kind |
 /// | `latency_us_p50`, `_p90`, `_p99`, `_p999`, `_max`, `latency_us_mean` | latency of those `ops`, microseconds (from the first send, or in an open loop from the intended time) |
 /// | `ops_failed` | window: operations ended by a definite error 10, 11 or 12 |
@@ -256,6 +296,10 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
 pub struct LoadReport {
     pub wire: Wire,
     pub targets: Vec<SocketAddr>,
+    /// The key space: `keys` uniform keys from `key_base`, or a fresh key per write.
+    pub keys: u64,
+    pub key_base: u64,
+    pub fresh_writes: bool,
     pub clients: usize,
     pub threads: usize,
     pub rate: Option<f64>,
@@ -263,6 +307,11 @@ pub struct LoadReport {
     pub warmup_secs: f64,
     pub ops: u64,
     pub ops_per_sec: f64,
+    /// Of `ops`, those answered `read_ok`, `write_ok` or `cas_ok`. Error 20 on a read is a
+    /// definite answer (the key is absent) and error 22 a definite refusal: both are in `ops` for
+    /// the checker, neither is here.
+    pub ops_ok: u64,
+    pub ops_ok_per_sec: f64,
     pub reads: u64,
     pub writes: u64,
     pub cas: u64,
@@ -321,11 +370,16 @@ impl LoadReport {
             "clients": self.clients,
             "threads": self.threads,
             "mode": if self.rate.is_some() { "open" } else { "closed" },
+            "keys": self.keys,
+            "key_base": self.key_base,
+            "fresh_writes": self.fresh_writes,
             "rate_ops_per_sec": self.rate,
             "duration_secs": self.duration_secs,
             "warmup_secs": self.warmup_secs,
             "ops": self.ops,
             "ops_per_sec": self.ops_per_sec,
+            "ops_ok": self.ops_ok,
+            "ops_ok_per_sec": self.ops_ok_per_sec,
             "reads": self.reads,
             "writes": self.writes,
             "cas": self.cas,
@@ -382,6 +436,19 @@ impl fmt::Display for LoadReport {
                 self.ops_issued
             )?,
         }
+        if self.fresh_writes {
+            writeln!(
+                f,
+                "keys          a fresh key for every write, reads of written keys (a write-once store decides each write)"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "keys          uniform in {}..{}",
+                self.key_base,
+                self.key_base.saturating_add(self.keys)
+            )?;
+        }
         writeln!(
             f,
             "measured      {:.2} s after {:.2} s warmup",
@@ -389,8 +456,14 @@ impl fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "throughput    {:.0} ops/s ({} ops: {} reads, {} writes, {} cas)",
-            self.ops_per_sec, self.ops, self.reads, self.writes, self.cas
+            "throughput    {:.0} ops/s, {:.0} ok/s ({} ops, {} ok: {} reads, {} writes, {} cas)",
+            self.ops_per_sec,
+            self.ops_ok_per_sec,
+            self.ops,
+            self.ops_ok,
+            self.reads,
+            self.writes,
+            self.cas
         )?;
         writeln!(
             f,
@@ -412,16 +485,13 @@ impl fmt::Display for LoadReport {
             self.redirects,
             self.ops_unfinished
         )?;
-        write!(f, "errors        ")?;
         if self.errors.is_empty() {
-            writeln!(f, "none")?;
-        } else {
-            let list: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(c, n)| format!("{c}: {n}"))
-                .collect();
-            writeln!(f, "{}", list.join(", "))?;
+            writeln!(f, "errors        none")?;
+        }
+        for (i, (code, n)) in self.errors.iter().enumerate() {
+            let head = if i == 0 { "errors" } else { "" };
+            let name = codec::error_name(*code).unwrap_or("unknown code");
+            writeln!(f, "{head:<14}error {code} {name}: {}", thousands(*n))?;
         }
         write!(
             f,
@@ -444,14 +514,28 @@ impl fmt::Display for LoadReport {
     }
 }
 
+/// `139012` as `139,012`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// Runs the load described by `cfg` and reports what it measured. Blocks for `warmup + duration`
 /// plus at most one `timeout` for the operations still in flight.
 pub fn run(cfg: &LoadConfig) -> Result<LoadReport, LoadError> {
     cfg.validate()?;
     let threads = cfg.threads.min(cfg.clients);
+    let fresh = FreshKeys::new();
     let mut workers = Vec::with_capacity(threads);
     for t in 0..threads {
-        workers.push(Worker::new(cfg, t, threads)?);
+        workers.push(Worker::new(cfg, &fresh, t, threads)?);
     }
     let start = Instant::now();
     let results: Vec<Result<ThreadResult, LoadError>> = if threads == 1 {
@@ -521,6 +605,9 @@ fn merge(
     Ok(LoadReport {
         wire: cfg.wire,
         targets: cfg.targets.clone(),
+        keys: cfg.keys,
+        key_base: cfg.key_base,
+        fresh_writes: cfg.fresh_writes,
         clients: cfg.clients,
         threads,
         rate: cfg.rate,
@@ -528,6 +615,8 @@ fn merge(
         warmup_secs: cfg.warmup.as_secs_f64(),
         ops: window.ops,
         ops_per_sec: window.ops as f64 / duration_secs,
+        ops_ok: window.ops_ok,
+        ops_ok_per_sec: window.ops_ok as f64 / duration_secs,
         reads: window.reads,
         writes: window.writes,
         cas: window.cas,
@@ -567,6 +656,7 @@ fn new_histogram() -> Result<Histogram<u64>, LoadError> {
 #[derive(Clone, Debug, Default)]
 struct Counters {
     ops: u64,
+    ops_ok: u64,
     reads: u64,
     writes: u64,
     cas: u64,
@@ -607,8 +697,9 @@ impl Counters {
     }
 
     fn combine(&mut self, o: &Counters, f: impl Fn(u64, u64) -> u64) {
-        let pairs: [(&mut u64, u64); 16] = [
+        let pairs: [(&mut u64, u64); 17] = [
             (&mut self.ops, o.ops),
+            (&mut self.ops_ok, o.ops_ok),
             (&mut self.reads, o.reads),
             (&mut self.writes, o.writes),
             (&mut self.cas, o.cas),
@@ -652,6 +743,36 @@ impl Hasher for KeyHasher {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The keys handed out to writes in a `fresh_writes` run: `base + 0`, `base + 1`, ..., one
+/// counter for every client of every thread, so no two writes of the run share a key.
+struct FreshKeys {
+    base: Key,
+    next: AtomicU64,
+}
+
+impl FreshKeys {
+    fn new() -> FreshKeys {
+        FreshKeys {
+            // The clock's microseconds: a later run against the same cluster starts above every
+            // key this one wrote, as long as it wrote fewer keys than microseconds passed (a
+            // consensus round per write keeps it far below a million a second).
+            base: super::msg_id_base(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// A key no write of this run has had.
+    fn write_key(&self) -> Key {
+        self.base + self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A key already handed out to a write (the first one if none was), uniform among them.
+    fn read_key(&self, r: u64) -> Key {
+        let written = self.next.load(Ordering::Relaxed).max(1);
+        self.base + ((u128::from(r) * u128::from(written)) >> 64) as u64
     }
 }
 
@@ -798,6 +919,8 @@ const ALARM: Token = Token(usize::MAX - 1);
 /// One event-loop thread and the clients it multiplexes.
 struct Worker<'a> {
     cfg: &'a LoadConfig,
+    /// The run's write keys when `cfg.fresh_writes`.
+    fresh: &'a FreshKeys,
     poll: Poll,
     alarm: Alarm,
     clients: Vec<Client>,
@@ -835,7 +958,12 @@ fn fraction_to_u64(f: f64) -> u64 {
 }
 
 impl<'a> Worker<'a> {
-    fn new(cfg: &'a LoadConfig, thread: usize, threads: usize) -> Result<Self, LoadError> {
+    fn new(
+        cfg: &'a LoadConfig,
+        fresh: &'a FreshKeys,
+        thread: usize,
+        threads: usize,
+    ) -> Result<Self, LoadError> {
         let poll = Poll::new().map_err(io_err("creating a poller"))?;
         let alarm = Alarm::new(&poll).map_err(io_err("creating the open loop's timer"))?;
         let bind = any_addr_like(cfg.targets[0]);
@@ -892,6 +1020,7 @@ impl<'a> Worker<'a> {
         });
         Ok(Worker {
             cfg,
+            fresh,
             poll,
             alarm,
             free: (0..clients.len() as u32).rev().collect(),
@@ -1072,8 +1201,15 @@ impl<'a> Worker<'a> {
         let c = &mut self.clients[i as usize];
         debug_assert_eq!(c.phase, Phase::Idle);
         let r = next_random(&mut c.rng);
-        let key = ((u128::from(r) * u128::from(keys)) >> 64) as u64;
+        let mut key = self.cfg.key_base + ((u128::from(r) * u128::from(keys)) >> 64) as u64;
         let choice = next_random(&mut c.rng);
+        if self.cfg.fresh_writes {
+            key = if choice < read_below {
+                self.fresh.read_key(r)
+            } else {
+                self.fresh.write_key()
+            };
+        }
         let kind = if choice < read_below {
             OpKind::Read
         } else {
@@ -1290,6 +1426,12 @@ impl<'a> Worker<'a> {
             self.latency_us
                 .saturating_record((latency_ns / 1000).min(MAX_LATENCY_US));
             self.counters.ops += 1;
+            if matches!(
+                outcome,
+                Outcome::ReadOk(_) | Outcome::WriteOk | Outcome::CasOk
+            ) {
+                self.counters.ops_ok += 1;
+            }
             match kind {
                 OpKind::Read => self.counters.reads += 1,
                 OpKind::Write(_) => self.counters.writes += 1,
@@ -1541,6 +1683,14 @@ mod tests {
             ),
             (
                 LoadConfig {
+                    key_base: u64::MAX - 5,
+                    keys: 10,
+                    ..ok.clone()
+                },
+                "key_base",
+            ),
+            (
+                LoadConfig {
                     timeout: Duration::ZERO,
                     ..ok.clone()
                 },
@@ -1559,6 +1709,14 @@ mod tests {
                     ..ok.clone()
                 },
                 "threads",
+            ),
+            (
+                LoadConfig {
+                    fresh_writes: true,
+                    cas: 0.1,
+                    ..ok.clone()
+                },
+                "cannot be combined with fresh_writes",
             ),
         ];
         for (cfg, field) in cases {
@@ -1588,6 +1746,40 @@ mod tests {
         s.add(&d);
         assert_eq!(s.ops, 8);
         assert_eq!(s.errors.iter().find(|e| e.0 == 22).unwrap().1, 2);
+    }
+
+    #[test]
+    fn fresh_keys_are_distinct_and_reads_stay_below_the_counter() {
+        let fresh = FreshKeys::new();
+        assert_eq!(fresh.read_key(u64::MAX), fresh.base, "nothing written yet");
+        let written: Vec<Key> = (0..100).map(|_| fresh.write_key()).collect();
+        let mut sorted = written.clone();
+        sorted.dedup();
+        assert_eq!(sorted, written, "increasing, hence distinct");
+        let mut rng = 1;
+        for _ in 0..1000 {
+            let k = fresh.read_key(next_random(&mut rng));
+            assert!(written.contains(&k), "{k}");
+        }
+        assert_eq!(fresh.read_key(u64::MAX), fresh.base + 99);
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(
+            FreshKeys::new().base > written[99],
+            "a later run starts above"
+        );
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (139_012, "139,012"),
+        ] {
+            assert_eq!(thousands(n), s);
+        }
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -37,6 +37,37 @@ pub enum Model {
     WriteOnce,
 }
 
+impl Model {
+    /// Every model, in the order of their names.
+    pub const ALL: [Model; 2] = [Model::Register, Model::WriteOnce];
+
+    /// `register` or `write-once`: the model's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Register => "register",
+            Model::WriteOnce => "write-once",
+        }
+    }
+}
+
+impl std::fmt::Display for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Model {
+    type Err = String;
+
+    /// A model by its [`Model::name`]; the error lists the valid names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Model::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown model {s:?} (valid: register, write-once)"))
+    }
+}
+
 /// What an operation asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
@@ -189,5 +220,14 @@ mod prefix_tests {
         assert_eq!(prefix[2].outcome, Outcome::ReadOk(1));
         // A linearizable history has no failing prefix.
         assert!(shortest_failing_prefix(&ops[3..], Model::Register, deadline).is_none());
+    }
+
+    #[test]
+    fn model_names_round_trip() {
+        for m in Model::ALL {
+            assert_eq!(m.name().parse::<Model>(), Ok(m));
+            assert_eq!(m.to_string(), m.name());
+        }
+        assert!("paxos".parse::<Model>().unwrap_err().contains("write-once"));
     }
 }

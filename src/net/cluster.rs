@@ -7,7 +7,7 @@
 //! address again and starts the actor from its disk, as a rebooted machine would.
 
 use super::faults::NodeEvent;
-use super::protocols::Runnable;
+use super::runnable::Runnable;
 use super::storage::FsyncPolicy;
 use super::{CounterValues, Counters, FaultConfig, NodeContext};
 use serde::Serialize;

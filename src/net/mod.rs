@@ -5,7 +5,7 @@
 //! - [`storage`]: what actors `save`: a snapshot plus an incremental write-ahead file, fsynced.
 //! - [`faults`]: loss, duplication, delay, partitions; seeded.
 //! - [`cluster`]: a local cluster of nodes on loopback, crash and restart, counters.
-//! - [`protocols`]: which catalog protocols can run, and how their actors are built for a node.
+//! - [`runnable`]: a registered protocol ready to run: how its actors are built for a node.
 //!
 //! Nothing here knows a protocol: the runtime drives `stateright::actor::Actor`s whose messages
 //! are [`synod_models::kv::KvMsg`]s and whose storage is [`storage::Durable`].
@@ -14,7 +14,7 @@ pub mod cluster;
 pub mod codec;
 pub mod faults;
 pub mod node;
-pub mod protocols;
+pub mod runnable;
 pub mod storage;
 
 use serde::Serialize;

@@ -13,8 +13,9 @@
 //!   or with a bad CRC) ends the file: it and anything after it are discarded on recovery (they
 //!   were never acknowledged, since messages of a step leave only after its records are on disk).
 //!
-//! [`Durable`] says, per storage type, how to express a new value as entries appended to the old
-//! one. A type without an incremental form is written as a fresh snapshot each time.
+//! [`Durable`] (in `synod_models::durable`, next to each protocol's storage type) says how to
+//! express a new value as entries appended to the old one. A type without an incremental form is
+//! written as a fresh snapshot each time.
 //!
 //! **Group commit.** The node calls [`DiskStore::stage`] for every `save` of a batch of steps and
 //! [`DiskStore::commit`] once per batch: one write and one fsync cover them all, and only then are
@@ -26,15 +27,11 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use stateright::actor::Id;
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use synod_models::kv::{Key, KeyMap, MsgId};
-use synod_models::single_copy_kv::{Session, SingleCopyStorage};
+pub use synod_models::durable::Durable;
 
 /// When the write-ahead file exceeds this many bytes (and twice the snapshot's size), the next
 /// commit writes a snapshot instead.
@@ -46,133 +43,6 @@ const FORMAT_VERSION: u8 = 1;
 pub const WAL_CHUNK_BYTES: u64 = 1 << 20;
 /// The largest single write-ahead record accepted on recovery (bytes).
 const MAX_RECORD_BYTES: u32 = 64 << 20;
-
-/// A storage type the runtime can persist incrementally.
-pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
-    /// One change, appended to the write-ahead file.
-    type Entry: Serialize + DeserializeOwned;
-
-    /// The entries that turn `prev` into `self`, or `None` when only a whole snapshot can say it
-    /// (the default).
-    fn delta(&self, _prev: &Self) -> Option<Vec<Self::Entry>> {
-        None
-    }
-
-    /// Applies one recovered entry.
-    fn apply(&mut self, entry: Self::Entry);
-}
-
-/// A per-key map whose entries are only ever inserted or overwritten (Paxos acceptors, a KV
-/// store): an entry is a `(key, value)` assignment, so a delta is the assignments that differ.
-impl<V> Durable for Arc<KeyMap<V>>
-where
-    V: Clone + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static,
-{
-    type Entry = (Key, V);
-
-    fn delta(&self, prev: &Self) -> Option<Vec<(Key, V)>> {
-        if Arc::ptr_eq(self, prev) {
-            return Some(Vec::new());
-        }
-        if let Some(keys) = self.changed_since(prev) {
-            // The map's journal names what changed: O(change) rather than O(keys).
-            let mut out = Vec::with_capacity(keys.len());
-            for k in keys {
-                match (self.get(&k), prev.get(&k)) {
-                    (Some(v), Some(old)) if v == old => {}
-                    (Some(v), _) => out.push((k, v.clone())),
-                    (None, _) => return None,
-                }
-            }
-            return Some(out);
-        }
-        keymap_delta(self.iter(), prev.iter())
-    }
-
-    fn apply(&mut self, (key, value): (Key, V)) {
-        *Arc::make_mut(self).entry_or_default(key) = value;
-    }
-}
-
-/// The assignments that turn `old` into `new` (both in key order), or `None` if a key
-/// disappeared.
-fn keymap_delta<'a, V: Clone + PartialEq + 'a>(
-    new: impl Iterator<Item = (&'a Key, &'a V)>,
-    old: impl Iterator<Item = (&'a Key, &'a V)>,
-) -> Option<Vec<(Key, V)>> {
-    let mut out = Vec::new();
-    let mut prev = old.peekable();
-    for (k, v) in new {
-        // Both maps iterate in key order: walk them together.
-        if prev.peek().is_some_and(|(ok, _)| *ok < k) {
-            return None; // a key disappeared: not expressible as assignments
-        }
-        match prev.peek() {
-            Some((ok, ov)) if *ok == k => {
-                if *ov != v {
-                    out.push((*k, v.clone()));
-                }
-                prev.next();
-            }
-            _ => out.push((*k, v.clone())),
-        }
-    }
-    if prev.next().is_some() {
-        return None;
-    }
-    Some(out)
-}
-
-/// A change to a single-copy server's state: a key assigned, or a client's session recorded
-/// (moved to the most recently used end of the table).
-#[derive(Serialize, Deserialize)]
-pub enum SingleCopyEntry {
-    Put(Key, u64),
-    Session(Session),
-}
-
-/// Store assignments plus the sessions recorded since `prev`, in table order; a snapshot when a
-/// session was evicted (rare: more clients than the table's bound).
-impl Durable for SingleCopyStorage {
-    type Entry = SingleCopyEntry;
-
-    fn delta(&self, prev: &Self) -> Option<Vec<SingleCopyEntry>> {
-        if Arc::ptr_eq(self, prev) {
-            return Some(Vec::new());
-        }
-        let mut out: Vec<SingleCopyEntry> = keymap_delta(self.store.iter(), prev.store.iter())?
-            .into_iter()
-            .map(|(k, v)| SingleCopyEntry::Put(k, v))
-            .collect();
-        let old: HashMap<Id, MsgId> = prev.sessions.iter().map(|s| (s.client, s.msg_id)).collect();
-        let mut added = 0;
-        for s in self.sessions.iter() {
-            match old.get(&s.client) {
-                Some(m) if *m == s.msg_id => {}
-                found => {
-                    added += usize::from(found.is_none());
-                    out.push(SingleCopyEntry::Session(*s));
-                }
-            }
-        }
-        if self.sessions.len() != prev.sessions.len() + added {
-            return None; // a session was evicted
-        }
-        Some(out)
-    }
-
-    fn apply(&mut self, entry: SingleCopyEntry) {
-        let state = Arc::make_mut(self);
-        match entry {
-            SingleCopyEntry::Put(k, v) => {
-                state.store.insert(k, v);
-            }
-            SingleCopyEntry::Session(s) => {
-                state.sessions.record(s, usize::MAX);
-            }
-        }
-    }
-}
 
 /// Whether commits reach the disk before messages leave (`always`) or only the page cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -472,6 +342,10 @@ fn decode_records<E: DeserializeOwned>(bytes: &[u8]) -> (Vec<E>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stateright::actor::Id;
+    use std::sync::Arc;
+    use synod_models::kv::{Key, KeyMap};
+    use synod_models::single_copy_kv::{Session, SingleCopyStorage};
 
     type Map = Arc<KeyMap<u64>>;
 
@@ -487,40 +361,6 @@ mod tests {
         ));
         let _ = fs::remove_dir_all(&dir);
         dir
-    }
-
-    #[test]
-    fn delta_is_the_changed_assignments() {
-        let a = map(&[(1, 10), (3, 30)]);
-        let b = map(&[(1, 10), (2, 20), (3, 31)]);
-        assert_eq!(b.delta(&a), Some(vec![(2, 20), (3, 31)]));
-        assert_eq!(a.delta(&b), None, "a removed key needs a snapshot");
-        assert_eq!(a.delta(&a.clone()), Some(vec![]));
-    }
-
-    #[test]
-    fn large_maps_log_what_their_journal_names_and_agree_with_a_full_diff() {
-        let mut m: KeyMap<u64> = KeyMap::default();
-        for k in 0..1000 {
-            *m.entry_or_default(k) = k;
-        }
-        let mut prev = Arc::new(m);
-        let mut journal_deltas = 0;
-        for step in 0..2000u64 {
-            let mut next = prev.clone();
-            // One to three changes per commit, some rewriting the same value.
-            for j in 0..=(step % 3) {
-                let k = (step * 7919 + j * 104_729) % 1200; // some new keys too
-                *Arc::make_mut(&mut next).entry_or_default(k) = step % 5;
-            }
-            let fast = next.delta(&prev).expect("keys are only added");
-            let full = keymap_delta(next.iter(), prev.iter()).expect("keys are only added");
-            assert_eq!(fast, full, "step {step}");
-            journal_deltas += usize::from(next.changed_since(&prev).is_some());
-            prev = next;
-        }
-        // The journal restarts every 256 keys; every other delta came from it.
-        assert!(journal_deltas > 1900, "{journal_deltas}");
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! How a model tells its steps to a reader: one [`TraceStep`] per action, in the model's own
+//! words. The harness turns steps into counterexample traces (text, JSON, Mermaid); a model says
+//! what happened by implementing [`Traceable`]. Every [`System`] of actors does (messages,
+//! timeouts, crashes, random choices); a plain model (a specification) implements it with
+//! [`plain_step`], the action and the whole state after it.
+
+use crate::system::System;
+use serde::Serialize;
+use stateright::actor::{Actor, ActorModelAction};
+use stateright::Model;
+use std::fmt::{Debug, Write as _};
+use std::hash::Hash;
+
+/// One step of a trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceStep {
+    /// 1-based position in the trace.
+    pub step: usize,
+    /// `deliver`, `drop`, `timeout`, `crash`, `recover`, `random` or `action` (plain models).
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst: Option<String>,
+    /// The message delivered or dropped, the timer that fired, or the action taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The actor whose state the step changed, if the model has actors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The state after the step: the changed actor's state, or the whole state.
+    pub state: String,
+}
+
+/// How a model describes its steps.
+pub trait Traceable: Model {
+    /// Actor names in id order; empty for a model without actors.
+    fn participants(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The initial state, as a reader should see it.
+    fn describe_init(&self, state: &Self::State) -> String;
+    /// One step: the action taken from `last` and the state `next` it led to.
+    fn describe_step(
+        &self,
+        last: &Self::State,
+        action: &Self::Action,
+        next: &Self::State,
+    ) -> TraceStep;
+}
+
+impl<A, C, H> Traceable for System<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord + Debug,
+    A::Timer: Ord + Debug,
+    A::State: Debug,
+    A::Random: Debug,
+    H: Clone + Debug + Hash,
+{
+    fn participants(&self) -> Vec<String> {
+        self.actors.iter().map(|a| a.name()).collect()
+    }
+
+    fn describe_init(&self, state: &Self::State) -> String {
+        let mut out = String::new();
+        for (i, slot) in state.actors.iter().enumerate() {
+            let _ = writeln!(out, "{}: {:?}", self.actors[i].name(), slot.state);
+        }
+        out.trim_end().to_string()
+    }
+
+    fn describe_step(
+        &self,
+        _last: &Self::State,
+        action: &Self::Action,
+        next: &Self::State,
+    ) -> TraceStep {
+        let name = |id: stateright::actor::Id| {
+            self.actors
+                .get(usize::from(id))
+                .map(|a| a.name())
+                .unwrap_or_else(|| format!("{id:?}"))
+        };
+        let state_of = |id: stateright::actor::Id| {
+            next.actors
+                .get(usize::from(id))
+                .map(|a| format!("{:?}", a.state))
+                .unwrap_or_default()
+        };
+        let blank = TraceStep {
+            step: 0,
+            kind: "action",
+            src: None,
+            dst: None,
+            message: None,
+            actor: None,
+            state: String::new(),
+        };
+        match action {
+            ActorModelAction::Deliver { src, dst, msg } => TraceStep {
+                kind: "deliver",
+                src: Some(name(*src)),
+                dst: Some(name(*dst)),
+                message: Some(format!("{msg:?}")),
+                actor: Some(name(*dst)),
+                state: state_of(*dst),
+                ..blank
+            },
+            ActorModelAction::Drop(env) => TraceStep {
+                kind: "drop",
+                src: Some(name(env.src)),
+                dst: Some(name(env.dst)),
+                message: Some(format!("{:?}", env.msg)),
+                state: String::new(),
+                ..blank
+            },
+            ActorModelAction::Timeout(id, timer) => TraceStep {
+                kind: "timeout",
+                message: Some(format!("{timer:?}")),
+                actor: Some(name(*id)),
+                state: state_of(*id),
+                ..blank
+            },
+            ActorModelAction::Crash(id) => TraceStep {
+                kind: "crash",
+                actor: Some(name(*id)),
+                state: "(crashed: volatile state lost)".to_string(),
+                ..blank
+            },
+            ActorModelAction::Recover(id) => TraceStep {
+                kind: "recover",
+                actor: Some(name(*id)),
+                state: state_of(*id),
+                ..blank
+            },
+            ActorModelAction::SelectRandom { actor, random, .. } => TraceStep {
+                kind: "random",
+                message: Some(format!("{random:?}")),
+                actor: Some(name(*actor)),
+                state: state_of(*actor),
+                ..blank
+            },
+        }
+    }
+}
+
+/// A plain model's step: the action taken, in the model's own words (the TLA+ action with its
+/// arguments for the specs), and the whole state after it.
+pub fn plain_step(action: &impl Debug, next: &impl Debug) -> TraceStep {
+    TraceStep {
+        step: 0,
+        kind: "action",
+        src: None,
+        dst: None,
+        message: Some(format!("{action:?}")),
+        actor: None,
+        state: format!("{next:?}"),
+    }
+}

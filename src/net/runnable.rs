@@ -1,0 +1,55 @@
+//! A protocol ready to run on real sockets: what the harness needs to start its nodes, built from
+//! the protocol's [`Serve`] registration.
+//!
+//! A runnable protocol serves the `lin-kv` client interface, so the load generator and the
+//! history checker apply to it. Its actor is the very one the checker explores: here it is only
+//! given its peers' addresses as ids. Nothing in this module names a protocol.
+
+use super::NodeContext;
+use crate::lincheck;
+use stateright::actor::Id;
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use synod_models::protocol::{KeySemantics, Serve, Settings};
+
+/// Starts one node's thread.
+pub type Launcher =
+    Arc<dyn Fn(NodeContext) -> io::Result<JoinHandle<io::Result<()>>> + Send + Sync>;
+
+/// A protocol that can run, with what the harness needs to know about it.
+#[derive(Clone)]
+pub struct Runnable {
+    pub name: &'static str,
+    /// The sequential object a key of this store is, for the history checker.
+    pub model: lincheck::Model,
+    /// Whether clients may send `cas`.
+    pub cas: bool,
+    /// The settings its servers were built with (the bug variant, runtime parameters).
+    pub settings: Settings,
+    pub launch: Launcher,
+}
+
+impl Runnable {
+    /// Protocol `P`'s servers under `settings` (validated by the catalog).
+    pub fn of<P: Serve>(settings: Settings) -> Runnable {
+        let model = match P::KEYS {
+            KeySemantics::Register => lincheck::Model::Register,
+            KeySemantics::WriteOnce => lincheck::Model::WriteOnce,
+        };
+        let for_nodes = settings.clone();
+        Runnable {
+            name: P::DESCRIPTOR.name,
+            model,
+            cas: P::KEYS == KeySemantics::Register,
+            settings,
+            launch: Arc::new(move |ctx: NodeContext| {
+                let servers = ctx.addrs.iter().map(|a| Id::from(*a)).collect();
+                let actor = P::server(&for_nodes, ctx.index, servers);
+                std::thread::Builder::new()
+                    .name(format!("synod-node-{}", ctx.index))
+                    .spawn(move || super::node::run(actor, ctx))
+            }),
+        }
+    }
+}
