@@ -1,0 +1,261 @@
+//! `synod check` (properties, or refinement with `--refines`), trace export, and `synod explore`.
+
+use super::{cores, given, positive_secs, raw_settings, usage_error};
+use crate::catalog::{Entry, Mode, Resolved};
+use crate::check::refine::RefineOptions;
+use crate::check::{memory, CheckOptions, Report, Strategy};
+use crate::explore as explorer;
+use clap::ArgMatches;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
+    let resolved = match entry.resolve(&raw_settings(entry, m, Mode::Check), Mode::Check) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let setup = || -> Result<(CheckOptions, Option<(PathBuf, TraceKind)>), String> {
+        let threads = m.get_one::<usize>("threads").copied();
+        if threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        let timeout = m
+            .get_one::<f64>("timeout")
+            .map(|t| positive_secs("--timeout", *t))
+            .transpose()?;
+        let max_depth = m.get_one::<usize>("max-depth").copied();
+        if max_depth == Some(0) {
+            return Err("--max-depth must be at least 1".into());
+        }
+        let max_memory = match m.get_one::<String>("max-memory") {
+            Some(text) => memory::parse_size(text).map_err(|e| format!("--max-memory: {e}"))?,
+            None => memory::default_budget(),
+        };
+        let strategy = match m.get_one::<String>("strategy").map(String::as_str) {
+            Some("dfs") => Strategy::Dfs,
+            Some("simulation") => Strategy::Simulation,
+            _ => Strategy::Bfs,
+        };
+        let seed = m.get_one::<u64>("seed").copied();
+        if seed.is_some() && strategy != Strategy::Simulation {
+            return Err(
+                "--seed applies to --strategy simulation only (BFS and DFS are deterministic)"
+                    .into(),
+            );
+        }
+        let trace = match m.get_one::<PathBuf>("trace-out") {
+            None => None,
+            Some(path) => {
+                let kind = match path.extension().and_then(|e| e.to_str()) {
+                    Some("json") => TraceKind::Json,
+                    Some("mmd") => TraceKind::Mermaid,
+                    _ => {
+                        return Err(format!(
+                            "--trace-out {}: the file name must end in .json or .mmd",
+                            path.display()
+                        ))
+                    }
+                };
+                Some((path.clone(), kind))
+            }
+        };
+        Ok((
+            CheckOptions {
+                strategy,
+                threads: threads.unwrap_or(cores()),
+                timeout,
+                max_depth,
+                seed: seed.unwrap_or_else(clock_seed),
+                progress: true,
+                max_memory: Some(max_memory),
+            },
+            trace,
+        ))
+    };
+    let (opts, trace) = match setup() {
+        Ok(x) => x,
+        Err(e) => return usage_error(e),
+    };
+    let json = m.get_one::<String>("format").map(String::as_str) == Some("json");
+    // Fail on an unwritable trace file now, not after a long check.
+    if let Some((path, _)) = &trace {
+        if let Err(e) = std::fs::File::create(path) {
+            return usage_error(format!("cannot write --trace-out {}: {e}", path.display()));
+        }
+    }
+    if m.get_flag("refines") {
+        return refine(entry, m, &resolved, &opts, json, trace);
+    }
+    let report = entry.check_resolved(&resolved, &opts);
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if let Some((path, kind)) = &trace {
+        if let Err(e) = write_trace(&report, path, *kind) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::from(report.exit_code() as u8)
+}
+
+/// `check --refines`: every search option that means something for the refinement BFS is
+/// honoured; the others are errors.
+fn refine(
+    entry: &Entry,
+    m: &ArgMatches,
+    resolved: &Resolved,
+    opts: &CheckOptions,
+    json: bool,
+    trace: Option<(PathBuf, TraceKind)>,
+) -> ExitCode {
+    if opts.strategy != Strategy::Bfs {
+        return usage_error(
+            "--refines searches breadth-first (its failing trace is a shortest one); drop --strategy",
+        );
+    }
+    if resolved.settings.symmetry {
+        return usage_error(
+            "--refines checks every concrete state (the mapping need not respect symmetry); drop --symmetry",
+        );
+    }
+    if given(m, "seed") {
+        return usage_error("--seed applies to --strategy simulation only");
+    }
+    for note in &resolved.notes {
+        eprintln!("{note}");
+    }
+    let ropts = RefineOptions {
+        threads: opts.threads,
+        timeout: opts.timeout,
+        max_depth: opts.max_depth,
+        progress: true,
+        max_memory: opts.max_memory,
+    };
+    let report = match entry.refine(&resolved.settings, &ropts) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serialises")
+        );
+    } else {
+        print!("{}", report.to_text());
+    }
+    if let Some((path, kind)) = &trace {
+        match &report.trace {
+            None => eprintln!(
+                "note: no trace to write to {}: the refinement holds",
+                path.display()
+            ),
+            Some(t) => {
+                let title = format!("{}: refinement of {}", report.protocol, report.spec);
+                let text = match kind {
+                    TraceKind::Json => serde_json::to_string_pretty(&serde_json::json!({
+                        "protocol": report.protocol,
+                        "spec": report.spec,
+                        "failure": report.failure,
+                        "trace": t,
+                    }))
+                    .expect("a trace serialises"),
+                    TraceKind::Mermaid => t.to_mermaid(&title),
+                };
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                eprintln!("wrote the failing refinement trace to {}", path.display());
+            }
+        }
+    }
+    ExitCode::from(report.exit_code() as u8)
+}
+
+#[derive(Clone, Copy)]
+enum TraceKind {
+    Json,
+    Mermaid,
+}
+
+/// Writes the first counterexample, or failing that the first example, to `path`.
+fn write_trace(report: &Report, path: &std::path::Path, kind: TraceKind) -> Result<(), String> {
+    let with_trace = || report.properties.iter().filter(|p| p.trace.is_some());
+    let chosen = with_trace()
+        .find(|p| p.verdict.is_failure())
+        .or_else(|| with_trace().next());
+    let Some(property) = chosen else {
+        eprintln!(
+            "note: no trace to write to {}: nothing was found",
+            path.display()
+        );
+        return Ok(());
+    };
+    let trace = property.trace.as_ref().expect("filtered above");
+    let text = match kind {
+        TraceKind::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "protocol": report.protocol,
+            "parameters": report.parameters,
+            "property": property.name,
+            "verdict": property.verdict,
+            "trace": trace,
+        }))
+        .expect("a trace serialises"),
+        TraceKind::Mermaid => trace.to_mermaid(&format!(
+            "{}: {} {}",
+            report.protocol,
+            property.name,
+            property.verdict.as_str()
+        )),
+    };
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "wrote the trace of \"{}\" ({}) to {}",
+        property.name,
+        property.verdict.as_str(),
+        path.display()
+    );
+    Ok(())
+}
+
+pub(super) fn explore(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
+    let resolved = match entry.resolve(&raw_settings(entry, m, Mode::Check), Mode::Check) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let threads = m.get_one::<usize>("threads").copied();
+    if threads == Some(0) {
+        return usage_error("--threads must be at least 1");
+    }
+    let addr = m.get_one::<String>("addr").expect("has a default");
+    let addr = match explorer::check_addr(addr) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    for note in &resolved.notes {
+        println!("{note}");
+    }
+    println!(
+        "Exploring {} on http://{addr}/ (Ctrl-C to stop)",
+        entry.name()
+    );
+    entry.explore(
+        &resolved.settings,
+        &addr.to_string(),
+        threads.unwrap_or(cores()),
+    );
+    ExitCode::SUCCESS
+}
+
+/// A seed for a simulation the user gave none: the clock's nanoseconds (reported, so a run can be
+/// replayed).
+fn clock_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ u64::from(std::process::id()).rotate_left(32)
+}

@@ -1,0 +1,337 @@
+//! `synod run`, `node`, `client` and `bench`: the network commands' options turned into the
+//! runtime's, the load generator's and the bench's configurations.
+
+use super::{given, param_id, positive_secs, raw_settings, usage_error};
+use crate::catalog::{self, Entry, Mode, RawSettings};
+use crate::{net, serve};
+use clap::ArgMatches;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn faults(m: &ArgMatches) -> Result<net::FaultConfig, String> {
+    let f = |id: &str| *m.get_one::<f64>(id).expect("has a default");
+    Ok(net::FaultConfig {
+        loss: f("loss"),
+        dup: f("dup"),
+        delay_ms: f("delay-ms"),
+        jitter_ms: f("jitter-ms"),
+        partitions: m
+            .get_many::<String>("partition")
+            .into_iter()
+            .flatten()
+            .map(|p| net::Partition::parse(p))
+            .collect::<Result<_, _>>()?,
+        seed: *m.get_one::<u64>("seed").expect("has a default"),
+    })
+}
+
+fn crash_events(m: &ArgMatches) -> Result<(Vec<net::NodeEvent>, Vec<net::NodeEvent>), String> {
+    let parse = |flag: &str, id: &str| {
+        m.get_many::<String>(id)
+            .into_iter()
+            .flatten()
+            .map(|t| net::NodeEvent::parse(flag, t))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok((parse("--crash", "crash")?, parse("--restart", "restart")?))
+}
+
+fn fsync(m: &ArgMatches) -> net::FsyncPolicy {
+    match m.get_one::<String>("fsync").map(String::as_str) {
+        Some("never") => net::FsyncPolicy::Never,
+        _ => net::FsyncPolicy::Always,
+    }
+}
+
+/// `--duration SECS` (absent: until Ctrl-C).
+fn duration(m: &ArgMatches) -> Result<Option<Duration>, String> {
+    m.get_one::<f64>("duration")
+        .map(|s| positive_secs("--duration", *s))
+        .transpose()
+}
+
+/// The protocol ready to run with the run-mode settings in `m`.
+fn runnable(entry: &Entry, m: &ArgMatches) -> Result<net::runnable::Runnable, String> {
+    let resolved = entry
+        .resolve(&raw_settings(entry, m, Mode::Run), Mode::Run)
+        .map_err(|e| e.to_string())?;
+    Ok(entry.runnable(resolved.settings))
+}
+
+pub(super) fn run(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
+    let setup = || -> Result<serve::RunConfig, String> {
+        let (crashes, restarts) = crash_events(m)?;
+        Ok(serve::RunConfig {
+            protocol: runnable(entry, m)?,
+            nodes: *m.get_one::<usize>("nodes").expect("has a default"),
+            host: *m.get_one("host").expect("has a default"),
+            port: *m.get_one::<u16>("port").expect("has a default"),
+            data_dir: m.get_one::<PathBuf>("data-dir").cloned(),
+            fsync: fsync(m),
+            faults: faults(m)?,
+            crashes,
+            restarts,
+            duration: duration(m)?,
+        })
+    };
+    match setup() {
+        Ok(cfg) => serve::run(cfg),
+        Err(e) => usage_error(e),
+    }
+}
+
+pub(super) fn node(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
+    let setup = || -> Result<serve::NodeConfig, String> {
+        let listen = *m
+            .get_one::<SocketAddrV4>("listen")
+            .ok_or("--listen ADDR is required: this node's address, one of --peers")?;
+        let peers: Vec<SocketAddrV4> = m
+            .get_many::<SocketAddrV4>("peers")
+            .ok_or("--peers ADDR,ADDR,... is required: every node's address, in the same order on every node")?
+            .copied()
+            .collect();
+        Ok(serve::NodeConfig {
+            protocol: runnable(entry, m)?,
+            listen,
+            peers,
+            data_dir: m.get_one::<PathBuf>("data-dir").expect("default").clone(),
+            fsync: fsync(m),
+            faults: faults(m)?,
+            duration: duration(m)?,
+        })
+    };
+    match setup() {
+        Ok(cfg) => serve::node(cfg),
+        Err(e) => usage_error(e),
+    }
+}
+
+pub(super) fn client(m: &ArgMatches) -> ExitCode {
+    let words: Vec<String> = m
+        .get_many::<String>("op")
+        .expect("required")
+        .cloned()
+        .collect();
+    let addr = m.get_one::<String>("addr").expect("required");
+    match serve::parse_request(&words) {
+        Ok(req) => serve::client(
+            addr,
+            req,
+            Duration::from_millis(*m.get_one::<u64>("timeout-ms").expect("default")),
+            *m.get_one::<u32>("retries").expect("default"),
+            m.get_flag("json"),
+        ),
+        Err(e) => usage_error(e),
+    }
+}
+
+/// `synod bench PROTOCOL` (a local cluster), `synod bench --target ADDR,...` (existing lin-kv
+/// servers), or both (existing servers of that protocol: its key semantics and workload).
+pub(super) fn bench(m: &ArgMatches) -> ExitCode {
+    let protocol = match m.subcommand() {
+        None => None,
+        Some((name, pm)) => match catalog::find_runnable(name) {
+            Ok(entry) => Some((entry, pm)),
+            Err(e) => return usage_error(e),
+        },
+    };
+    // Options of the bench command are global: read them from the deepest matches.
+    let m = protocol.map(|(_, pm)| pm).unwrap_or(m);
+    let targets: Option<Vec<String>> = m.get_many::<String>("target").map(|t| t.cloned().collect());
+    let result = match (protocol, targets) {
+        (None, None) => {
+            return usage_error(format!(
+                "name a protocol to benchmark a local cluster (runnable: {}), or --target ADDR,... to drive running servers",
+                catalog::catalog()
+                    .iter()
+                    .filter(|e| e.is_runnable())
+                    .map(|e| e.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+        (Some((entry, _)), None) => bench_cluster(entry, m),
+        (protocol, Some(targets)) => bench_targets(protocol.map(|(e, _)| e), targets, m),
+    };
+    match result {
+        Ok(report) => {
+            if m.get_one::<String>("format").map(String::as_str) == Some("json") {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json()).expect("a report serialises")
+                );
+            } else {
+                print!("{}", report.to_text());
+            }
+            ExitCode::from(report.exit_code())
+        }
+        Err(e) => usage_error(e),
+    }
+}
+
+/// The load generator's configuration from the bench flags; `write_once` stores get fresh keys
+/// for every write unless `--keys` says otherwise.
+fn load_config(m: &ArgMatches, write_once: bool) -> Result<crate::client::LoadConfig, String> {
+    let secs = |flag: &str, id: &str, zero_ok: bool| {
+        let s = *m.get_one::<f64>(id).expect("has a default");
+        if s.is_finite() && (s > 0.0 || (zero_ok && s == 0.0)) {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            Err(format!("{flag} {s} must be a positive number of seconds"))
+        }
+    };
+    let keys = m.get_one::<u64>("keys").copied();
+    let load = crate::client::LoadConfig {
+        targets: Vec::new(),
+        wire: crate::client::Wire::LinKv,
+        clients: *m.get_one::<usize>("clients").expect("default"),
+        rate: m.get_one::<f64>("rate").copied(),
+        duration: secs("--duration", "duration", false)?,
+        warmup: secs("--warmup", "warmup", true)?,
+        keys: keys.unwrap_or(1000),
+        key_base: 0,
+        reads: *m.get_one::<f64>("reads").expect("default"),
+        cas: *m.get_one::<f64>("cas").expect("default"),
+        timeout: Duration::from_millis(*m.get_one::<u64>("timeout-ms").expect("default")),
+        retries: *m.get_one::<u32>("retries").expect("default"),
+        seed: *m.get_one::<u64>("seed").expect("default"),
+        record_history: !m.get_flag("no-check") || m.get_one::<PathBuf>("history-out").is_some(),
+        threads: *m.get_one::<usize>("client-threads").expect("default"),
+        fresh_writes: write_once && keys.is_none(),
+    };
+    // Validated with a stand-in target; the real addresses replace it.
+    crate::client::LoadConfig {
+        targets: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 1))],
+        ..load.clone()
+    }
+    .validate()
+    .map_err(|e| e.to_string())?;
+    Ok(load)
+}
+
+fn check_budget(m: &ArgMatches) -> Result<Duration, String> {
+    if m.get_flag("no-check") && given(m, "check-timeout") {
+        return Err(
+            "--check-timeout is the history checker's budget, and --no-check skips the check"
+                .into(),
+        );
+    }
+    positive_secs(
+        "--check-timeout",
+        *m.get_one::<f64>("check-timeout").expect("default"),
+    )
+}
+
+fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchReport, String> {
+    if given(m, "store") {
+        return Err(format!(
+            "--store applies with --target and no protocol; {} keys are {}",
+            entry.name(),
+            store_name(entry_store(entry))
+        ));
+    }
+    let protocol = runnable(entry, m)?;
+    let write_once = protocol.model == crate::lincheck::Model::WriteOnce;
+    let (crashes, restarts) = crash_events(m)?;
+    let cfg = crate::bench::BenchConfig {
+        bug: protocol.settings.bug.map(str::to_string),
+        protocol,
+        nodes: *m.get_one::<usize>("nodes").expect("default"),
+        load: load_config(m, write_once)?,
+        fsync: fsync(m),
+        faults: faults(m)?,
+        crashes,
+        restarts,
+        check: !m.get_flag("no-check"),
+        check_budget: check_budget(m)?,
+        compare: m.get_flag("compare"),
+        history_out: m.get_one::<PathBuf>("history-out").cloned(),
+    };
+    crate::bench::bench(&cfg)
+}
+
+fn entry_store(entry: &Entry) -> crate::lincheck::Model {
+    entry
+        .runnable(
+            entry
+                .resolve(&RawSettings::default(), Mode::Run)
+                .expect("the defaults are valid")
+                .settings,
+        )
+        .model
+}
+
+fn store_name(model: crate::lincheck::Model) -> &'static str {
+    match model {
+        crate::lincheck::Model::Register => "register",
+        crate::lincheck::Model::WriteOnce => "write-once",
+    }
+}
+
+/// `--target`: the servers run elsewhere, so what shapes a local cluster does not apply.
+fn bench_targets(
+    entry: Option<&Entry>,
+    targets: Vec<String>,
+    m: &ArgMatches,
+) -> Result<crate::bench::BenchReport, String> {
+    for flag in [
+        "nodes",
+        "fsync",
+        "loss",
+        "dup",
+        "delay-ms",
+        "jitter-ms",
+        "partition",
+        "crash",
+        "restart",
+        "compare",
+    ] {
+        if given(m, flag) {
+            return Err(format!(
+                "--{flag} shapes a local cluster and does not apply with --target (the servers run elsewhere)"
+            ));
+        }
+    }
+    if let Some(entry) = entry {
+        if let Some(bug) = m.try_get_one::<String>("bug").ok().flatten() {
+            return Err(format!(
+                "--bug {bug} builds {}'s servers and does not apply with --target",
+                entry.name()
+            ));
+        }
+        for p in entry.params(Mode::Run) {
+            if given(m, &param_id(p.name)) {
+                return Err(format!(
+                    "--{} builds {}'s servers and does not apply with --target",
+                    p.name,
+                    entry.name()
+                ));
+            }
+        }
+        if given(m, "store") {
+            return Err(format!(
+                "--store applies with --target and no protocol; {} keys are {}",
+                entry.name(),
+                store_name(entry_store(entry))
+            ));
+        }
+    }
+    let model = match entry {
+        Some(e) => entry_store(e),
+        None => match m.get_one::<String>("store").map(String::as_str) {
+            Some("write-once") => crate::lincheck::Model::WriteOnce,
+            _ => crate::lincheck::Model::Register,
+        },
+    };
+    let cfg = crate::bench::TargetBenchConfig {
+        targets,
+        load: load_config(m, model == crate::lincheck::Model::WriteOnce)?,
+        model,
+        check: !m.get_flag("no-check"),
+        check_budget: check_budget(m)?,
+        history_out: m.get_one::<PathBuf>("history-out").cloned(),
+    };
+    crate::bench::bench_targets(&cfg)
+}
