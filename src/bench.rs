@@ -436,6 +436,13 @@ impl BenchReport {
                 self.model
             ),
         };
+        match crate::serve::faults_text(&self.faults, &self.crashes, &self.restarts) {
+            Some(line) => out.push_str(&format!("{line}\n")),
+            None => out.push_str(&format!(
+                "Seed {} (workload and timers; no faults injected)\n",
+                self.faults.seed
+            )),
+        }
         out.push_str(&self.load.to_string());
         if !out.ends_with('\n') {
             out.push('\n');

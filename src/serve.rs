@@ -44,13 +44,18 @@ fn interrupted() -> Arc<AtomicBool> {
     flag
 }
 
-/// Waits for Ctrl-C or the end of `duration`.
-fn wait(duration: Option<Duration>) {
+/// Waits for a signal (SIGINT, SIGTERM, SIGHUP), the end of `duration`, or a node of `cluster`
+/// failing on its own; returns the failure (node, address, error), if that is what ended it.
+fn wait(duration: Option<Duration>, cluster: &Cluster) -> Option<(usize, String, String)> {
     let stop = interrupted();
     let start = Instant::now();
     while !stop.load(Ordering::SeqCst) && duration.is_none_or(|d| start.elapsed() < d) {
+        if let Some(failure) = cluster.failure() {
+            return Some(failure);
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    None
 }
 
 /// A fresh directory under the system's temporary directory.
@@ -105,13 +110,16 @@ pub fn run(cfg: RunConfig) -> ExitCode {
             None => "Ctrl-C to stop.".to_string(),
         }
     );
-    wait(cfg.duration);
+    let failure = wait(cfg.duration, &cluster);
+    if let Some((node, addr, error)) = &failure {
+        eprintln!("error: node {node} ({addr}) stopped: {error}; stopping the cluster");
+    }
     let report = cluster.stop();
     print!("{}", counters_text(&report));
     if temporary {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
-    if report.nodes.iter().any(|n| n.error.is_some()) {
+    if failure.is_some() || report.nodes.iter().any(|n| n.error.is_some()) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -120,6 +128,17 @@ pub fn run(cfg: RunConfig) -> ExitCode {
 
 /// One line per configured fault, so a run's output says how it was run.
 pub fn print_faults(faults: &FaultConfig, crashes: &[NodeEvent], restarts: &[NodeEvent]) {
+    if let Some(line) = faults_text(faults, crashes, restarts) {
+        println!("{line}");
+    }
+}
+
+/// `Faults (seed 9): loss 0.1, dup 0.5, partition 0@2-5, crash 1@3`, or `None` without faults.
+pub fn faults_text(
+    faults: &FaultConfig,
+    crashes: &[NodeEvent],
+    restarts: &[NodeEvent],
+) -> Option<String> {
     let mut parts = Vec::new();
     if faults.loss > 0.0 {
         parts.push(format!("loss {}", faults.loss));
@@ -142,9 +161,7 @@ pub fn print_faults(faults: &FaultConfig, crashes: &[NodeEvent], restarts: &[Nod
     for r in restarts {
         parts.push(format!("restart {r}"));
     }
-    if !parts.is_empty() {
-        println!("Faults (seed {}): {}", faults.seed, parts.join(", "));
-    }
+    (!parts.is_empty()).then(|| format!("Faults (seed {}): {}", faults.seed, parts.join(", ")))
 }
 
 /// The counters of every node, nonzero ones only, and what the cluster did to its nodes.
@@ -193,6 +210,26 @@ pub struct NodeConfig {
 }
 
 pub fn node(cfg: NodeConfig) -> ExitCode {
+    if cfg.listen.ip().is_unspecified() || cfg.listen.port() == 0 {
+        eprintln!(
+            "error: --listen {}: a node sends from the address it listens on, and its peers know it \
+             by its --peers entry, so listen on that exact address and port (e.g. 10.0.0.5:7000), \
+             not 0.0.0.0 or port 0",
+            cfg.listen
+        );
+        return ExitCode::from(2);
+    }
+    if let Some(p) = cfg
+        .peers
+        .iter()
+        .find(|p| p.ip().is_unspecified() || p.port() == 0)
+    {
+        eprintln!(
+            "error: --peers lists {p}: every peer needs a routable address and a port (0.0.0.0 and \
+             port 0 name no node)"
+        );
+        return ExitCode::from(2);
+    }
     let Some(index) = cfg.peers.iter().position(|p| *p == cfg.listen) else {
         eprintln!(
             "error: --listen {} is not one of --peers; list every node, this one included, in \

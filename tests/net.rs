@@ -2,7 +2,7 @@
 //! fault flag's effect, crash and restart from disk, and the `run`/`node`/`client` commands.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use synod::catalog::runnable;
@@ -626,24 +626,52 @@ fn bench_open_loop_and_compare() {
     }
 }
 
+/// SIGINT (Ctrl-C), SIGTERM (what systemd and container runtimes send) and SIGHUP all stop a
+/// cluster cleanly: counters printed, exit 0, and the temporary data directory removed.
 #[test]
-fn synod_run_stops_cleanly_on_ctrl_c() {
-    let child = synod()
-        .args(["run", "single-copy-kv", "--nodes", "1", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("Ctrl-C to stop"), "{stdout}");
-    assert!(stdout.contains("Counters:"), "{stdout}");
+fn synod_run_stops_cleanly_on_sigint_sigterm_and_sighup() {
+    use std::io::{BufRead, BufReader, Read};
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut child = synod()
+            .args(["run", "single-copy-kv", "--nodes", "1", "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the banner, which names the temporary directory.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        while !banner.contains("to stop") {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "SIG{signal}: {banner}");
+            banner.push_str(&line);
+        }
+        let dir = banner
+            .split("data in ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("the banner names the data directory: {banner}"))
+            .to_string();
+        // The node creates its directory as it starts.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !Path::new(&dir).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(Path::new(&dir).exists(), "{dir}");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "SIG{signal}: {status:?}\n{banner}{rest}");
+        assert!(rest.contains("Counters:"), "SIG{signal}: {rest}");
+        assert!(
+            !Path::new(&dir).exists(),
+            "SIG{signal}: the temporary directory {dir} is removed"
+        );
+    }
 }
 
 #[test]
@@ -669,4 +697,106 @@ fn paxos_with_many_keys_stays_linearizable_through_a_restart() {
     assert_eq!(r["lincheck"]["verdict"], "linearizable", "{r}");
     assert!(r["lincheck"]["keys"].as_u64().unwrap() > 500, "{r}");
     assert_eq!(r["cluster"]["nodes"][1]["counters"]["recoveries"], 1, "{r}");
+}
+
+/// Duplication applies to client requests on their way in (delivered again a little later), so
+/// a server without at-most-once sessions is caught on real sockets as in the checker; with
+/// sessions the same faults stay linearizable.
+#[test]
+fn duplicated_client_requests_expose_a_server_without_sessions() {
+    let args = |bug: bool| {
+        let mut a = vec![
+            "single-copy-kv",
+            "--nodes",
+            "1",
+            "--clients",
+            "16",
+            "--keys",
+            "20",
+            "--dup",
+            "0.5",
+            "--duration",
+            "1",
+            "--seed",
+            "3",
+        ];
+        if bug {
+            a.extend(["--bug", "no-dedup"]);
+        }
+        a
+    };
+    let (code, r) = bench_json(&args(true));
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["lincheck"]["verdict"], "not linearizable");
+    assert!(r["cluster"]["total"]["fault_duplicated"].as_u64().unwrap() > 100);
+    let (code, r) = bench_json(&args(false));
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["lincheck"]["verdict"], "linearizable");
+    // The JSON counts the checked history; the text repeats the faults and their seed.
+    assert!(r["load"]["history_ops"].as_u64().unwrap() > 100, "{r}");
+    let out = synod().arg("bench").args(args(false)).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Faults (seed 3): dup 0.5"), "{text}");
+}
+
+/// A node listens on the address its peers know it by: 0.0.0.0 or port 0 would send from an
+/// address its peers drop as a stranger.
+#[test]
+fn unspecified_addresses_are_refused() {
+    for args in [
+        vec![
+            "node",
+            "paxos",
+            "--listen",
+            "0.0.0.0:7400",
+            "--peers",
+            "0.0.0.0:7400,127.0.0.1:7401",
+            "--data-dir",
+            "/tmp/synod-never-used",
+        ],
+        vec![
+            "node",
+            "paxos",
+            "--listen",
+            "127.0.0.1:0",
+            "--peers",
+            "127.0.0.1:0,127.0.0.1:7401",
+            "--data-dir",
+            "/tmp/synod-never-used",
+        ],
+        vec!["run", "paxos", "--host", "0.0.0.0", "--duration", "1"],
+    ] {
+        let out = synod().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("0.0.0.0") || stderr.contains("port 0"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!Path::new("/tmp/synod-never-used").exists());
+}
+
+/// A node that cannot use its data directory ends `synod run` at once, non-zero, naming the path,
+/// instead of "Serving ..." until Ctrl-C.
+#[test]
+fn run_exits_at_once_when_a_node_fails() {
+    let started = Instant::now();
+    let out = synod()
+        .args([
+            "run",
+            "single-copy-kv",
+            "--nodes",
+            "1",
+            "--port",
+            "0",
+            "--data-dir",
+            "/dev/null/synod",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("/dev/null/synod"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }

@@ -335,6 +335,8 @@ pub struct LoadReport {
     /// Every operation of the run ordered by invocation, if `record_history` was set and the
     /// history stayed within [`MAX_HISTORY_OPS`].
     pub history: Option<Vec<Op>>,
+    /// How many operations the history held (kept when the history is taken for checking).
+    pub history_ops: Option<usize>,
     pub history_overflow: bool,
 }
 
@@ -403,7 +405,7 @@ impl LoadReport {
             "ops_intended": self.ops_intended,
             "ops_issued": self.ops_issued,
             "ops_unfinished": self.ops_unfinished,
-            "history_ops": self.history.as_ref().map(|h| h.len()),
+            "history_ops": self.history_ops,
             "history_overflow": self.history_overflow,
         })
     }
@@ -640,6 +642,7 @@ fn merge(
         ops_intended: cfg.rate.map(|r| (total_secs * r).ceil() as u64),
         ops_issued: run.issued,
         ops_unfinished: run.unfinished,
+        history_ops: (cfg.record_history && !history_overflow).then_some(history.len()),
         history: (cfg.record_history && !history_overflow).then_some(history),
         history_overflow,
     })

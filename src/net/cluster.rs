@@ -101,6 +101,13 @@ impl Cluster {
         if cfg.nodes == 0 {
             return Err("a cluster needs at least one node".into());
         }
+        if cfg.host.is_unspecified() {
+            return Err(format!(
+                "--host {}: nodes send from the address they bind and know each other by it; \
+                 give a routable address (127.0.0.1 for a local cluster)",
+                cfg.host
+            ));
+        }
         cfg.faults.validate(cfg.nodes)?;
         for e in cfg.crashes.iter().chain(&cfg.restarts) {
             if e.node >= cfg.nodes {
@@ -209,6 +216,24 @@ impl Cluster {
             .thread
             .as_ref()
             .is_some_and(|t| !t.is_finished())
+    }
+
+    /// The first node whose thread ended on its own (not stopped or crashed by the schedule),
+    /// with its address and error: a node only ends by itself when it cannot go on (its disk).
+    pub fn failure(&self) -> Option<(usize, String, String)> {
+        let mut inner = self.inner.lock().expect("cluster lock");
+        for (i, slot) in inner.slots.iter_mut().enumerate() {
+            let ended = slot.thread.as_ref().is_some_and(|t| t.is_finished());
+            if ended && !slot.stop.load(Ordering::Relaxed) {
+                join(slot);
+                let error = slot
+                    .error
+                    .get_or_insert_with(|| "the node's loop ended unexpectedly".into())
+                    .clone();
+                return Some((i, self.addrs[i].to_string(), error));
+            }
+        }
+        None
     }
 
     /// Stops every node cleanly (each finishes its batch: commits, sends) and reports.

@@ -237,6 +237,13 @@ impl Faults {
         self.config.partitions.iter().any(|p| p.cuts(a, b, elapsed))
     }
 
+    /// Whether an arriving client request is delivered twice, as a network that duplicates
+    /// datagrams would: duplication applies on the way in too, so a server without at-most-once
+    /// sessions is caught on real sockets as it is in the checker.
+    pub fn duplicate_inbound(&mut self) -> bool {
+        self.rng.chance(self.config.dup)
+    }
+
     /// Decides one datagram's fate. `peers` is `Some((from, to))` for node-to-node traffic.
     pub fn judge(&mut self, peers: Option<(usize, usize)>, elapsed: Duration) -> Fate {
         if let Some((a, b)) = peers {

@@ -70,6 +70,36 @@ impl Ord for Delayed {
     }
 }
 
+/// How much later than the original an injected duplicate of a client request arrives, at most
+/// (uniform; plus the configured delay): a network that duplicates does not deliver both copies
+/// back to back, and a copy applied right after its original would change nothing to see.
+pub const DUPLICATE_LATER_MAX: Duration = Duration::from_millis(20);
+
+/// A client request to deliver again later (injected duplication on the way in).
+struct Redelivery<M> {
+    due: Instant,
+    seq: u64,
+    src: SocketAddrV4,
+    msg: M,
+}
+
+impl<M> PartialEq for Redelivery<M> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl<M> Eq for Redelivery<M> {}
+impl<M> PartialOrd for Redelivery<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> Ord for Redelivery<M> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
 /// The running actor and everything its steps touch.
 struct Node<A: Actor>
 where
@@ -143,7 +173,7 @@ pub fn run<A, I>(actor: A, ctx: NodeContext) -> io::Result<()>
 where
     A: Actor<Msg = KvMsg<I>>,
     A::Storage: Durable,
-    I: Serialize + DeserializeOwned,
+    I: Clone + Serialize + DeserializeOwned,
 {
     let me = ctx.addrs[ctx.index];
     let peers: HashMap<SocketAddrV4, usize> = ctx
@@ -187,6 +217,7 @@ where
     let mut wire = Vec::with_capacity(1024);
     let mut delayed: BinaryHeap<Reverse<Delayed>> = BinaryHeap::new();
     let mut delayed_seq = 0u64;
+    let mut redeliveries: BinaryHeap<Reverse<Redelivery<KvMsg<I>>>> = BinaryHeap::new();
     let mut backlog = false; // the socket may hold more datagrams than the last batch took
     let counters = ctx.counters.clone();
 
@@ -203,6 +234,9 @@ where
         if let Some(Reverse(d)) = delayed.peek() {
             wait = wait.min(d.due.saturating_duration_since(now));
         }
+        if let Some(Reverse(r)) = redeliveries.peek() {
+            wait = wait.min(r.due.saturating_duration_since(now));
+        }
         if backlog || !node.randoms.is_empty() {
             wait = Duration::ZERO;
         }
@@ -212,7 +246,12 @@ where
             }
         }
 
-        // 2. Steps: datagrams, then due timers, then random choices.
+        // 2. Steps: duplicated requests now due, datagrams, then due timers, then random choices.
+        let now = Instant::now();
+        while redeliveries.peek().is_some_and(|Reverse(r)| r.due <= now) {
+            let Reverse(r) = redeliveries.pop().expect("peeked");
+            node.step(|a, id, s, o| a.on_msg(id, s, Id::from(r.src), r.msg, o));
+        }
         backlog = false;
         let mut taken = 0;
         while taken < BATCH {
@@ -246,6 +285,22 @@ where
                 }
                 Decoded::Client(msg) => {
                     counters.requests.fetch_add(1, Relaxed);
+                    if faults.duplicate_inbound() {
+                        if redeliveries.len() < MAX_DELAYED {
+                            counters.fault_duplicated.fetch_add(1, Relaxed);
+                            let later = faults.config.delay_ms.max(0.0) / 1000.0
+                                + DUPLICATE_LATER_MAX.as_secs_f64() * node.rng.unit();
+                            delayed_seq += 1;
+                            redeliveries.push(Reverse(Redelivery {
+                                due: Instant::now() + Duration::from_secs_f64(later),
+                                seq: delayed_seq,
+                                src,
+                                msg: msg.clone(),
+                            }));
+                        } else {
+                            counters.queue_full.fetch_add(1, Relaxed);
+                        }
+                    }
                     node.step(|a, id, s, o| a.on_msg(id, s, Id::from(src), msg, o));
                 }
                 Decoded::Reject { msg_id, code } => {
