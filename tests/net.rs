@@ -410,7 +410,7 @@ fn synod_node_processes_form_a_cluster_and_recover_from_disk() {
 
 #[test]
 fn bad_flags_get_clear_errors() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["run", "spec-paxos"], "cannot run on the network"),
         (
             &["run", "paxos", "--bug", "nope"],
@@ -430,8 +430,21 @@ fn bad_flags_get_clear_errors() {
                 "127.0.0.1:1",
                 "--peers",
                 "127.0.0.1:2",
+                "--data-dir",
+                "/tmp/synod-never-used",
             ],
             "not one of --peers",
+        ),
+        (
+            &[
+                "node",
+                "paxos",
+                "--listen",
+                "127.0.0.1:1",
+                "--peers",
+                "127.0.0.1:1",
+            ],
+            "--data-dir DIR is required",
         ),
         (
             &["client", "127.0.0.1:1", "cas", "1", "2"],

@@ -412,8 +412,7 @@ pub(super) fn node_command() -> Command {
                 .long("data-dir")
                 .value_name("DIR")
                 .value_parser(value_parser!(PathBuf))
-                .default_value("synod-data")
-                .help("Where this node keeps what it saves"),
+                .help("Where this node keeps what it saves: its own directory, locked while it runs [required]"),
         ))
         .arg(fsync_arg())
         .arg(duration_arg());

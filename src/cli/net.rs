@@ -96,7 +96,13 @@ pub(super) fn node(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             protocol: runnable(entry, m)?,
             listen,
             peers,
-            data_dir: m.get_one::<PathBuf>("data-dir").expect("default").clone(),
+            data_dir: m
+                .get_one::<PathBuf>("data-dir")
+                .ok_or(
+                    "--data-dir DIR is required: each node keeps its acceptor state in a directory of \
+                     its own (nodes sharing one would overwrite each other)",
+                )?
+                .clone(),
             fsync: fsync(m),
             faults: faults(m)?,
             duration: duration(m)?,
