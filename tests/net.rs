@@ -655,7 +655,10 @@ fn synod_run_stops_cleanly_on_sigint_sigterm_and_sighup() {
         let mut banner = String::new();
         while !banner.contains("to stop") {
             let mut line = String::new();
-            assert!(stdout.read_line(&mut line).unwrap() > 0, "SIG{signal}: {banner}");
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "SIG{signal}: {banner}"
+            );
             banner.push_str(&line);
         }
         let dir = banner
@@ -811,5 +814,151 @@ fn run_exits_at_once_when_a_node_fails() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("/dev/null/synod"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A cluster on fixed loopback ports (a restart on the same data directory needs the same
+/// addresses: they are the nodes' identities). Retries with other ports if one is taken.
+fn fixed_cluster(protocol: &str, nodes: usize, dir: &Path) -> Result<Cluster, String> {
+    let mut last = String::new();
+    for _ in 0..20 {
+        let base = free_port();
+        if base > 65_000 {
+            continue;
+        }
+        match Cluster::start(ClusterConfig {
+            protocol: runnable(protocol, None).unwrap(),
+            nodes,
+            host: Ipv4Addr::LOCALHOST,
+            port: base,
+            data_dir: dir.to_path_buf(),
+            fsync: FsyncPolicy::Always,
+            faults: FaultConfig::default(),
+            crashes: vec![],
+            restarts: vec![],
+        }) {
+            Ok(c) => return Ok(c),
+            Err(e) if e.contains("cannot bind") => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    panic!("no free ports: {last}")
+}
+
+/// Issue 9's safety scenario: keys decided through node 0, then nodes 1 and 2 lose their
+/// snapshots. Started alone they would form a quorum that forgot its promises and accepts, and
+/// decide other values for the same write-once keys. They refuse to start instead, naming the
+/// file, and change nothing.
+#[test]
+fn paxos_acceptors_that_lost_their_snapshot_refuse_to_start() {
+    let dir = data_dir("lost-snapshot");
+    let c = fixed_cluster("paxos", 3, &dir).unwrap();
+    let addrs = c.addrs().to_vec();
+    let a0 = SocketAddr::V4(addrs[0]);
+    for key in 1..=20 {
+        assert_eq!(write(a0, key, 100 + key).as_deref(), Some("write_ok"));
+    }
+    c.stop();
+    for node in [1, 2] {
+        std::fs::remove_file(dir.join(format!("node{node}/snapshot"))).unwrap();
+    }
+    let before: Vec<_> = std::fs::read_dir(dir.join("node1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    // The same addresses as before.
+    let again = Cluster::start(ClusterConfig {
+        protocol: runnable("paxos", None).unwrap(),
+        nodes: 3,
+        host: Ipv4Addr::LOCALHOST,
+        port: addrs[0].port(),
+        data_dir: dir.clone(),
+        fsync: FsyncPolicy::Always,
+        faults: FaultConfig::default(),
+        crashes: vec![],
+        restarts: vec![],
+    });
+    let err = match again {
+        Ok(c) => {
+            c.stop();
+            panic!("a node without its snapshot started")
+        }
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("node1/snapshot") && err.contains("missing"),
+        "{err}"
+    );
+    let after: Vec<_> = std::fs::read_dir(dir.join("node1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "nothing deleted");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two `synod node` processes on one directory: the second is refused with the holder's pid; a
+/// node of another protocol (or shape) on a directory is refused with both shapes; and
+/// `check-data` describes the directory without touching it.
+#[test]
+fn a_data_directory_is_locked_and_remembers_what_wrote_it() {
+    let dir = data_dir("locked");
+    let me = format!("127.0.0.1:{}", free_port());
+    let other = format!("127.0.0.1:{}", free_port());
+    let node_at = |protocol: &str, me: &str| {
+        let mut c = synod();
+        c.args([
+            "node",
+            protocol,
+            "--listen",
+            me,
+            "--peers",
+            me,
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--duration",
+            "3",
+        ]);
+        c
+    };
+    let node = |protocol: &str| node_at(protocol, &me);
+    let mut first = node("single-copy-kv")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it serves.
+    let to: SocketAddr = me.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while write(to, 1, 7).is_none() {
+        assert!(Instant::now() < deadline, "the first node never answered");
+    }
+    // (Another address: the first node holds this one's port.)
+    let out = node_at("single-copy-kv", &other).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("in use") && stderr.contains(&first.id().to_string()),
+        "the second node names the holder: {stderr}"
+    );
+    let report = synod()
+        .args(["check-data", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert_eq!(report.status.code(), Some(0), "{text}");
+    assert!(text.contains("single-copy-kv node 0 of 1"), "{text}");
+    let _ = first.kill();
+    let _ = first.wait();
+    let out = node("paxos").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("single-copy-kv") && stderr.contains("paxos"),
+        "both shapes: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

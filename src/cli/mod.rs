@@ -58,6 +58,16 @@ pub fn command() -> Command {
         .subcommand(client_command())
         .subcommand(bench_command())
         .subcommand(
+            Command::new("check-data")
+                .about("Verifies a node's data directory without starting a node or changing anything. Exit codes: 0 a node would start on it; 1 a node would refuse it (damage, named with file and offset); 2 it cannot be read.")
+                .arg(
+                    Arg::new("dir")
+                        .required(true)
+                        .value_name("DIR")
+                        .value_parser(value_parser!(std::path::PathBuf)),
+                ),
+        )
+        .subcommand(
             Command::new("spawn-baseline")
                 .about("(internal) Runs a protocol under stateright::actor::spawn for `bench --compare`.")
                 .hide(true)
@@ -108,6 +118,27 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Some(("node", m)) => with_protocol(m, Mode::Run, net::node),
         Some(("bench", m)) => net::bench(m),
         Some(("client", m)) => net::client(m),
+        Some(("check-data", m)) => {
+            let dir = m.get_one::<std::path::PathBuf>("dir").expect("required");
+            match crate::net::datadir::verify(dir) {
+                Ok(report) => {
+                    print!("{report}");
+                    if !report.to_string().ends_with('\n') {
+                        println!();
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) if e.is_damage() => {
+                    eprintln!(
+                        "{}\na node would refuse to start on {}; nothing was changed",
+                        e.summary(),
+                        dir.display()
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => usage_error(e),
+            }
+        }
         Some(("spawn-baseline", m)) => {
             let name = m.get_one::<String>("protocol").expect("required");
             let addrs: Vec<SocketAddrV4> = m

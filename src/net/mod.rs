@@ -3,6 +3,7 @@
 //! - [`node`]: one actor on one socket: the step loop, timers, group commit, the outbox.
 //! - [`codec`]: binary (postcard behind a version byte) between nodes, JSON `lin-kv` with clients.
 //! - [`storage`]: what actors `save`: a snapshot plus an incremental write-ahead file, fsynced.
+//! - [`datadir`]: a node's data directory: locked, recording what wrote it, checked ([`datadir::verify`]).
 //! - [`faults`]: loss, duplication, delay, partitions; seeded.
 //! - [`cluster`]: a local cluster of nodes on loopback, crash and restart, counters.
 //! - [`runnable`]: a registered protocol ready to run: how its actors are built for a node.
@@ -12,6 +13,7 @@
 
 pub mod cluster;
 pub mod codec;
+pub mod datadir;
 pub mod faults;
 pub mod node;
 pub mod runnable;
@@ -121,9 +123,11 @@ counters! {
     snapshots,
     /// Starts that recovered saved state from disk.
     recoveries,
+    /// Torn write-ahead tails cut on recovery (the last write of a crash, never acknowledged).
+    torn_tails,
     /// Datagrams dropped by injected loss or a partition.
     fault_dropped,
-    /// Datagrams sent twice by injected duplication.
+    /// Datagrams sent twice, or client requests delivered twice, by injected duplication.
     fault_duplicated,
     /// Datagrams held back by injected delay.
     fault_delayed,

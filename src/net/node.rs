@@ -19,6 +19,7 @@
 //! no client form are dropped and counted, never logged one by one.
 
 use super::codec::{self, Decoded, MAX_DATAGRAM_BYTES};
+use super::datadir::{DataDir, Meta};
 use super::faults::{Fate, Faults, Rng};
 use super::storage::{DiskStore, Durable};
 use super::{Counters, NodeContext};
@@ -167,9 +168,43 @@ where
     }
 }
 
+/// Opens the node's data directory (locked, checked against what wrote it) and recovers what it
+/// saved, in the caller's thread, then runs the node on a thread of its own until `ctx.stop` is
+/// set. A directory the node cannot trust is an error here, before anything is served: the
+/// message names the file, the offset and what is wrong (see [`super::storage`]).
+pub fn start<A, I>(
+    actor: A,
+    protocol: &'static str,
+    ctx: NodeContext,
+) -> io::Result<std::thread::JoinHandle<io::Result<()>>>
+where
+    A: Actor<Msg = KvMsg<I>> + Send + 'static,
+    A::Storage: Durable,
+    I: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
+    let meta = Meta::new(protocol, ctx.index, ctx.addrs.to_vec());
+    let data = DataDir::open(&ctx.dir, &meta)?;
+    let (store, recovered, recovery) = DiskStore::<A::Storage>::recover(data, ctx.fsync)?;
+    if let Some(torn) = &recovery.torn_tail {
+        eprintln!("node {}: {torn}", ctx.index);
+        ctx.counters.torn_tails.fetch_add(1, Relaxed);
+    }
+    if recovered.is_some() {
+        ctx.counters.recoveries.fetch_add(1, Relaxed);
+    }
+    std::thread::Builder::new()
+        .name(format!("synod-node-{}", ctx.index))
+        .spawn(move || run(actor, ctx, store, recovered))
+}
+
 /// Runs a node until `ctx.stop` is set. Returns an error only for what the node cannot survive
 /// (its disk failing); everything the network does is counted instead.
-pub fn run<A, I>(actor: A, ctx: NodeContext) -> io::Result<()>
+fn run<A, I>(
+    actor: A,
+    ctx: NodeContext,
+    store: DiskStore<A::Storage>,
+    recovered: Option<A::Storage>,
+) -> io::Result<()>
 where
     A: Actor<Msg = KvMsg<I>>,
     A::Storage: Durable,
@@ -183,10 +218,6 @@ where
         .filter(|(i, _)| *i != ctx.index)
         .map(|(i, a)| (*a, i))
         .collect();
-    let (store, recovered) = DiskStore::<A::Storage>::open(&ctx.dir, ctx.fsync)?;
-    if recovered.is_some() {
-        ctx.counters.recoveries.fetch_add(1, Relaxed);
-    }
     let mut socket = UdpSocket::from_std(ctx.socket);
     let mut poll = Poll::new()?;
     poll.registry()

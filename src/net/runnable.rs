@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use synod_models::protocol::{KeySemantics, Serve, Settings};
 
-/// Starts one node's thread.
+/// Opens one node's data directory and starts its thread (an error: the node cannot start).
 pub type Launcher =
     Arc<dyn Fn(NodeContext) -> io::Result<JoinHandle<io::Result<()>>> + Send + Sync>;
 
@@ -46,9 +46,7 @@ impl Runnable {
             launch: Arc::new(move |ctx: NodeContext| {
                 let servers = ctx.addrs.iter().map(|a| Id::from(*a)).collect();
                 let actor = P::server(&for_nodes, ctx.index, servers);
-                std::thread::Builder::new()
-                    .name(format!("synod-node-{}", ctx.index))
-                    .spawn(move || super::node::run(actor, ctx))
+                super::node::start(actor, P::DESCRIPTOR.name, ctx)
             }),
         }
     }
