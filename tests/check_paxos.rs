@@ -13,14 +13,14 @@
 
 use stateright::actor::ActorModelAction;
 use stateright::Model;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use synod::catalog::{self, RawSettings};
 use synod::check::trace::Trace;
 use synod::check::{self, CheckOptions, Header, Report, Strategy, Verdict};
 use synod_models::checked::permute_system;
-use synod_models::kv::ClientPerm;
-use synod_models::paxos::{model, PaxosBug, PaxosConfig, PaxosModel, Script};
+use synod_models::kv::{ClientPerm, KvMsg, KvState};
+use synod_models::paxos::{model, PaxosBug, PaxosConfig, PaxosModel, PaxosMsg, PaxosState, Script};
 use synod_models::protocol::Need;
 use synod_models::NetworkKind;
 
@@ -1028,4 +1028,307 @@ fn replay_rejects_a_corrupted_trace() {
         altered.is_err(),
         "a trace with an altered state does not replay"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Stuck rounds (the retry timer) and absent keys (the promise floor), issue 9
+// ---------------------------------------------------------------------------------------------
+
+fn server_states(state: &State) -> impl Iterator<Item = &PaxosState> {
+    state.actors.iter().filter_map(|slot| slot.state.server())
+}
+
+fn some_server_decided(state: &State) -> bool {
+    server_states(state).any(|s| s.keys.values().any(|i| i.decided.is_some()))
+}
+
+/// Every client has finished its script.
+fn clients_done(state: &State) -> bool {
+    state.actors.iter().all(|slot| match &*slot.state {
+        KvState::Client(c) => c.awaiting.is_none(),
+        KvState::Server(_) => true,
+    })
+}
+
+/// The reachable states of `m` with their successors, by index.
+fn state_graph(m: &PaxosModel) -> (Vec<State>, Vec<Vec<usize>>) {
+    let states = reachable(m);
+    let index: HashMap<&State, usize> = states.iter().enumerate().map(|(i, s)| (s, i)).collect();
+    let edges = states
+        .iter()
+        .map(|s| {
+            let mut actions = Vec::new();
+            m.actions(s, &mut actions);
+            actions
+                .into_iter()
+                .filter_map(|a| m.next_state(s, a))
+                .map(|n| index[&n])
+                .collect()
+        })
+        .collect();
+    (states, edges)
+}
+
+/// The states from which some state satisfying `goal` is reachable.
+fn can_reach(states: &[State], edges: &[Vec<usize>], goal: impl Fn(&State) -> bool) -> Vec<bool> {
+    let mut preds = vec![Vec::new(); states.len()];
+    for (i, out) in edges.iter().enumerate() {
+        for &j in out {
+            preds[j].push(i);
+        }
+    }
+    let mut ok: Vec<bool> = states.iter().map(goal).collect();
+    let mut queue: Vec<usize> = (0..states.len()).filter(|i| ok[*i]).collect();
+    while let Some(j) = queue.pop() {
+        for &i in &preds[j] {
+            if !ok[i] {
+                ok[i] = true;
+                queue.push(i);
+            }
+        }
+    }
+    ok
+}
+
+/// 2 servers (every quorum is both), 1 client writing through server 0, a network that may lose
+/// any message: a lost phase 1 or phase 2 message leaves the round stuck unless it is retried.
+fn lossy_write(retry_timer: u32) -> PaxosConfig {
+    PaxosConfig {
+        network: NetworkKind::LossyUnorderedNonDuplicating,
+        retry_timer,
+        ..cfg(2, 1, Script::Write)
+    }
+}
+
+#[test]
+fn pinned_retry_timer() {
+    // The retry timer is off in the checker unless asked for, and on by default on the network.
+    assert_eq!(PaxosConfig::default().retry_timer, 0);
+    let paxos = catalog::find("paxos").unwrap();
+    let param = paxos.descriptor.param("retry-timer").unwrap();
+    assert_eq!((param.default, param.run), (0, Some(1)));
+    // With it on, every property still holds (each search is complete: the timer restarts a
+    // round only while its promise is at round 1). A change to the model shows up here.
+    pinned(
+        &lossy_write(1),
+        116,
+        215,
+        "retry-timer 1, lossy, 2 servers, 1 client",
+    );
+    pinned(
+        &PaxosConfig {
+            crashes: 1,
+            retry_timer: 1,
+            ..cfg(2, 2, Script::Write)
+        },
+        12_943,
+        30_543,
+        "retry-timer 1, crashes 1, 2 servers, 2 clients, write",
+    );
+    pinned(
+        &PaxosConfig {
+            retry_timer: 1,
+            ..cfg(3, 1, Script::WriteRead)
+        },
+        14_773,
+        24_809,
+        "retry-timer 1, 3 servers, 1 client, write then read",
+    );
+}
+
+#[test]
+fn retry_timer_gets_a_value_chosen_after_a_lost_message() {
+    // Search (state, whether a server-to-server message was lost before any decision): with the
+    // timer a value is chosen after such a loss; without it, never (the round stays stuck).
+    let chosen_after_loss = |c: &PaxosConfig| -> bool {
+        let loses = |s: &State, a: &<PaxosModel as Model>::Action| {
+            matches!(a, ActorModelAction::Drop(env) if matches!(env.msg, KvMsg::Internal(_)))
+                && !some_server_decided(s)
+        };
+        reaches_after(&model(c.clone()), loses, some_server_decided)
+    };
+    assert!(chosen_after_loss(&lossy_write(1)), "with the retry timer");
+    assert!(!chosen_after_loss(&lossy_write(0)), "without it");
+}
+
+#[test]
+fn retry_timer_leaves_no_stuck_round_while_it_is_armed() {
+    // In every reachable state where server 0 holds the client's request and its retry timer is
+    // set, the client can still finish: no loss of the round's messages can stick it for good
+    // while the timer may fire. Without the timer there are states where the request waits at
+    // server 0 and the client can never finish.
+    let m = model(lossy_write(1));
+    let (states, edges) = state_graph(&m);
+    let finishes = can_reach(&states, &edges, clients_done);
+    let waiting_at_0 = |s: &State| {
+        s.actor(0)
+            .server()
+            .is_some_and(|p| p.keys.values().any(|i| !i.waiting.is_empty()))
+    };
+    let mut armed = 0;
+    for (i, s) in states.iter().enumerate() {
+        if waiting_at_0(s) && !s.actors[0].timers.is_empty() {
+            armed += 1;
+            assert!(finishes[i], "stuck although the timer is armed: {s:?}");
+        }
+    }
+    // (Few: the checker lets the timer restart the round once, from round 1.)
+    assert_eq!(
+        armed, 8,
+        "states with a request waiting and the timer armed"
+    );
+
+    let m = model(lossy_write(0));
+    let (states, edges) = state_graph(&m);
+    let finishes = can_reach(&states, &edges, clients_done);
+    assert!(
+        states
+            .iter()
+            .enumerate()
+            .any(|(i, s)| waiting_at_0(s) && !finishes[i]),
+        "without the timer a lost message sticks the round"
+    );
+}
+
+/// 3 servers, 2 clients writing through different servers, folding every idle promise at once:
+/// a promise a server gave to a peer's round is folded into its floor right away, so a fold
+/// that forgot the promise would let both values be chosen (a mutant that does not raise the
+/// floor breaks agreement here).
+fn folding_writers() -> PaxosConfig {
+    PaxosConfig {
+        fold_promises: 1,
+        ..cfg(3, 2, Script::Write)
+    }
+}
+
+#[test]
+fn pinned_fold_promises() {
+    assert_eq!(PaxosConfig::default().fold_promises, 0);
+    let paxos = catalog::find("paxos").unwrap();
+    let param = paxos.descriptor.param("fold-promises").unwrap();
+    assert_eq!((param.default, param.run), (0, Some(1024)));
+    // A change to the model shows up here.
+    pinned(
+        &folding_writers(),
+        14_729,
+        32_501,
+        "fold-promises 1, 3 servers, 2 writers",
+    );
+    pinned(
+        &PaxosConfig {
+            fold_promises: 1,
+            crashes: 1,
+            ..cfg(3, 1, Script::ReadWrite)
+        },
+        11_780,
+        34_097,
+        "fold-promises 1, crashes 1, 3 servers, 1 client, read then write",
+    );
+    // Both knobs, crashes: folds raise floors, acceptors refuse lower ballots with Nack, and
+    // proposers restart above them.
+    pinned(
+        &PaxosConfig {
+            fold_promises: 1,
+            retry_timer: 1,
+            crashes: 1,
+            ..cfg(2, 2, Script::ReadWrite)
+        },
+        152_805,
+        368_824,
+        "fold-promises 1, retry-timer 1, crashes 1, 2 servers, 2 clients, read then write",
+    );
+}
+
+/// Whether some path of `m` takes an action for which `marks` holds and later reaches a state
+/// where `goal` holds (a search over states paired with whether the path took such an action).
+fn reaches_after(
+    m: &PaxosModel,
+    marks: impl Fn(&State, &<PaxosModel as Model>::Action) -> bool,
+    goal: impl Fn(&State) -> bool,
+) -> bool {
+    let mut seen: HashSet<(State, bool)> = HashSet::new();
+    let mut queue: Vec<(State, bool)> = m.init_states().into_iter().map(|s| (s, false)).collect();
+    while let Some((s, marked)) = queue.pop() {
+        if marked && goal(&s) {
+            return true;
+        }
+        let mut actions = Vec::new();
+        m.actions(&s, &mut actions);
+        for a in actions {
+            let now = marked || marks(&s, &a);
+            if let Some(n) = m.next_state(&s, a) {
+                if seen.insert((n.clone(), now)) {
+                    queue.push((n, now));
+                }
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn folding_is_exercised_the_floor_rises_and_nacks_restart_rounds() {
+    // In the folding configurations the interesting states are reachable: a key folded away
+    // (no instance, the floor above zero), and a value chosen after a Nack restarted a round
+    // (a Nack delivery is a step only when it restarts the round).
+    let states = reachable(&model(folding_writers()));
+    assert!(states.iter().any(
+        |s| server_states(s).any(|p| p.floor > Default::default() && p.keys.get(&0).is_none())
+    ));
+    let c = PaxosConfig {
+        fold_promises: 1,
+        retry_timer: 1,
+        ..cfg(2, 2, Script::ReadWrite)
+    };
+    let nack_restart = |_: &State, a: &<PaxosModel as Model>::Action| {
+        matches!(
+            a,
+            ActorModelAction::Deliver {
+                msg: KvMsg::Internal(PaxosMsg::Nack { .. }),
+                ..
+            }
+        )
+    };
+    assert!(reaches_after(&model(c), nack_restart, some_server_decided));
+}
+
+#[test]
+fn symmetry_counts_orbits_with_the_retry_timer_and_the_floor() {
+    // Client symmetry stays exact with the new state (timers, floors, fold candidates, the
+    // retry count of a round): the reduced count is the number of orbits.
+    let configs = [
+        (
+            PaxosConfig {
+                retry_timer: 1,
+                ..cfg(2, 3, Script::Write)
+            },
+            3_509,
+            1_875,
+        ),
+        (
+            PaxosConfig {
+                fold_promises: 1,
+                ..cfg(2, 3, Script::ReadWrite)
+            },
+            32_898,
+            16_482,
+        ),
+    ];
+    for (c, unreduced, reduced) in configs {
+        let what = format!("{c:?}");
+        let perms = permutations(c.clients);
+        let full = reachable(&model(c.clone()));
+        assert_eq!(full.len(), unreduced, "{what}");
+        let orbits: HashSet<u64> = full
+            .iter()
+            .map(|s| orbit_key(s, c.servers, &perms))
+            .collect();
+        let small = bfs(&sym(&c));
+        assert_passes(&small, &what);
+        assert_eq!(
+            (small.unique_states, orbits.len()),
+            (reduced, reduced),
+            "{what}: reduced count, orbits"
+        );
+    }
 }

@@ -644,12 +644,22 @@ fn bench_open_loop_and_compare() {
 #[test]
 fn synod_run_stops_cleanly_on_sigint_sigterm_and_sighup() {
     use std::io::{BufRead, BufReader, Read};
+    /// Kills the process if the test fails before it stops it (no orphan `synod run`).
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-9", &self.0.to_string()])
+                .status();
+        }
+    }
     for signal in ["INT", "TERM", "HUP"] {
         let mut child = synod()
             .args(["run", "single-copy-kv", "--nodes", "1", "--port", "0"])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let _guard = KillOnDrop(child.id());
         // Wait for the banner, which names the temporary directory.
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut banner = String::new();

@@ -1239,6 +1239,23 @@ impl<V: Clone> KeyMap<V> {
         }
     }
 
+    /// Removes `key` and returns its value, if it was present. A large map stays large (a B-tree
+    /// with few keys is still correct) and its journal notes the key, so
+    /// [`changed_since`](Self::changed_since) names removals too.
+    pub fn remove(&mut self, key: &Key) -> Option<V> {
+        match &mut self.0 {
+            Repr::Small(v) => {
+                let i = v.binary_search_by_key(key, |(k, _)| *k).ok()?;
+                Some(v.remove(i).1)
+            }
+            Repr::Large(m, journal) => {
+                let old = m.remove(key)?;
+                journal.note(*key);
+                Some(old)
+            }
+        }
+    }
+
     /// The keys whose values may differ between `earlier` and `self`, if `self` was derived from
     /// `earlier` (by clones and changes) recently enough for the journal to tell; `None` when
     /// only a full comparison can say. Sorted, without repeats.
