@@ -392,11 +392,20 @@ impl Entry {
                 d.name,
                 if valid.is_empty() { "none".to_string() } else { valid }
             ),
-            _ => format!(
-                "{} has no parameter --{name}; its parameters: {}",
-                d.name,
-                if valid.is_empty() { "none".to_string() } else { valid }
-            ),
+            _ => {
+                let guess = self
+                    .params(mode)
+                    .map(|p| p.name)
+                    .filter(|p| edit_distance(p, name) <= 2)
+                    .min_by_key(|p| edit_distance(p, name))
+                    .map(|p| format!(" (did you mean --{p}?)"))
+                    .unwrap_or_default();
+                format!(
+                    "{} has no parameter --{name}{guess}; its parameters: {}",
+                    d.name,
+                    if valid.is_empty() { "none".to_string() } else { valid }
+                )
+            }
         }
     }
 
@@ -514,6 +523,22 @@ impl Entry {
             })
             .map(|p| (p.unique_states, p.source))
     }
+}
+
+/// Levenshtein distance, for "did you mean" (names are a few bytes long).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn current_flag(current: &Need) -> String {

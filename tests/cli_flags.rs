@@ -126,6 +126,10 @@ fn a_parameter_the_protocol_does_not_have_names_the_valid_ones() {
         ],
     );
     usage_error(
+        &["check", "paxos", "--server", "3"],
+        &["paxos has no parameter --server (did you mean --servers?)"],
+    );
+    usage_error(
         &["check", "spec-tcommit", "--servers", "3"],
         &["spec-tcommit has no parameter --servers", "rms"],
     );
