@@ -76,6 +76,8 @@ pub struct Entry {
     check: CheckFn,
     explore: ExploreFn,
     runnable: Option<fn(Settings) -> Runnable>,
+    /// What each key of a runnable protocol's store is, for checking histories.
+    store: Option<crate::lincheck::Model>,
     spawn: Option<SpawnFn>,
     refines: Option<(&'static str, RefineFn)>,
 }
@@ -101,6 +103,7 @@ where
             check: |s, o, header| check::run(&|| P::model(s), o, header),
             explore: |s, addr, threads| crate::explore::serve(P::model(s), addr, threads),
             runnable: None,
+            store: None,
             spawn: None,
             refines: None,
         },
@@ -117,6 +120,7 @@ impl<P: Protocol> Registration<P> {
         P::Storage: fmt::Debug,
     {
         self.entry.runnable = Some(Runnable::of::<P>);
+        self.entry.store = Some(P::KEYS.into());
         self.entry.spawn = Some(spawn_baseline::<P>);
         self
     }
@@ -261,6 +265,11 @@ impl Entry {
         self.runnable.is_some()
     }
 
+    /// What each key of a runnable protocol's store is (`None`: not runnable).
+    pub fn store(&self) -> Option<crate::lincheck::Model> {
+        self.store
+    }
+
     /// The name of the specification `--refines` checks, if any.
     pub fn spec_name(&self) -> Option<&'static str> {
         self.refines.map(|(name, _)| name)
@@ -365,7 +374,7 @@ impl Entry {
                     "{} needs {}: set (give {} to override)",
                     bug.name,
                     need.describe(),
-                    current_flag(&current)
+                    current.flag()
                 ));
             }
         }
@@ -441,7 +450,7 @@ impl Entry {
             settings: settings.clone(),
             notes: Vec::new(),
         };
-        (self.check)(settings, opts, self.header(&resolved))
+        self.check_resolved(&resolved, opts)
     }
 
     /// Checks the protocol with the notes of its resolution in the report.
@@ -539,10 +548,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-fn current_flag(current: &Need) -> String {
-    current.flag()
 }
 
 /// What `synod list --format json` prints for one entry.

@@ -14,3 +14,4 @@ pub mod explore;
 pub mod lincheck;
 pub mod net;
 pub mod serve;
+pub mod util;

@@ -334,16 +334,6 @@ pub trait Refine: Protocol {
     fn map(state: &<Self::Model as Model>::State) -> <Self::Spec as Model>::State;
 }
 
-/// A descriptor's parameters and values, e.g. for tests: `settings(&[("servers", 2)])`.
-pub fn settings_with<P: Protocol>(overrides: &[(&'static str, u64)]) -> Settings {
-    let mut s = Settings::defaults(&P::DESCRIPTOR);
-    for (name, value) in overrides {
-        assert!(s.params.contains_key(name), "{name} is not a parameter");
-        s.params.insert(name, *value);
-    }
-    s
-}
-
 /// Hash and equality of the state are what a checker needs; a helper bound for generic code.
 pub trait StateBounds: Clone + Debug + Hash + PartialEq + Send + Sync + 'static {}
 impl<T: Clone + Debug + Hash + PartialEq + Send + Sync + 'static> StateBounds for T {}

@@ -41,12 +41,13 @@
 use super::memory::{self, MemoryWatch};
 use super::trace::{self, Trace, Traceable};
 use super::Stopped;
+use crate::util::{thousands, IdHasher};
 use serde::Serialize;
 use stateright::Model;
 use std::any::Any;
 use std::collections::HashSet;
 use std::fmt::{Debug, Write as _};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash};
 use std::io::{IsTerminal, Write as _};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -129,8 +130,8 @@ impl RefinementReport {
             "Refinement of {} by {}: {verdict} ({} states, {} steps, depth {}, {:.2} s, {} thread{}).\n",
             self.spec,
             self.protocol,
-            thousands(self.states),
-            thousands(self.steps),
+            thousands(self.states as u64),
+            thousands(self.steps as u64),
             self.max_depth,
             self.seconds,
             self.threads,
@@ -151,7 +152,7 @@ impl RefinementReport {
                 out,
                 "The search {why}: refinement UNKNOWN beyond depth {}; {} states examined.",
                 self.verified_depth,
-                thousands(self.states)
+                thousands(self.states as u64)
             );
             if stopped == Stopped::MaxMemory {
                 let _ = writeln!(
@@ -796,27 +797,7 @@ where
     trace::build(&imp.inner, &init, &path, true)
 }
 
-/// Fingerprints are already uniform 64-bit hashes: the set uses them as they are.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type FingerprintSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+type FingerprintSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
 
 /// The live progress line (stderr, only on a terminal).
 struct Progress {
@@ -850,18 +831,6 @@ impl Progress {
         }
         let _ = err.flush();
     }
-}
-
-/// `139012` as `139,012`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let groups: Vec<&str> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .map(|g| std::str::from_utf8(g).expect("ASCII digits"))
-        .collect();
-    groups.join(",")
 }
 
 #[cfg(test)]
@@ -1229,13 +1198,5 @@ mod tests {
     #[should_panic(expected = "at most 2^24 actions per state")]
     fn too_many_actions_are_refused() {
         Link::step(1, 1 << 24);
-    }
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

@@ -2,6 +2,7 @@
 //! schema is documented in README.md and is a contract), and the exit code it implies.
 
 use super::trace::Trace;
+pub use crate::util::thousands;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -118,19 +119,6 @@ fn known_count<S: serde::Serializer>(v: &Option<(u64, String)>, s: S) -> Result<
         Some((n, _)) => s.serialize_u64(*n),
         None => s.serialize_none(),
     }
-}
-
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl Report {

@@ -2,7 +2,7 @@
 //! runtime's, the load generator's and the bench's configurations.
 
 use super::{given, param_id, positive_secs, raw_settings, usage_error};
-use crate::catalog::{self, Entry, Mode, RawSettings};
+use crate::catalog::{self, Entry, Mode};
 use crate::{net, serve};
 use clap::ArgMatches;
 use std::net::SocketAddrV4;
@@ -235,7 +235,7 @@ fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchRep
         return Err(format!(
             "--store applies with --target and no protocol; {} keys are {}",
             entry.name(),
-            store_name(entry_store(entry))
+            entry.store().expect("runnable").name()
         ));
     }
     let protocol = runnable(entry, m)?;
@@ -256,24 +256,6 @@ fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchRep
         history_out: m.get_one::<PathBuf>("history-out").cloned(),
     };
     crate::bench::bench(&cfg)
-}
-
-fn entry_store(entry: &Entry) -> crate::lincheck::Model {
-    entry
-        .runnable(
-            entry
-                .resolve(&RawSettings::default(), Mode::Run)
-                .expect("the defaults are valid")
-                .settings,
-        )
-        .model
-}
-
-fn store_name(model: crate::lincheck::Model) -> &'static str {
-    match model {
-        crate::lincheck::Model::Register => "register",
-        crate::lincheck::Model::WriteOnce => "write-once",
-    }
 }
 
 /// `--target`: the servers run elsewhere, so what shapes a local cluster does not apply.
@@ -320,12 +302,12 @@ fn bench_targets(
             return Err(format!(
                 "--store applies with --target and no protocol; {} keys are {}",
                 entry.name(),
-                store_name(entry_store(entry))
+                entry.store().expect("runnable").name()
             ));
         }
     }
     let model = match entry {
-        Some(e) => entry_store(e),
+        Some(e) => e.store().expect("runnable"),
         None => match m.get_one::<String>("store").map(String::as_str) {
             Some("write-once") => crate::lincheck::Model::WriteOnce,
             _ => crate::lincheck::Model::Register,

@@ -67,6 +67,7 @@
 use super::codec::{self, decode_reply, encode_request, ReplyBody, Request, Wire};
 use super::{any_addr_like, MAX_REDIRECTS};
 use crate::lincheck::{Key, Op, OpKind, Outcome, Value};
+use crate::util::thousands;
 use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -514,19 +515,6 @@ impl fmt::Display for LoadReport {
         }
         Ok(())
     }
-}
-
-/// `139012` as `139,012`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
 }
 
 /// Runs the load described by `cfg` and reports what it measured. Blocks for `warmup + duration`
@@ -1770,19 +1758,6 @@ mod tests {
             FreshKeys::new().base > written[99],
             "a later run starts above"
         );
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        for (n, s) in [
-            (0, "0"),
-            (999, "999"),
-            (1_000, "1,000"),
-            (139_012, "139,012"),
-        ] {
-            assert_eq!(thousands(n), s);
-        }
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

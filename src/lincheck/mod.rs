@@ -50,6 +50,16 @@ impl Model {
     }
 }
 
+/// What a protocol declares its keys to be is what its histories are checked against.
+impl From<synod_models::protocol::KeySemantics> for Model {
+    fn from(k: synod_models::protocol::KeySemantics) -> Model {
+        match k {
+            synod_models::protocol::KeySemantics::Register => Model::Register,
+            synod_models::protocol::KeySemantics::WriteOnce => Model::WriteOnce,
+        }
+    }
+}
+
 impl std::fmt::Display for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

@@ -33,10 +33,7 @@ pub struct Runnable {
 impl Runnable {
     /// Protocol `P`'s servers under `settings` (validated by the catalog).
     pub fn of<P: Serve>(settings: Settings) -> Runnable {
-        let model = match P::KEYS {
-            KeySemantics::Register => lincheck::Model::Register,
-            KeySemantics::WriteOnce => lincheck::Model::WriteOnce,
-        };
+        let model = lincheck::Model::from(P::KEYS);
         let for_nodes = settings.clone();
         Runnable {
             name: P::DESCRIPTOR.name,

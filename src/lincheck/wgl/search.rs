@@ -71,9 +71,10 @@
 
 use super::spec::{self, State};
 use crate::lincheck::{Model, Op, OpKind, Outcome, Value};
+use crate::util::IdHasher;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -250,24 +251,6 @@ struct Entry {
     iset: u32,
     iset_len: u32,
     state: State,
-}
-
-/// The keys are already hashes.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 #[derive(Default)]
