@@ -28,6 +28,7 @@ fn codec(c: &mut Criterion) {
         in_reply_to: 1_763_825_114_000_123,
         code: ErrorCode::PreconditionFailed,
         value: Some(7_696_581_395_876),
+        leader: None,
     };
     group.bench_function("encode_json_error", |b| {
         b.iter(|| encode_json(black_box(&error), &mut buf))

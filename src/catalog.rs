@@ -23,6 +23,7 @@ use synod_models::paxos::Paxos;
 use synod_models::protocol::{
     Descriptor, Need, Param, Protocol, Refine, Serve, Settings, StateBounds,
 };
+use synod_models::raft::Raft;
 use synod_models::single_copy_kv::SingleCopyKv;
 use synod_models::tla::{ConsensusSpec, PaxosSpec, TCommitSpec, TwoPhaseSpec, VotingSpec};
 use synod_models::trace::Traceable;
@@ -34,6 +35,7 @@ pub fn catalog() -> &'static [Entry] {
     static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| {
         vec![
             register::<Paxos>().serves().refines().into(),
+            register::<Raft>().serves().into(),
             register::<SingleCopyKv>().serves().into(),
             register::<TwoPhaseCommit>().refines().into(),
             register::<TCommitSpec>().into(),

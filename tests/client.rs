@@ -473,6 +473,7 @@ fn stateright_json_wire_round_trips() {
                 in_reply_to: msg_id,
                 code: ErrorCode::from_code(reply["code"].as_u64().unwrap() as u32).unwrap(),
                 value: None,
+                leader: None,
             },
         };
         Some(serde_json::to_vec(&reply).unwrap())

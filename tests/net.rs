@@ -484,11 +484,21 @@ fn reply_bodies_parse() {
         in_reply_to: 9,
         code: synod_models::kv::ErrorCode::PreconditionFailed,
         value: Some(3),
+        leader: None,
     };
     assert!(synod::net::codec::encode_json(&msg, &mut buf));
     let reply = client::decode_reply(Wire::LinKv, &buf).unwrap();
     assert_eq!(reply.in_reply_to, 9);
     assert!(matches!(reply.body, ReplyBody::Error { code: 22, .. }));
+    // Error 11 from a follower names the leader by its address.
+    let leader = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7002);
+    let msg: KvMsg<PaxosMsg> = KvMsg::not_leader(10, Some(stateright::actor::Id::from(leader)));
+    assert!(synod::net::codec::encode_json(&msg, &mut buf));
+    let reply = client::decode_reply(Wire::LinKv, &buf).unwrap();
+    assert!(matches!(
+        reply.body,
+        ReplyBody::Error { code: 11, leader: Some(l), .. } if l == std::net::SocketAddr::V4(leader)
+    ));
     let _ = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
 }
 

@@ -112,11 +112,13 @@ pub enum KvMsg<I> {
         in_reply_to: MsgId,
     },
     /// An error reply. `value` carries the current value where the error is about it (a write-once
-    /// key that already holds another value).
+    /// key that already holds another value); `leader`, on error 11 from a server that is not
+    /// the leader, names the leader it knows of (on the wire, its address).
     Error {
         in_reply_to: MsgId,
         code: ErrorCode,
         value: Option<Value>,
+        leader: Option<Id>,
     },
     /// A node-to-node message of the protocol.
     Internal(I),
@@ -140,10 +142,14 @@ impl<I: fmt::Debug> fmt::Debug for KvMsg<I> {
                 in_reply_to,
                 code,
                 value,
+                leader,
             } => {
                 write!(f, "Error(#{in_reply_to} {}", code.code())?;
                 if let Some(v) = value {
                     write!(f, " value={v}")?;
+                }
+                if let Some(l) = leader {
+                    write!(f, " leader={}", usize::from(*l))?;
                 }
                 write!(f, ")")
             }
@@ -159,6 +165,302 @@ impl<I> KvMsg<I> {
             in_reply_to,
             code,
             value: None,
+            leader: None,
+        }
+    }
+
+    /// Error 11 from a server that is not the leader, naming the leader it knows of.
+    pub fn not_leader(in_reply_to: MsgId, leader: Option<Id>) -> Self {
+        KvMsg::Error {
+            in_reply_to,
+            code: ErrorCode::TemporarilyUnavailable,
+            value: None,
+            leader,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The KV state machine with client sessions, shared by every protocol that serves lin-kv.
+// ---------------------------------------------------------------------------------------------
+
+/// What applying a `write` or `cas` produced: the reply a session caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    WriteOk,
+    CasOk,
+    /// Error 22 (cas `from` did not match) or 20 (cas on a key that does not exist).
+    Failed(ErrorCode),
+}
+
+impl Outcome {
+    /// The reply to request `in_reply_to`.
+    pub fn reply<I>(self, in_reply_to: MsgId) -> KvMsg<I> {
+        match self {
+            Outcome::WriteOk => KvMsg::WriteOk { in_reply_to },
+            Outcome::CasOk => KvMsg::CasOk { in_reply_to },
+            Outcome::Failed(code) => KvMsg::error(in_reply_to, code),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::WriteOk => f.write_str("write_ok"),
+            Outcome::CasOk => f.write_str("cas_ok"),
+            Outcome::Failed(code) => write!(f, "error {}", code.code()),
+        }
+    }
+}
+
+/// One client's session: the last `write` or `cas` applied for it and the reply it got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Session {
+    pub client: Id,
+    pub msg_id: MsgId,
+    pub reply: Outcome,
+}
+
+/// The session table, least recently used first: the last entry's request was applied last.
+/// At most one session per client. Small and inline because the checker clones it at every step;
+/// lookups are linear in the bound, which the runtime keeps to a few thousand at most.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sessions(pub(crate) smallvec::SmallVec<[Session; 2]>);
+
+/// How a request relates to its client's session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Not applied before: apply it.
+    New,
+    /// A retry of the request this session holds: resend the cached reply.
+    Retry(Outcome),
+    /// Older than the session's request: ignore it.
+    Stale,
+}
+
+impl Sessions {
+    /// The session of `client`, if it is in the table.
+    pub fn get(&self, client: Id) -> Option<&Session> {
+        self.0.iter().find(|s| s.client == client)
+    }
+
+    /// Sessions, least recently used first.
+    pub fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Classifies request `msg_id` of `client`.
+    pub fn seen(&self, client: Id, msg_id: MsgId) -> Seen {
+        match self.get(client) {
+            Some(s) if msg_id == s.msg_id => Seen::Retry(s.reply),
+            Some(s) if msg_id < s.msg_id => Seen::Stale,
+            _ => Seen::New,
+        }
+    }
+
+    /// Records that `session.msg_id` was applied for `session.client`: its session becomes the
+    /// most recently used, and if a new session does not fit in `max_sessions`, the least
+    /// recently used one is evicted (and returned).
+    pub fn record(&mut self, session: Session, max_sessions: usize) -> Option<Session> {
+        assert!(
+            max_sessions >= 1,
+            "the session table holds at least one session"
+        );
+        if let Some(at) = self.0.iter().position(|s| s.client == session.client) {
+            debug_assert!(
+                session.msg_id > self.0[at].msg_id,
+                "only new requests are applied"
+            );
+            self.0.remove(at);
+        }
+        let evicted = (self.0.len() >= max_sessions).then(|| self.0.remove(0));
+        self.0.push(session);
+        debug_assert!(self.0.len() <= max_sessions);
+        evicted
+    }
+
+    /// Evicts least recently used sessions until at most `max_sessions` remain (a server
+    /// restarted with a smaller bound).
+    pub fn truncate_to(&mut self, max_sessions: usize) {
+        let excess = self.0.len().saturating_sub(max_sessions);
+        self.0.drain(..excess);
+    }
+}
+
+impl fmt::Debug for Sessions {
+    /// `[#1 of 3 -> write_ok, #2 of 4 -> error 22]`, least recently used first; `of 3` names the
+    /// client's actor id.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, s) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(
+                f,
+                "{sep}#{} of {} -> {}",
+                s.msg_id,
+                usize::from(s.client),
+                s.reply
+            )?;
+        }
+        write!(f, "]")
+    }
+}
+
+/// On disk the table is its sessions in LRU order. Decoding keeps, per client, the last (most
+/// recent) session, so any decoded table has at most one session per client.
+impl Serialize for Sessions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Sessions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let all: Vec<Session> = Vec::deserialize(deserializer)?;
+        let mut table = smallvec::SmallVec::new();
+        for (i, s) in all.iter().enumerate() {
+            if all[i + 1..].iter().all(|later| later.client != s.client) {
+                table.push(*s);
+            }
+        }
+        Ok(Sessions(table))
+    }
+}
+
+/// A state-changing request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Command {
+    Write { key: Key, value: Value },
+    Cas { key: Key, from: Value, to: Value },
+}
+
+impl Command {
+    /// Applies the request to the store (lin-kv's semantics) and returns its outcome.
+    pub fn apply(self, store: &mut im::OrdMap<Key, Value>) -> Outcome {
+        match self {
+            Command::Write { key, value } => {
+                store.insert(key, value);
+                Outcome::WriteOk
+            }
+            Command::Cas { key, from, to } => match store.get_mut(&key) {
+                None => Outcome::Failed(ErrorCode::KeyDoesNotExist),
+                Some(v) if *v == from => {
+                    *v = to;
+                    Outcome::CasOk
+                }
+                Some(_) => Outcome::Failed(ErrorCode::PreconditionFailed),
+            },
+        }
+    }
+}
+
+/// The lin-kv state machine that a replicated log applies: the store and the client sessions,
+/// both part of the replicated state, so every replica deduplicates a retried request the same
+/// way and a retry that reaches a new leader still takes effect at most once (Ongaro, *Consensus:
+/// Bridging Theory and Practice*, 2014, section 6.3). Persistent collections: a snapshot shares
+/// the store with the state instead of copying it.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KvStore {
+    pub data: im::OrdMap<Key, Value>,
+    pub sessions: Sessions,
+}
+
+impl fmt::Debug for KvStore {
+    /// `k0=1 sessions [#1 of 3 -> write_ok]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.data.is_empty() {
+            write!(f, "(empty)")?;
+        }
+        for (i, (k, v)) in self.data.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}k{k}={v}")?;
+        }
+        if !self.sessions.is_empty() {
+            write!(f, " sessions {:?}", self.sessions)?;
+        }
+        Ok(())
+    }
+}
+
+impl KvStore {
+    /// Executes request `msg_id` of `client` at most once: a new request is applied and its
+    /// outcome recorded in the client's session (evicting the least recently used session beyond
+    /// `max_sessions`); a retry of the session's request gets the recorded outcome again; an
+    /// older request gets `None` (its client has moved past it: nobody waits for a reply).
+    pub fn execute(
+        &mut self,
+        client: Id,
+        msg_id: MsgId,
+        cmd: Command,
+        max_sessions: usize,
+    ) -> Option<Outcome> {
+        match self.sessions.seen(client, msg_id) {
+            Seen::Retry(outcome) => Some(outcome),
+            Seen::Stale => None,
+            Seen::New => {
+                let outcome = cmd.apply(&mut self.data);
+                let session = Session {
+                    client,
+                    msg_id,
+                    reply: outcome,
+                };
+                self.sessions.record(session, max_sessions);
+                Some(outcome)
+            }
+        }
+    }
+
+    /// The reply to `read(key)`: the value, or error 20.
+    pub fn read<I>(&self, msg_id: MsgId, key: Key) -> KvMsg<I> {
+        match self.data.get(&key) {
+            Some(&value) => KvMsg::ReadOk {
+                in_reply_to: msg_id,
+                value,
+            },
+            None => KvMsg::error(msg_id, ErrorCode::KeyDoesNotExist),
+        }
+    }
+}
+
+impl Permute for KvStore {
+    /// Renames clients in the sessions (keeping their order) and values in the store.
+    fn permute(&self, p: &ClientPerm) -> Self {
+        KvStore {
+            data: self.data.iter().map(|(k, v)| (*k, p.value(*v))).collect(),
+            sessions: Sessions(
+                self.sessions
+                    .iter()
+                    .map(|s| Session {
+                        client: p.id(s.client),
+                        ..*s
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl Permute for Command {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match *self {
+            Command::Write { key, value } => Command::Write {
+                key,
+                value: p.value(value),
+            },
+            Command::Cas { key, from, to } => Command::Cas {
+                key,
+                from: p.value(from),
+                to: p.value(to),
+            },
         }
     }
 }
@@ -258,6 +560,8 @@ pub struct ClientState {
     pub first: u8,
     pub completed: u8,
     pub awaiting: Option<MsgId>,
+    /// How many leader hints (error 11 naming a leader) the outstanding request has followed.
+    pub hops: u8,
 }
 
 impl fmt::Debug for ClientState {
@@ -268,6 +572,7 @@ impl fmt::Debug for ClientState {
             self.first, self.completed
         )?;
         match self.awaiting {
+            Some(id) if self.hops > 0 => write!(f, ", awaiting #{id} (redirected {})", self.hops),
             Some(id) => write!(f, ", awaiting #{id}"),
             None => write!(f, ", finished"),
         }
@@ -286,16 +591,31 @@ impl KvClient {
         10 * Self::own_value(index)
     }
 
+    /// How many leader hints a request follows before the client gives it up (hints can chase
+    /// an election; the network client has the same kind of bound).
+    pub const MAX_HOPS: u8 = 2;
+
     fn request<I>(
         &self,
         first: u8,
         step: usize,
         o: &mut Out<impl Actor<Msg = KvMsg<I>>>,
     ) -> Option<MsgId> {
-        let kind = *self.script.get(step)?;
-        let msg_id = step as MsgId + 1;
         let hop = if self.rotate { step } else { 0 };
         let dst = self.servers[(first as usize + hop) % self.servers.len()];
+        self.request_to(dst, step, o)
+    }
+
+    /// Sends script step `step` to `dst`; its `msg_id` is `step + 1`, so a re-sent request keeps
+    /// its id (a server's session recognises it).
+    fn request_to<I>(
+        &self,
+        dst: Id,
+        step: usize,
+        o: &mut Out<impl Actor<Msg = KvMsg<I>>>,
+    ) -> Option<MsgId> {
+        let kind = *self.script.get(step)?;
+        let msg_id = step as MsgId + 1;
         let msg = match kind {
             Step::WriteOwn => KvMsg::Write {
                 msg_id,
@@ -381,6 +701,7 @@ where
                     first,
                     completed: 0,
                     awaiting,
+                    hops: 0,
                 })
             }
         }
@@ -415,12 +736,29 @@ where
                 if cs.awaiting != Some(in_reply_to) {
                     return; // a duplicate or stale reply
                 }
+                if let KvMsg::Error {
+                    code: ErrorCode::TemporarilyUnavailable,
+                    leader: Some(leader),
+                    ..
+                } = msg
+                {
+                    // Not the leader, and it names one: send the same request there.
+                    if cs.hops < KvClient::MAX_HOPS && c.servers.contains(&leader) {
+                        c.request_to(leader, cs.completed as usize, o);
+                        *state = Cow::Owned(KvState::Client(ClientState {
+                            hops: cs.hops + 1,
+                            ..cs.clone()
+                        }));
+                        return;
+                    }
+                }
                 let completed = cs.completed + 1;
                 let awaiting = c.request(cs.first, completed as usize, o);
                 *state = Cow::Owned(KvState::Client(ClientState {
                     first: cs.first,
                     completed,
                     awaiting,
+                    hops: 0,
                 }));
             }
             _ => unreachable!("actor and state kinds always match"),
@@ -969,6 +1307,68 @@ impl ClientPerm {
     }
 }
 
+/// A permutation of servers: server `i` becomes server `map[i]`, which renames its actor id
+/// wherever it appears (votes, leader hints, message addresses, a client's first server).
+/// Clients keep their ids.
+#[derive(Clone, Debug)]
+pub struct ServerPerm {
+    pub map: Vec<usize>,
+}
+
+impl ServerPerm {
+    pub fn index(&self, i: usize) -> usize {
+        self.map[i]
+    }
+
+    pub fn id(&self, id: Id) -> Id {
+        match self.map.get(usize::from(id)) {
+            Some(&new) => Id::from(new),
+            None => id,
+        }
+    }
+
+    /// Renames a set of server indices held as bits.
+    pub fn bits(&self, set: u64) -> u64 {
+        (0..self.map.len())
+            .filter(|i| set & (1 << i) != 0)
+            .fold(0, |acc, i| acc | (1 << self.map[i]))
+    }
+}
+
+/// Applies a server permutation.
+pub trait PermuteServers {
+    fn permute_servers(&self, p: &ServerPerm) -> Self;
+}
+
+impl PermuteServers for ClientState {
+    fn permute_servers(&self, p: &ServerPerm) -> Self {
+        ClientState {
+            first: p.index(self.first as usize) as u8,
+            ..self.clone()
+        }
+    }
+}
+
+impl<I: PermuteServers + Clone> PermuteServers for KvMsg<I> {
+    fn permute_servers(&self, p: &ServerPerm) -> Self {
+        match self {
+            KvMsg::Error {
+                in_reply_to,
+                code,
+                value,
+                leader,
+            } => KvMsg::Error {
+                in_reply_to: *in_reply_to,
+                code: *code,
+                value: *value,
+                leader: leader.map(|l| p.id(l)),
+            },
+            KvMsg::Internal(i) => KvMsg::Internal(i.permute_servers(p)),
+            other => other.clone(),
+        }
+    }
+}
+
 /// Applies a client permutation.
 pub trait Permute {
     fn permute(&self, p: &ClientPerm) -> Self;
@@ -1077,10 +1477,12 @@ impl<I: Permute> Permute for KvMsg<I> {
                 in_reply_to,
                 code,
                 value,
+                leader,
             } => KvMsg::Error {
                 in_reply_to,
                 code,
                 value: value.map(|v| p.value(v)),
+                leader,
             },
             KvMsg::Internal(ref i) => KvMsg::Internal(i.permute(p)),
         }

@@ -9,6 +9,7 @@ pub mod durable;
 pub mod kv;
 pub mod paxos;
 pub mod protocol;
+pub mod raft;
 pub mod single_copy_kv;
 pub mod system;
 pub mod tla;

@@ -791,6 +791,7 @@ fn reply(w: Waiter, decided: Value) -> KvMsg<PaxosMsg> {
             in_reply_to: w.msg_id,
             code: ErrorCode::PreconditionFailed,
             value: Some(decided),
+            leader: None,
         },
     }
 }

@@ -78,9 +78,10 @@
 use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
 use crate::durable::{keymap_delta, Durable};
 use crate::kv::{
-    record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KvActor, KvClient,
-    KvConfig, KvMsg, KvRet, MsgId, Permute, Step, Value, MAX_CLIENTS,
+    record_invocations, record_returns, ClientPerm, Command as Update, ErrorCode, History, Key,
+    KvActor, KvClient, KvConfig, KvMsg, KvRet, MsgId, Permute, Step, Value, MAX_CLIENTS,
 };
+pub use crate::kv::{Outcome, Seen, Session, Sessions};
 use crate::protocol::{
     always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
     Settings, ALL_NETWORKS,
@@ -126,158 +127,6 @@ impl SingleCopyBug {
         ("volatile-store", SingleCopyBug::VolatileStore),
         ("dedup-by-msg-id", SingleCopyBug::DedupByMsgId),
     ];
-}
-
-/// What applying a `write` or `cas` produced: the reply a session caches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Outcome {
-    WriteOk,
-    CasOk,
-    /// Error 22 (cas `from` did not match) or 20 (cas on a key that does not exist).
-    Failed(ErrorCode),
-}
-
-impl Outcome {
-    /// The reply to request `in_reply_to`.
-    pub fn reply(self, in_reply_to: MsgId) -> KvMsg<SingleCopyMsg> {
-        match self {
-            Outcome::WriteOk => KvMsg::WriteOk { in_reply_to },
-            Outcome::CasOk => KvMsg::CasOk { in_reply_to },
-            Outcome::Failed(code) => KvMsg::error(in_reply_to, code),
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::WriteOk => f.write_str("write_ok"),
-            Outcome::CasOk => f.write_str("cas_ok"),
-            Outcome::Failed(code) => write!(f, "error {}", code.code()),
-        }
-    }
-}
-
-/// One client's session: the last `write` or `cas` applied for it and the reply it got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Session {
-    pub client: Id,
-    pub msg_id: MsgId,
-    pub reply: Outcome,
-}
-
-/// The session table, least recently used first: the last entry's request was applied last.
-/// At most one session per client. Small and inline because the checker clones it at every step;
-/// lookups are linear in the bound, which the runtime keeps to a few thousand at most.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Sessions(smallvec::SmallVec<[Session; 2]>);
-
-/// How a request relates to its client's session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seen {
-    /// Not applied before: apply it.
-    New,
-    /// A retry of the request this session holds: resend the cached reply.
-    Retry(Outcome),
-    /// Older than the session's request: ignore it.
-    Stale,
-}
-
-impl Sessions {
-    /// The session of `client`, if it is in the table.
-    pub fn get(&self, client: Id) -> Option<&Session> {
-        self.0.iter().find(|s| s.client == client)
-    }
-
-    /// Sessions, least recently used first.
-    pub fn iter(&self) -> impl Iterator<Item = &Session> {
-        self.0.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Classifies request `msg_id` of `client`.
-    pub fn seen(&self, client: Id, msg_id: MsgId) -> Seen {
-        match self.get(client) {
-            Some(s) if msg_id == s.msg_id => Seen::Retry(s.reply),
-            Some(s) if msg_id < s.msg_id => Seen::Stale,
-            _ => Seen::New,
-        }
-    }
-
-    /// Records that `session.msg_id` was applied for `session.client`: its session becomes the
-    /// most recently used, and if a new session does not fit in `max_sessions`, the least
-    /// recently used one is evicted (and returned).
-    pub fn record(&mut self, session: Session, max_sessions: usize) -> Option<Session> {
-        assert!(
-            max_sessions >= 1,
-            "the session table holds at least one session"
-        );
-        if let Some(at) = self.0.iter().position(|s| s.client == session.client) {
-            debug_assert!(
-                session.msg_id > self.0[at].msg_id,
-                "only new requests are applied"
-            );
-            self.0.remove(at);
-        }
-        let evicted = (self.0.len() >= max_sessions).then(|| self.0.remove(0));
-        self.0.push(session);
-        debug_assert!(self.0.len() <= max_sessions);
-        evicted
-    }
-
-    /// Evicts least recently used sessions until at most `max_sessions` remain (a server
-    /// restarted with a smaller bound).
-    pub fn truncate_to(&mut self, max_sessions: usize) {
-        let excess = self.0.len().saturating_sub(max_sessions);
-        self.0.drain(..excess);
-    }
-}
-
-impl fmt::Debug for Sessions {
-    /// `[#1 of 3 -> write_ok, #2 of 4 -> error 22]`, least recently used first; `of 3` names the
-    /// client's actor id.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[")?;
-        for (i, s) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(
-                f,
-                "{sep}#{} of {} -> {}",
-                s.msg_id,
-                usize::from(s.client),
-                s.reply
-            )?;
-        }
-        write!(f, "]")
-    }
-}
-
-/// On disk the table is its sessions in LRU order. Decoding keeps, per client, the last (most
-/// recent) session, so any decoded table has at most one session per client.
-impl Serialize for Sessions {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Sessions {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let all: Vec<Session> = Vec::deserialize(deserializer)?;
-        let mut table = smallvec::SmallVec::new();
-        for (i, s) in all.iter().enumerate() {
-            if all[i + 1..].iter().all(|later| later.client != s.client) {
-                table.push(*s);
-            }
-        }
-        Ok(Sessions(table))
-    }
 }
 
 /// A server's whole state: the store and the session table. All of it is durable.
@@ -433,33 +282,6 @@ impl SingleCopyServer {
                 self.save(state, o);
                 o.send(client, reply.reply(msg_id));
             }
-        }
-    }
-}
-
-/// A state-changing request.
-#[derive(Clone, Copy, Debug)]
-enum Update {
-    Write { key: Key, value: Value },
-    Cas { key: Key, from: Value, to: Value },
-}
-
-impl Update {
-    /// Applies the request to the store (lin-kv's semantics) and returns its outcome.
-    fn apply(self, store: &mut im::OrdMap<Key, Value>) -> Outcome {
-        match self {
-            Update::Write { key, value } => {
-                store.insert(key, value);
-                Outcome::WriteOk
-            }
-            Update::Cas { key, from, to } => match store.get_mut(&key) {
-                None => Outcome::Failed(ErrorCode::KeyDoesNotExist),
-                Some(v) if *v == from => {
-                    *v = to;
-                    Outcome::CasOk
-                }
-                Some(_) => Outcome::Failed(ErrorCode::PreconditionFailed),
-            },
         }
     }
 }

@@ -422,12 +422,13 @@ fn decode_stateright(datagram: &[u8]) -> Result<Reply<'static>, DecodeError> {
             in_reply_to,
             code,
             value,
+            leader,
         } => (
             in_reply_to,
             ReplyBody::Error {
                 code: code.code(),
                 text: Cow::Borrowed(error_name(code.code()).unwrap_or("")),
-                leader: None,
+                leader: leader.map(|id| SocketAddr::V4(std::net::SocketAddrV4::from(id))),
                 value,
             },
         ),
@@ -659,6 +660,7 @@ mod tests {
                     in_reply_to: 1,
                     code: ErrorCode::PreconditionFailed,
                     value: Some(3),
+                    leader: None,
                 },
                 ReplyBody::Error {
                     code: 22,

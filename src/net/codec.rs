@@ -152,6 +152,7 @@ pub fn encode_json<I>(msg: &KvMsg<I>, buf: &mut Vec<u8>) -> bool {
             in_reply_to,
             code,
             value,
+            leader,
         } => {
             let _ = write!(
                 buf,
@@ -161,6 +162,10 @@ pub fn encode_json<I>(msg: &KvMsg<I>, buf: &mut Vec<u8>) -> bool {
             );
             if let Some(v) = value {
                 let _ = write!(buf, r#","value":{v}"#);
+            }
+            if let Some(l) = leader {
+                // A node's id is its IPv4 address and port (see net/node.rs).
+                let _ = write!(buf, r#","leader":"{}""#, std::net::SocketAddrV4::from(*l));
             }
             write!(buf, "}}")
         }
@@ -278,7 +283,8 @@ mod tests {
             &M::Error {
                 in_reply_to: 4,
                 code: ErrorCode::PreconditionFailed,
-                value: Some(9)
+                value: Some(9),
+                leader: None,
             },
             &mut buf
         ));
