@@ -96,7 +96,7 @@ use crate::checked::{
 use crate::durable::Durable;
 use crate::kv::{
     record_invocations, record_returns, ClientPerm, Command, History, Key, KvActor, KvClient,
-    KvConfig, KvMsg, KvRet, KvStore, MsgId, Permute, PermuteServers, ServerPerm, Step, MAX_CLIENTS,
+    KvConfig, KvMsg, KvStore, MsgId, Permute, PermuteServers, ServerPerm, Step, MAX_CLIENTS,
 };
 use crate::protocol::{
     always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
@@ -1814,15 +1814,6 @@ fn committed_after_leader_change(_: &Inner, state: &RaftSystem) -> bool {
 
 fn snapshot_installed(_: &Inner, state: &RaftSystem) -> bool {
     up_servers(state).any(|(_, s)| s.installed)
-}
-
-/// Whether some client completed an operation with an outcome of this kind.
-pub fn some_client_saw(state: &RaftSystem, seen: impl Fn(KvRet) -> bool) -> bool {
-    state
-        .history
-        .clients
-        .iter()
-        .any(|c| c.done.iter().any(|d| seen(d.ret)))
 }
 
 /// Builds the checked model: servers `0..servers`, then clients running the script on key 0.
