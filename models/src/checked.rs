@@ -373,6 +373,7 @@ where
     KvSystemState {
         actors,
         crashed,
+        reboots: state.reboots,
         network,
         history: state.history.permute(p),
     }
@@ -493,6 +494,7 @@ where
     KvSystemState {
         actors,
         crashed,
+        reboots: state.reboots,
         network,
         history: state.history.clone(),
     }

@@ -221,6 +221,22 @@ impl<M: Ord + Clone> Net<M> {
         }
     }
 
+    /// Every distinct envelope in flight (deliverable now or not).
+    pub fn deliverable_or_not(&self) -> Box<dyn Iterator<Item = &Envelope<M>> + '_> {
+        match self {
+            Net::Unordered(v) => Box::new(v.iter().map(|(e, _)| e)),
+            Net::Duplicating(v, _) | Net::Ordered(v) => Box::new(v.iter()),
+        }
+    }
+
+    /// Keeps only the envelopes `keep` accepts (every copy of each).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Envelope<M>) -> bool) {
+        match self {
+            Net::Unordered(v) => v.retain(|(e, _)| keep(e)),
+            Net::Duplicating(v, _) | Net::Ordered(v) => v.retain(|e| keep(e)),
+        }
+    }
+
     /// The number of messages in flight.
     pub fn len(&self) -> usize {
         match self {
@@ -283,6 +299,9 @@ pub struct SystemState<A: Actor, H> {
     pub actors: Vec<Slot<A>>,
     /// Bit `i` set: actor `i` is crashed.
     pub crashed: u64,
+    /// Crashes so far, when a crash restarts at once ([`System::reboot`]): the bound is on
+    /// their number in a run, since none lasts.
+    pub reboots: u8,
     pub network: Net<A::Msg>,
     pub history: H,
 }
@@ -292,6 +311,7 @@ impl<A: Actor, H: Clone> Clone for SystemState<A, H> {
         SystemState {
             actors: self.actors.clone(),
             crashed: self.crashed,
+            reboots: self.reboots,
             network: self.network.clone(),
             history: self.history.clone(),
         }
@@ -304,6 +324,7 @@ where
 {
     fn eq(&self, other: &Self) -> bool {
         self.crashed == other.crashed
+            && self.reboots == other.reboots
             && self.actors == other.actors
             && self.network == other.network
             && self.history == other.history
@@ -316,6 +337,7 @@ impl<A: Actor, H: Hash> Hash for SystemState<A, H> {
     fn hash<S: Hasher>(&self, h: &mut S) {
         self.actors.hash(h);
         self.crashed.hash(h);
+        self.reboots.hash(h);
         self.network.hash(h);
         self.history.hash(h);
     }
@@ -329,6 +351,9 @@ impl<A: Actor, H: Debug> Debug for SystemState<A, H> {
         if self.crashed != 0 {
             let crashed: Vec<usize> = (0..MAX_ACTORS).filter(|i| self.is_crashed(*i)).collect();
             s.field("crashed", &crashed);
+        }
+        if self.reboots != 0 {
+            s.field("reboots", &self.reboots);
         }
         s.field("network", &self.network);
         s.field("history", &self.history);
@@ -366,10 +391,18 @@ where
     pub max_crashes: usize,
     /// Crash-stop failures: a crashed actor never restarts (no `Recover` actions).
     pub crash_stop: bool,
+    /// A crash restarts the actor at once, from its storage (see [`System::reboot`]).
+    pub reboot: bool,
     pub properties: Vec<Property<System<A, C, H>>>,
     pub record_msg_in: Recorder<A, C, H>,
     pub record_msg_out: Recorder<A, C, H>,
+    /// Messages in flight that can no longer change anything (see [`System::obsolete`]).
+    pub obsolete: Option<Obsolete<A, C, H>>,
 }
+
+/// Whether an envelope in flight is obsolete in a state (see [`System::obsolete`]).
+pub type Obsolete<A, C, H> =
+    fn(&System<A, C, H>, &SystemState<A, H>, &Envelope<<A as Actor>::Msg>) -> bool;
 
 /// The actions of a system (stateright's, so traces and the explorer read as usual).
 pub type SystemAction<A> =
@@ -390,9 +423,11 @@ where
             network: NetworkKind::default(),
             max_crashes: 0,
             crash_stop: false,
+            reboot: false,
             properties: Vec::new(),
             record_msg_in: |_, _, _| None,
             record_msg_out: |_, _, _| None,
+            obsolete: None,
         }
     }
 
@@ -418,6 +453,18 @@ where
     /// Crashed actors stay down (crash-stop) instead of restarting from their storage.
     pub fn crash_stop(mut self, yes: bool) -> Self {
         self.crash_stop = yes;
+        self
+    }
+
+    /// Crash and restart as one action: the actor loses its volatile state and timers and
+    /// starts again from what it saved. Messages to a crashed actor wait in the network for
+    /// its restart anyway, so an actor that is down for a while behaves, to everyone else,
+    /// like one that takes no step for that while and then reboots; every interleaving of
+    /// the separate crash and restart is one of these. What is lost is only the states in
+    /// which the actor is down, and properties over the actors that are up hold in them if they
+    /// hold with the actor up and idle (a property quantified over fewer actors is weaker).
+    pub fn reboot(mut self, yes: bool) -> Self {
+        self.reboot = yes;
         self
     }
 
@@ -447,6 +494,142 @@ where
     pub fn record_msg_out(mut self, f: Recorder<A, C, H>) -> Self {
         self.record_msg_out = f;
         self
+    }
+
+    /// Removes, after every step, the messages in flight that `f` calls obsolete. `f` must
+    /// only call a message obsolete if delivering it, in this state or in any state reachable
+    /// from it, changes no actor and the history, and sends only messages that are obsolete
+    /// themselves; and once obsolete, a message must stay so. Such a message is dead weight:
+    /// the unreduced model never delivers it (a delivery that changes nothing is not a step),
+    /// yet a state with it in flight and one without it differ. Removing it makes the reachable
+    /// states the projection of the unreduced ones without their obsolete messages, so every
+    /// property that does not read the network has the same verdict.
+    pub fn obsolete(mut self, f: Obsolete<A, C, H>) -> Self {
+        self.obsolete = Some(f);
+        self
+    }
+
+    /// One step of the unreduced system (obsolete messages are collected by the caller).
+    fn step(&self, last: &SystemState<A, H>, action: SystemAction<A>) -> Option<SystemState<A, H>> {
+        match action {
+            ActorModelAction::Drop(env) => {
+                let mut next = last.clone();
+                next.network.remove(&env, false);
+                Some(next)
+            }
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let index = usize::from(dst);
+                if index >= last.actors.len() || last.is_crashed(index) {
+                    return None;
+                }
+                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
+                let mut out = Out::new();
+                self.actors[index].on_msg(dst, &mut actor_state, src, msg.clone(), &mut out);
+                let ordered = matches!(last.network, Net::Ordered(_));
+                if matches!(actor_state, Cow::Borrowed(_)) && out.is_empty() && !ordered {
+                    return None; // nothing happens: not a step
+                }
+                let history = (self.record_msg_in)(
+                    &self.cfg,
+                    &last.history,
+                    Envelope {
+                        src,
+                        dst,
+                        msg: &msg,
+                    },
+                );
+                let mut next = last.clone();
+                next.network.remove(&Envelope { src, dst, msg }, true);
+                let changed = matches!(actor_state, Cow::Owned(_));
+                if let Cow::Owned(s) = actor_state {
+                    next.actors[index].state = Arc::new(s);
+                }
+                if let Some(h) = history {
+                    next.history = h;
+                }
+                self.apply_commands(index, dst, out, &mut next);
+                if changed || next.actors[index].storage != last.actors[index].storage {
+                    next.actors[index].refresh();
+                }
+                Some(next)
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let index = usize::from(id);
+                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
+                let mut out = Out::new();
+                self.actors[index].on_timeout(id, &mut actor_state, &timer, &mut out);
+                let renews_only =
+                    out.len() == 1 && matches!(&out[0], Command::SetTimer(t, _) if *t == timer);
+                if matches!(actor_state, Cow::Borrowed(_)) && renews_only {
+                    return None;
+                }
+                let mut next = last.clone();
+                let timers = &mut next.actors[index].timers;
+                if let Ok(i) = timers.binary_search(&timer) {
+                    timers.remove(i);
+                }
+                if let Cow::Owned(s) = actor_state {
+                    next.actors[index].set(Some(s), None);
+                }
+                self.apply(id, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::Crash(id) => {
+                let index = usize::from(id);
+                let mut next = last.clone();
+                next.actors[index].timers.clear();
+                next.actors[index].random.clear();
+                if self.reboot {
+                    next.reboots += 1;
+                    let mut out = Out::new();
+                    let s = self.actors[index].on_start(id, &last.actors[index].storage, &mut out);
+                    next.actors[index].set(Some(s), None);
+                    self.apply(id, out, &mut next);
+                    return Some(next);
+                }
+                next.crashed |= 1 << index;
+                Some(next)
+            }
+            ActorModelAction::Recover(id) => {
+                let index = usize::from(id);
+                debug_assert!(last.is_crashed(index));
+                let mut out = Out::new();
+                let s = self.actors[index].on_start(id, &last.actors[index].storage, &mut out);
+                let mut next = last.clone();
+                next.actors[index].set(Some(s), None);
+                next.crashed &= !(1 << index);
+                self.apply(id, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::SelectRandom { actor, key, random } => {
+                let index = usize::from(actor);
+                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
+                let mut out = Out::new();
+                self.actors[index].on_random(actor, &mut actor_state, &random, &mut out);
+                let mut next = last.clone();
+                next.actors[index].random.retain(|(k, _)| *k != key);
+                if let Cow::Owned(s) = actor_state {
+                    next.actors[index].set(Some(s), None);
+                }
+                self.apply(actor, out, &mut next);
+                Some(next)
+            }
+        }
+    }
+
+    fn collect_obsolete(&self, state: &mut SystemState<A, H>) {
+        let Some(f) = self.obsolete else {
+            return;
+        };
+        let dead: Vec<Envelope<A::Msg>> = state
+            .network
+            .deliverable_or_not()
+            .filter(|env| f(self, state, env))
+            .cloned()
+            .collect();
+        if !dead.is_empty() {
+            state.network.retain(|env| !dead.contains(env));
+        }
     }
 
     fn lossy(&self) -> bool {
@@ -522,6 +705,7 @@ where
         let mut state = SystemState {
             actors: Vec::with_capacity(self.actors.len()),
             crashed: 0,
+            reboots: 0,
             network: Net::new(self.network),
             history: self.init_history.clone(),
         };
@@ -566,7 +750,12 @@ where
             }
         }
         let n = self.actors.len();
-        if (state.crashed.count_ones() as usize) < self.max_crashes {
+        let down = if self.reboot {
+            usize::from(state.reboots)
+        } else {
+            state.crashed.count_ones() as usize
+        };
+        if down < self.max_crashes {
             for index in (0..n).filter(|i| !state.is_crashed(*i)) {
                 actions.push(ActorModelAction::Crash(Id::from(index)));
             }
@@ -588,102 +777,9 @@ where
     }
 
     fn next_state(&self, last: &Self::State, action: Self::Action) -> Option<Self::State> {
-        match action {
-            ActorModelAction::Drop(env) => {
-                let mut next = last.clone();
-                next.network.remove(&env, false);
-                Some(next)
-            }
-            ActorModelAction::Deliver { src, dst, msg } => {
-                let index = usize::from(dst);
-                if index >= last.actors.len() || last.is_crashed(index) {
-                    return None;
-                }
-                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
-                let mut out = Out::new();
-                self.actors[index].on_msg(dst, &mut actor_state, src, msg.clone(), &mut out);
-                let ordered = matches!(last.network, Net::Ordered(_));
-                if matches!(actor_state, Cow::Borrowed(_)) && out.is_empty() && !ordered {
-                    return None; // nothing happens: not a step
-                }
-                let history = (self.record_msg_in)(
-                    &self.cfg,
-                    &last.history,
-                    Envelope {
-                        src,
-                        dst,
-                        msg: &msg,
-                    },
-                );
-                let mut next = last.clone();
-                next.network.remove(&Envelope { src, dst, msg }, true);
-                let changed = matches!(actor_state, Cow::Owned(_));
-                if let Cow::Owned(s) = actor_state {
-                    next.actors[index].state = Arc::new(s);
-                }
-                if let Some(h) = history {
-                    next.history = h;
-                }
-                self.apply_commands(index, dst, out, &mut next);
-                if changed || next.actors[index].storage != last.actors[index].storage {
-                    next.actors[index].refresh();
-                }
-                Some(next)
-            }
-            ActorModelAction::Timeout(id, timer) => {
-                let index = usize::from(id);
-                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
-                let mut out = Out::new();
-                self.actors[index].on_timeout(id, &mut actor_state, &timer, &mut out);
-                let renews_only =
-                    out.len() == 1 && matches!(&out[0], Command::SetTimer(t, _) if *t == timer);
-                if matches!(actor_state, Cow::Borrowed(_)) && renews_only {
-                    return None;
-                }
-                let mut next = last.clone();
-                let timers = &mut next.actors[index].timers;
-                if let Ok(i) = timers.binary_search(&timer) {
-                    timers.remove(i);
-                }
-                if let Cow::Owned(s) = actor_state {
-                    next.actors[index].set(Some(s), None);
-                }
-                self.apply(id, out, &mut next);
-                Some(next)
-            }
-            ActorModelAction::Crash(id) => {
-                let index = usize::from(id);
-                let mut next = last.clone();
-                next.actors[index].timers.clear();
-                next.actors[index].random.clear();
-                next.crashed |= 1 << index;
-                Some(next)
-            }
-            ActorModelAction::Recover(id) => {
-                let index = usize::from(id);
-                debug_assert!(last.is_crashed(index));
-                let mut out = Out::new();
-                let s = self.actors[index].on_start(id, &last.actors[index].storage, &mut out);
-                let mut next = last.clone();
-                next.actors[index].set(Some(s), None);
-                next.crashed &= !(1 << index);
-                self.apply(id, out, &mut next);
-                Some(next)
-            }
-            ActorModelAction::SelectRandom { actor, key, random } => {
-                let index = usize::from(actor);
-                let mut actor_state = Cow::Borrowed(&*last.actors[index].state);
-                let mut out = Out::new();
-                self.actors[index].on_random(actor, &mut actor_state, &random, &mut out);
-                let mut next = last.clone();
-                next.actors[index].random.retain(|(k, _)| *k != key);
-                if let Cow::Owned(s) = actor_state {
-                    next.actors[index].set(Some(s), None);
-                }
-                self.apply(actor, out, &mut next);
-                Some(next)
-            }
-        }
+        let mut next = self.step(last, action)?;
+        self.collect_obsolete(&mut next);
+        Some(next)
     }
 
     fn format_action(&self, action: &Self::Action) -> String {
@@ -701,6 +797,9 @@ where
                 format!("lose {} -> {}: {:?}", name(env.src), name(env.dst), env.msg)
             }
             ActorModelAction::Timeout(id, timer) => format!("{} timeout {timer:?}", name(*id)),
+            ActorModelAction::Crash(id) if self.reboot => {
+                format!("{} crashes and restarts", name(*id))
+            }
             ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
             ActorModelAction::Recover(id) => format!("{} restarts", name(*id)),
             ActorModelAction::SelectRandom { actor, random, .. } => {
