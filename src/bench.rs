@@ -52,8 +52,9 @@ pub struct BenchConfig {
     pub check: bool,
     /// The history checker's time budget.
     pub check_budget: Duration,
-    /// Also measure the baselines.
-    pub compare: bool,
+    /// The baselines to measure too (`--compare`): `spawn`, `echo`, or runnable protocols by
+    /// name; empty for none.
+    pub compare: Vec<String>,
     /// Write the recorded history here after the run: `.edn` Jepsen EDN, otherwise JSON lines.
     pub history_out: Option<PathBuf>,
 }
@@ -92,7 +93,7 @@ pub struct HistoryOut {
 /// One baseline's figures.
 #[derive(Clone, Debug)]
 pub struct Baseline {
-    pub name: &'static str,
+    pub name: String,
     pub what: String,
     pub load: Result<LoadReport, String>,
 }
@@ -282,33 +283,58 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         cfg.history_out.as_deref(),
     );
     let mut baselines = Vec::new();
-    if cfg.compare {
-        let mut base = load.clone();
-        base.record_history = false;
-        baselines.push(Baseline {
-            name: "spawn",
-            what: format!(
-                "{} on stateright::actor::spawn, {} nodes",
-                cfg.protocol.name, cfg.nodes
+    let mut base = load.clone();
+    base.record_history = false;
+    for name in &cfg.compare {
+        let (what, load) = match name.as_str() {
+            "spawn" => (
+                format!(
+                    "{} on stateright::actor::spawn, {} nodes",
+                    cfg.protocol.name, cfg.nodes
+                ),
+                spawn_baseline(cfg, base.clone()),
             ),
-            load: spawn_baseline(cfg, base.clone()),
-        });
-        if let Ok(single) = catalog::runnable(catalog::REFERENCE, None) {
-            let mut l = base.clone();
-            if !single.cas {
-                l.cas = 0.0;
-            }
-            baselines.push(Baseline {
-                name: catalog::REFERENCE,
-                what: format!("{} on Synod's runtime, 1 node", catalog::REFERENCE),
-                load: measure(&single, 1, l, cfg.fsync, &FaultConfig::default(), &[], &[])
-                    .map(|(l, _)| l),
-            });
-        }
+            "echo" => (
+                "bare UDP echo loop, 1 thread".to_string(),
+                echo_baseline(base.clone()),
+            ),
+            protocol => match catalog::runnable(protocol, None) {
+                Ok(other) => {
+                    // The reference is one server by definition; a replicated protocol runs on
+                    // as many nodes as the subject. Same clients, keys, mix and fsync; no
+                    // faults; a write-once store gets a fresh key per write, as its own bench.
+                    let nodes = if protocol == catalog::REFERENCE {
+                        1
+                    } else {
+                        cfg.nodes
+                    };
+                    let mut l = base.clone();
+                    if !other.cas {
+                        l.cas = 0.0;
+                    }
+                    l.fresh_writes = other.model == lincheck::Model::WriteOnce;
+                    let plural = if nodes == 1 { "" } else { "s" };
+                    (
+                        format!("{protocol} on Synod's runtime, {nodes} node{plural}"),
+                        measure(
+                            &other,
+                            nodes,
+                            l,
+                            cfg.fsync,
+                            &FaultConfig::default(),
+                            &[],
+                            &[],
+                        )
+                        .map(|(l, _)| l),
+                    )
+                }
+                Err(e) => (String::new(), Err(e.to_string())),
+            },
+        };
         baselines.push(Baseline {
-            name: "echo",
-            what: "bare UDP echo loop, 1 thread".into(),
-            load: echo_baseline(base),
+            name: name.clone(),
+            what,
+            load,
         });
     }
     Ok(BenchReport {

@@ -267,6 +267,7 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
         stop: stop.clone(),
         counters: counters.clone(),
         incarnation: 0,
+        leading: Arc::new(std::sync::atomic::AtomicU64::new(0)),
     };
     let thread = match (cfg.protocol.launch)(ctx) {
         Ok(t) => t,

@@ -9,7 +9,7 @@ use synod::catalog::runnable;
 use synod::client::{self, LoadConfig, ReplyBody, Request, Wire};
 use synod::lincheck::{self, OpKind, Verdict};
 use synod::net::codec::BINARY_V1;
-use synod::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent, Partition};
+use synod::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent, Partition, Target};
 use synod_models::kv::KvMsg;
 use synod_models::paxos::PaxosMsg;
 
@@ -283,11 +283,11 @@ fn a_crashed_node_restarts_from_its_disk() {
         3,
         FaultConfig::default(),
         vec![NodeEvent {
-            node: 1,
+            target: Target::Node(1),
             at: Duration::from_millis(500),
         }],
         vec![NodeEvent {
-            node: 1,
+            target: Target::Node(1),
             at: Duration::from_millis(1200),
         }],
         "crash",

@@ -75,3 +75,104 @@ fn loss_duplication_and_delay_keep_the_history_linearizable() {
         "3",
     ]);
 }
+
+/// `--crash leader@SECS` crashes whichever node leads at that moment and `--restart leader@SECS`
+/// brings that node back; the cluster elects another leader in between, the history stays
+/// linearizable, and the load reports the longest stretch without a success (the failover).
+#[test]
+fn crashing_the_leader_fails_over_and_the_history_stays_linearizable() {
+    let r = assert_linearizable_with_progress(&[
+        "--clients",
+        "8",
+        "--duration",
+        "2.5",
+        "--crash",
+        "leader@0.8",
+        "--restart",
+        "leader@1.6",
+        "--seed",
+        "5",
+    ]);
+    let events = r["cluster"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{r}");
+    let crashed = &events[0];
+    assert!(
+        crashed["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("crashed (the leader, term "),
+        "{crashed}"
+    );
+    assert_eq!(
+        events[1]["node"], crashed["node"],
+        "the leader crashed is restarted"
+    );
+    assert_eq!(events[1]["what"], "restarted from disk");
+    let gap = r["load"]["longest_gap_ms"].as_u64().unwrap();
+    assert!(gap > 0 && gap < 2500, "{gap}");
+    // Its clients were redirected to the new leader.
+    assert!(r["load"]["redirects"].as_u64().unwrap() > 0, "{r}");
+}
+
+/// Only protocols with a leader accept `leader@SECS`, and a leader restart needs a leader crash
+/// before it: both are usage errors (exit 2) naming the flag.
+#[test]
+fn leader_targets_are_refused_where_they_mean_nothing() {
+    for (protocol, args) in [
+        ("paxos", ["--crash", "leader@0.5"]),
+        ("raft", ["--restart", "leader@0.5"]),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+            .args(["bench", protocol, "--duration", "0.5"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{protocol} {args:?}: {err}");
+        assert!(err.contains("leader@0.5"), "{err}");
+    }
+}
+
+/// `--compare` takes protocol names (and `spawn`, `echo`): each baseline runs in the same
+/// invocation with the same load and reports its name, its figures and the subject's ratio to
+/// it; an unknown name is a usage error.
+#[test]
+fn compare_measures_named_protocols_beside_raft() {
+    let (code, r) = bench(&[
+        "--clients",
+        "8",
+        "--duration",
+        "0.5",
+        "--compare",
+        "single-copy-kv,paxos,echo",
+        "--no-check",
+    ]);
+    assert_eq!(code, Some(0), "{r}");
+    let baselines = r["baselines"].as_array().unwrap();
+    let names: Vec<&str> = baselines
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["single-copy-kv", "paxos", "echo"]);
+    for b in baselines {
+        assert!(b["load"]["ops_ok_per_sec"].as_f64().unwrap() > 0.0, "{b}");
+        assert!(b["load"]["latency_us_p99"].as_u64().unwrap() > 0, "{b}");
+        assert!(b["ratio"].as_f64().unwrap() > 0.0, "{b}");
+    }
+    assert!(baselines[1]["what"].as_str().unwrap().contains("3 nodes"));
+    assert!(baselines[0]["what"].as_str().unwrap().contains("1 node"));
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args([
+            "bench",
+            "raft",
+            "--duration",
+            "0.5",
+            "--compare",
+            "single-copy,echo",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--compare single-copy"), "{err}");
+}

@@ -318,6 +318,14 @@ pub trait Serve: Protocol {
     /// Server `index` of a cluster whose servers have the ids `servers` (addresses on the
     /// network). `settings` carries the parameters whose descriptor has a `run` default.
     fn server(settings: &Settings, index: usize, servers: Vec<Id>) -> Self::Server;
+
+    /// Whether the protocol has a leader (`--crash leader@SECS` needs one).
+    const LEADER: bool = false;
+
+    /// The term in which this server state leads, if it does.
+    fn leading(_state: &<Self::Server as Actor>::State) -> Option<u64> {
+        None
+    }
 }
 
 /// A protocol that implements a TLA+ specification under a refinement mapping (`--refines`).

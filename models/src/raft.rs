@@ -2319,6 +2319,12 @@ impl Serve for Raft {
             ..RaftServer::new(index, servers)
         }
     }
+
+    const LEADER: bool = true;
+
+    fn leading(state: &RaftState) -> Option<u64> {
+        state.is_leader().then(|| state.term())
+    }
 }
 
 #[cfg(test)]

@@ -313,14 +313,14 @@ pub(super) fn crash_args(c: Command) -> Command {
             .long("crash")
             .value_name("NODE@SECS")
             .action(ArgAction::Append)
-            .help("Crash node NODE SECS seconds after the start, e.g. 1@3 (repeatable)"),
+            .help("Crash node NODE SECS seconds after the start, e.g. 1@3; leader@3 crashes the node leading then (repeatable)"),
     ))
     .arg(global(
         Arg::new("restart")
             .long("restart")
             .value_name("NODE@SECS")
             .action(ArgAction::Append)
-            .help("Restart node NODE from its disk SECS seconds after the start (repeatable)"),
+            .help("Restart node NODE from its disk SECS seconds after the start; leader@SECS restarts the last leader crashed (repeatable)"),
     ))
 }
 
@@ -601,8 +601,11 @@ pub(super) fn bench_command() -> Command {
         .arg(global(
             Arg::new("compare")
                 .long("compare")
-                .action(ArgAction::SetTrue)
-                .help("Also measure, in this invocation, the protocol under stateright::actor::spawn, single-copy-kv on Synod's runtime, and a bare UDP echo loop, and print the ratios"),
+                .value_name("NAME,...")
+                .num_args(0..=1)
+                .value_delimiter(',')
+                .default_missing_value("spawn,single-copy-kv,echo")
+                .help("Also measure, in this invocation, baselines by name: a runnable protocol (on as many nodes; single-copy-kv on one), spawn (this protocol under stateright::actor::spawn) or echo (a bare UDP echo loop); alone: spawn,single-copy-kv,echo. Prints each one's ratio"),
         ))
         .arg(global(format_arg()));
     let c = crash_args(fault_args(c));

@@ -252,10 +252,31 @@ fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchRep
         restarts,
         check: !m.get_flag("no-check"),
         check_budget: check_budget(m)?,
-        compare: m.get_flag("compare"),
+        compare: compare_names(m)?,
         history_out: m.get_one::<PathBuf>("history-out").cloned(),
     };
     crate::bench::bench(&cfg)
+}
+
+/// `--compare [NAME,...]`: every name is `spawn`, `echo` or a runnable protocol, each once.
+fn compare_names(m: &ArgMatches) -> Result<Vec<String>, String> {
+    let Some(names) = m.get_many::<String>("compare") else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let name = name.trim();
+        if name != "spawn" && name != "echo" {
+            crate::catalog::runnable(name, None).map_err(|e| {
+                format!("--compare {name}: not spawn, echo or a runnable protocol ({e})")
+            })?;
+        }
+        if out.iter().any(|n| n == name) {
+            return Err(format!("--compare names {name} twice"));
+        }
+        out.push(name.to_string());
+    }
+    Ok(out)
 }
 
 /// `--target`: the servers run elsewhere, so what shapes a local cluster does not apply.

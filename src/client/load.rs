@@ -278,6 +278,7 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
 /// | `ops_ok_per_sec` | `ops_ok / duration_secs` |
 /// | `reads`, `writes`, `cas` | `ops` by kind |
 /// | `latency_us_p50`, `_p90`, `_p99`, `_p999`, `_max`, `latency_us_mean` | latency of those `ops`, microseconds (from the first send, or in an open loop from the intended time) |
+/// | `longest_gap_ms` | window: the longest stretch without a successful operation (from the window's start to the first, between two, from the last to the end), 1 ms resolution: a failover's unavailability |
 /// | `ops_failed` | window: operations ended by a definite error 10, 11 or 12 |
 /// | `indeterminate` | window: operations given up after `retries` timeouts (or ended by an unknown error code) |
 /// | `timeouts` | window: attempts that timed out |
@@ -319,6 +320,8 @@ pub struct LoadReport {
     /// Latencies of `ops`, microseconds.
     pub latency_us: Histogram<u64>,
     pub latency_us_mean: f64,
+    /// The longest stretch of the window in which no operation succeeded, milliseconds.
+    pub longest_gap_ms: u64,
     pub ops_failed: u64,
     pub indeterminate: u64,
     pub timeouts: u64,
@@ -392,6 +395,7 @@ impl LoadReport {
             "latency_us_p999": self.latency_us_at(0.999),
             "latency_us_max": self.latency_us_max(),
             "latency_us_mean": self.latency_us_mean,
+            "longest_gap_ms": self.longest_gap_ms,
             "ops_failed": self.ops_failed,
             "indeterminate": self.indeterminate,
             "timeouts": self.timeouts,
@@ -480,6 +484,11 @@ impl fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
+            "longest gap   {} ms without a successful operation",
+            self.longest_gap_ms
+        )?;
+        writeln!(
+            f,
             "failures      {} failed, {} indeterminate, {} timeouts, {} retries, {} redirects, {} unfinished",
             self.ops_failed,
             self.indeterminate,
@@ -558,8 +567,63 @@ struct ThreadResult {
     run: Counters,
     latency_us: Histogram<u64>,
     latency_ns_sum: u128,
+    ok_ms: MsBitmap,
     history: Vec<Op>,
     history_overflow: bool,
+}
+
+/// One bit per millisecond of the measured window: whether an operation succeeded in it.
+/// Threads merge by OR; the longest run of empty milliseconds is the longest gap.
+#[derive(Clone, Debug)]
+struct MsBitmap {
+    bits: Vec<u64>,
+    len: usize,
+}
+
+impl MsBitmap {
+    fn new(window: Duration) -> Self {
+        let len = (window.as_millis() as usize).max(1);
+        MsBitmap {
+            bits: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    fn set(&mut self, since_start: Duration) {
+        let ms = (since_start.as_millis() as usize).min(self.len - 1);
+        self.bits[ms / 64] |= 1 << (ms % 64);
+    }
+
+    fn or(&mut self, o: &MsBitmap) {
+        for (a, b) in self.bits.iter_mut().zip(&o.bits) {
+            *a |= b;
+        }
+    }
+
+    fn get(&self, ms: usize) -> bool {
+        self.bits[ms / 64] & (1 << (ms % 64)) != 0
+    }
+
+    /// The longest stretch of the window without a success, in milliseconds: from the window's
+    /// start to the first success, between two, or from the last to the window's end (the
+    /// whole window if none), at one millisecond's resolution.
+    fn longest_gap_ms(&self) -> u64 {
+        let mut longest = 0;
+        let mut last: Option<usize> = None;
+        for ms in (0..self.len).filter(|ms| self.get(*ms)) {
+            let gap = match last {
+                None => ms,
+                Some(l) => ms - l,
+            };
+            longest = longest.max(gap);
+            last = Some(ms);
+        }
+        let tail = match last {
+            None => self.len,
+            Some(l) => self.len - l,
+        };
+        longest.max(tail) as u64
+    }
 }
 
 fn merge(
@@ -573,9 +637,11 @@ fn merge(
     let mut latency_ns_sum = 0u128;
     let mut history = Vec::new();
     let mut history_overflow = false;
+    let mut ok_ms = MsBitmap::new(cfg.duration);
     for r in results {
         let r = r?;
         history_overflow |= r.history_overflow;
+        ok_ms.or(&r.ok_ms);
         window.add(&r.window);
         run.add(&r.run);
         latency_us.add(&r.latency_us).map_err(|e| LoadError::Io {
@@ -616,6 +682,7 @@ fn merge(
             latency_ns_sum as f64 / window.ops as f64 / 1000.0
         },
         latency_us,
+        longest_gap_ms: ok_ms.longest_gap_ms(),
         ops_failed: window.ops_failed,
         indeterminate: window.indeterminate,
         timeouts: window.timeouts,
@@ -931,6 +998,8 @@ struct Worker<'a> {
     at_end: Counters,
     latency_us: Histogram<u64>,
     latency_ns_sum: u128,
+    /// Which milliseconds of the window saw an operation succeed (for `longest_gap_ms`).
+    ok_ms: MsBitmap,
     history: Vec<Op>,
     /// This thread's share of [`MAX_HISTORY_OPS`], and whether it was exceeded.
     history_cap: usize,
@@ -1028,6 +1097,7 @@ impl<'a> Worker<'a> {
             counters: Counters::default(),
             at_measure: Counters::default(),
             at_end: Counters::default(),
+            ok_ms: MsBitmap::new(cfg.duration),
             latency_us: new_histogram()?,
             latency_ns_sum: 0,
             history: Vec::new(),
@@ -1116,6 +1186,7 @@ impl<'a> Worker<'a> {
             run: self.counters,
             latency_us: self.latency_us,
             latency_ns_sum: self.latency_ns_sum,
+            ok_ms: self.ok_ms,
             history: self.history,
             history_overflow: self.history_overflow,
         })
@@ -1422,6 +1493,8 @@ impl<'a> Worker<'a> {
                 Outcome::ReadOk(_) | Outcome::WriteOk | Outcome::CasOk
             ) {
                 self.counters.ops_ok += 1;
+                self.ok_ms
+                    .set(now.saturating_duration_since(self.warmup_end));
             }
             match kind {
                 OpKind::Read => self.counters.reads += 1,
@@ -1562,6 +1635,29 @@ impl Alarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_gap_spans_threads_and_the_window_edges() {
+        let ms = Duration::from_millis;
+        let mut a = MsBitmap::new(ms(1000));
+        assert_eq!(a.longest_gap_ms(), 1000, "nothing succeeded");
+        a.set(ms(10));
+        a.set(ms(400));
+        let mut b = MsBitmap::new(ms(1000));
+        b.set(ms(150));
+        b.set(ms(990));
+        a.or(&b);
+        // 10, 150, 400, 990: the longest stretch is 400..990.
+        assert_eq!(a.longest_gap_ms(), 590);
+        let mut edge = MsBitmap::new(ms(1000));
+        edge.set(ms(700));
+        assert_eq!(edge.longest_gap_ms(), 700, "from the window's start");
+        edge.set(ms(5_000)); // a late completion counts in the last millisecond
+        assert_eq!(edge.longest_gap_ms(), 700);
+        let mut tail = MsBitmap::new(ms(1000));
+        tail.set(ms(100));
+        assert_eq!(tail.longest_gap_ms(), 900, "to the window's end");
+    }
 
     #[test]
     fn lists_are_fifo_and_unlink_anywhere() {

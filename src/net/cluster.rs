@@ -6,7 +6,7 @@
 //! delayed datagrams are lost; what it committed to disk is kept); a restart binds the same
 //! address again and starts the actor from its disk, as a rebooted machine would.
 
-use super::faults::NodeEvent;
+use super::faults::{NodeEvent, Target};
 use super::runnable::Runnable;
 use super::storage::FsyncPolicy;
 use super::{CounterValues, Counters, FaultConfig, NodeContext};
@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,6 +49,8 @@ pub fn bind_udp(addr: SocketAddrV4) -> io::Result<UdpSocket> {
 
 struct Slot {
     stop: Arc<AtomicBool>,
+    /// What the running node publishes: the term it leads in plus one, or 0.
+    leading: Arc<AtomicU64>,
     thread: Option<JoinHandle<io::Result<()>>>,
     /// Counters of every incarnation (a restart starts fresh ones).
     counters: Vec<Arc<Counters>>,
@@ -110,11 +112,30 @@ impl Cluster {
         }
         cfg.faults.validate(cfg.nodes)?;
         for e in cfg.crashes.iter().chain(&cfg.restarts) {
-            if e.node >= cfg.nodes {
+            match e.target {
+                Target::Node(n) if n >= cfg.nodes => {
+                    return Err(format!(
+                        "--crash/--restart {e}: there is no node {n} (nodes are 0..{})",
+                        cfg.nodes - 1
+                    ));
+                }
+                Target::Leader if !cfg.protocol.leader => {
+                    return Err(format!(
+                        "--crash/--restart {e}: {} has no leader; name a node (NODE@SECS)",
+                        cfg.protocol.name
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for r in cfg.restarts.iter().filter(|r| r.target == Target::Leader) {
+            if !cfg
+                .crashes
+                .iter()
+                .any(|c| c.target == Target::Leader && c.at <= r.at)
+            {
                 return Err(format!(
-                    "--crash/--restart {e}: there is no node {} (nodes are 0..{})",
-                    e.node,
-                    cfg.nodes - 1
+                    "--restart {r}: restarts the node a --crash leader@SECS took down, and none comes before it"
                 ));
             }
         }
@@ -143,6 +164,7 @@ impl Cluster {
         for (i, socket) in sockets.into_iter().enumerate() {
             let mut slot = Slot {
                 stop: Arc::new(AtomicBool::new(false)),
+                leading: Arc::new(AtomicU64::new(0)),
                 thread: None,
                 counters: Vec::new(),
                 error: None,
@@ -172,12 +194,12 @@ impl Cluster {
     }
 
     fn arm_schedule(&mut self) {
-        let mut plan: Vec<(Duration, bool, usize)> = self
+        let mut plan: Vec<(Duration, bool, Target)> = self
             .cfg
             .crashes
             .iter()
-            .map(|e| (e.at, true, e.node))
-            .chain(self.cfg.restarts.iter().map(|e| (e.at, false, e.node)))
+            .map(|e| (e.at, true, e.target))
+            .chain(self.cfg.restarts.iter().map(|e| (e.at, false, e.target)))
             .collect();
         if plan.is_empty() {
             return;
@@ -189,7 +211,9 @@ impl Cluster {
             let inner = self.inner.clone();
             let (cfg, addrs, epoch) = (self.cfg.clone(), self.addrs.clone(), self.epoch);
             std::thread::spawn(move || {
-                for (at, crash, node) in plan {
+                // The node the last `--crash leader` took down.
+                let mut crashed_leader: Option<usize> = None;
+                for (at, crash, target) in plan {
                     while epoch.elapsed() < at {
                         if stop.load(Ordering::Relaxed) {
                             return;
@@ -197,9 +221,33 @@ impl Cluster {
                         let left = at.saturating_sub(epoch.elapsed());
                         std::thread::sleep(left.min(Duration::from_millis(20)));
                     }
+                    let node = match (target, crash) {
+                        (Target::Node(n), _) => n,
+                        (Target::Leader, true) => loop {
+                            // The leader now, or the first one after (an election may be on).
+                            if let Some(n) = leader_of(&inner.lock().expect("cluster lock")) {
+                                break n;
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
+                        },
+                        (Target::Leader, false) => match crashed_leader {
+                            Some(n) => n,
+                            None => continue, // validated: a leader crash comes first
+                        },
+                    };
                     let mut inner = inner.lock().expect("cluster lock");
                     if crash {
+                        let term = inner.slots[node].leading.load(Ordering::Relaxed);
                         crash_node(&mut inner, node, epoch);
+                        if target == Target::Leader {
+                            crashed_leader = Some(node);
+                            if let Some(e) = inner.events.last_mut() {
+                                e.what = format!("crashed (the leader, term {})", term - 1);
+                            }
+                        }
                     } else {
                         restart_node(&cfg, &addrs, epoch, &mut inner, node);
                     }
@@ -297,6 +345,7 @@ fn launch(
 ) -> io::Result<()> {
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let leading = Arc::new(AtomicU64::new(0));
     let ctx = NodeContext {
         index,
         addrs: addrs.clone(),
@@ -308,9 +357,11 @@ fn launch(
         stop: stop.clone(),
         counters: counters.clone(),
         incarnation: slot.counters.len() as u64,
+        leading: leading.clone(),
     };
     let thread = (cfg.protocol.launch)(ctx)?;
     slot.stop = stop;
+    slot.leading = leading;
     slot.thread = Some(thread);
     slot.counters.push(counters);
     Ok(())
@@ -327,6 +378,19 @@ fn join(slot: &mut Slot) {
     }
 }
 
+/// The running node that leads in the highest term, if any says it leads.
+fn leader_of(inner: &Inner) -> Option<usize> {
+    inner
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.thread.as_ref().is_some_and(|t| !t.is_finished()))
+        .map(|(i, s)| (s.leading.load(Ordering::Relaxed), i))
+        .filter(|(term, _)| *term > 0)
+        .max()
+        .map(|(_, i)| i)
+}
+
 fn crash_node(inner: &mut Inner, i: usize, epoch: Instant) {
     let slot = &mut inner.slots[i];
     if slot.thread.is_none() {
@@ -334,6 +398,7 @@ fn crash_node(inner: &mut Inner, i: usize, epoch: Instant) {
     }
     slot.stop.store(true, Ordering::Relaxed);
     join(slot);
+    slot.leading.store(0, Ordering::Relaxed);
     inner.events.push(ClusterEvent {
         at_secs: epoch.elapsed().as_secs_f64(),
         node: i,

@@ -127,17 +127,32 @@ impl fmt::Display for Partition {
 /// A crash or restart of one node at a time after the cluster starts.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NodeEvent {
-    pub node: usize,
+    pub target: Target,
     pub at: Duration,
 }
 
+/// Which node an event is for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    /// Node `i`.
+    Node(usize),
+    /// For a crash: the node that leads at that moment (the highest term among the nodes that
+    /// say they lead), or the first that does after it. For a restart: the node the last
+    /// leader crash took down. Only protocols with a leader accept it.
+    Leader,
+}
+
 impl NodeEvent {
-    /// Parses `NODE@SECS`, e.g. `1@3` or `1@2.5`.
+    /// Parses `NODE@SECS` or `leader@SECS`, e.g. `1@3`, `1@2.5`, `leader@3`.
     pub fn parse(flag: &str, text: &str) -> Result<Self, String> {
-        let bad = || format!("bad {flag} {text:?}: expected NODE@SECS, e.g. 1@3");
+        let bad = || format!("bad {flag} {text:?}: expected NODE@SECS or leader@SECS, e.g. 1@3");
         let (node, at) = text.split_once('@').ok_or_else(bad)?;
+        let target = match node.trim() {
+            "leader" => Target::Leader,
+            n => Target::Node(n.parse().map_err(|_| bad())?),
+        };
         Ok(NodeEvent {
-            node: node.trim().parse().map_err(|_| bad())?,
+            target,
             at: parse_secs(at).ok_or_else(bad)?,
         })
     }
@@ -145,7 +160,10 @@ impl NodeEvent {
 
 impl fmt::Display for NodeEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.node, self.at.as_secs_f64())
+        match self.target {
+            Target::Node(n) => write!(f, "{n}@{}", self.at.as_secs_f64()),
+            Target::Leader => write!(f, "leader@{}", self.at.as_secs_f64()),
+        }
     }
 }
 
@@ -288,11 +306,15 @@ mod tests {
         assert_eq!(
             NodeEvent::parse("--crash", "1@3s").unwrap(),
             NodeEvent {
-                node: 1,
+                target: Target::Node(1),
                 at: Duration::from_secs(3)
             }
         );
+        let leader = NodeEvent::parse("--crash", "leader@2.5").unwrap();
+        assert_eq!(leader.target, Target::Leader);
+        assert_eq!(leader.to_string(), "leader@2.5");
         assert!(NodeEvent::parse("--crash", "1").is_err());
+        assert!(NodeEvent::parse("--crash", "leaderr@1").is_err());
         let cfg = FaultConfig {
             loss: 1.5,
             ..FaultConfig::default()

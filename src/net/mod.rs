@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use cluster::{Cluster, ClusterConfig};
-pub use faults::{FaultConfig, NodeEvent, Partition};
+pub use faults::{FaultConfig, NodeEvent, Partition, Target};
 pub use storage::FsyncPolicy;
 
 /// Everything a node needs besides its actor.
@@ -49,6 +49,8 @@ pub struct NodeContext {
     pub counters: Arc<Counters>,
     /// How many times this node has been started before (varies the timer seed on restart).
     pub incarnation: u64,
+    /// The term this node leads in, plus one; 0 while it does not lead (for `--crash leader`).
+    pub leading: Arc<AtomicU64>,
 }
 
 macro_rules! counters {

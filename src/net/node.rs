@@ -118,6 +118,9 @@ where
     outbox: Vec<(Id, A::Msg)>,
     rng: Rng,
     counters: std::sync::Arc<Counters>,
+    /// Whether (and in which term) the state leads, published for `--crash leader`.
+    leading: fn(&A::State) -> Option<u64>,
+    published: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<A, I> Node<A>
@@ -163,7 +166,10 @@ where
             .expect("the state is put back after every step");
         let mut cow = Cow::Owned(state);
         f(&self.actor, self.id, &mut cow, &mut out);
-        self.state = Some(cow.into_owned());
+        let state = cow.into_owned();
+        let leading = (self.leading)(&state).map_or(0, |term| term.saturating_add(1));
+        self.published.store(leading, Relaxed);
+        self.state = Some(state);
         self.absorb(out);
     }
 }
@@ -175,6 +181,7 @@ where
 pub fn start<A, I>(
     actor: A,
     protocol: &'static str,
+    leading: fn(&A::State) -> Option<u64>,
     ctx: NodeContext,
 ) -> io::Result<std::thread::JoinHandle<io::Result<()>>>
 where
@@ -194,13 +201,14 @@ where
     }
     std::thread::Builder::new()
         .name(format!("synod-node-{}", ctx.index))
-        .spawn(move || run(actor, ctx, store, recovered))
+        .spawn(move || run(actor, leading, ctx, store, recovered))
 }
 
 /// Runs a node until `ctx.stop` is set. Returns an error only for what the node cannot survive
 /// (its disk failing); everything the network does is counted instead.
 fn run<A, I>(
     actor: A,
+    leading: fn(&A::State) -> Option<u64>,
     ctx: NodeContext,
     store: DiskStore<A::Storage>,
     recovered: Option<A::Storage>,
@@ -241,6 +249,8 @@ where
         outbox: Vec::new(),
         rng: Rng::new(seed),
         counters: ctx.counters.clone(),
+        leading,
+        published: ctx.leading.clone(),
     };
     node.absorb(out);
 

@@ -27,6 +27,8 @@ pub struct Runnable {
     pub cas: bool,
     /// The settings its servers were built with (the bug variant, runtime parameters).
     pub settings: Settings,
+    /// Whether it has a leader (for `--crash leader@SECS`).
+    pub leader: bool,
     pub launch: Launcher,
 }
 
@@ -40,10 +42,11 @@ impl Runnable {
             model,
             cas: P::KEYS == KeySemantics::Register,
             settings,
+            leader: P::LEADER,
             launch: Arc::new(move |ctx: NodeContext| {
                 let servers = ctx.addrs.iter().map(|a| Id::from(*a)).collect();
                 let actor = P::server(&for_nodes, ctx.index, servers);
-                super::node::start(actor, P::DESCRIPTOR.name, ctx)
+                super::node::start(actor, P::DESCRIPTOR.name, P::leading, ctx)
             }),
         }
     }
