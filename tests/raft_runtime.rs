@@ -176,3 +176,51 @@ fn compare_measures_named_protocols_beside_raft() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--compare single-copy"), "{err}");
 }
+
+/// `--bug stale-leader-read` on real sockets: leaders answer reads from their own state
+/// without a heartbeat round, so during elections (at the start, and as partitions isolate
+/// each node in turn) a read returns a value older than a write that completed before it. The
+/// history checker says so; the correct protocol under the same run is linearizable.
+#[test]
+fn a_stale_leader_read_is_caught_on_real_sockets() {
+    let args = |bug: bool| {
+        let mut a = vec![
+            "--check-quorum",
+            "0",
+            "--rate",
+            "2000",
+            "--clients",
+            "64",
+            "--reads",
+            "0.9",
+            "--keys",
+            "4",
+            "--timeout-ms",
+            "50",
+            "--retries",
+            "1",
+            "--duration",
+            "2",
+            "--partition",
+            "0@0.3-0.8",
+            "--partition",
+            "1@0.8-1.3",
+            "--partition",
+            "2@1.3-1.8",
+            "--seed",
+            "4",
+            "--check-timeout",
+            "30",
+        ];
+        if bug {
+            a.extend_from_slice(&["--bug", "stale-leader-read"]);
+        }
+        a
+    };
+    let (code, r) = bench(&args(true));
+    assert_eq!(r["lincheck"]["verdict"], "not linearizable", "{r}");
+    assert_eq!(code, Some(1), "{r}");
+    let (code, r) = bench(&args(false));
+    assert_eq!(r["lincheck"]["verdict"], "linearizable", "{r}");
+    assert_eq!(code, Some(0), "{r}");
+}
