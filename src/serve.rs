@@ -185,6 +185,9 @@ pub fn counters_text(report: &ClusterReport) -> String {
                 nonzero.join(", ")
             }
         ));
+        if let Some(t) = n.leading_term {
+            out.push_str(&format!("  node {} led in term {t} at the end\n", n.node));
+        }
         if let Some(e) = &n.error {
             out.push_str(&format!("  node {} failed: {e}\n", n.node));
         }
@@ -256,6 +259,7 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
+    let leading = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let ctx = net::NodeContext {
         index,
         addrs: Arc::new(cfg.peers.clone()),
@@ -267,7 +271,7 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
         stop: stop.clone(),
         counters: counters.clone(),
         incarnation: 0,
-        leading: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        leading: leading.clone(),
     };
     let thread = match (cfg.protocol.launch)(ctx) {
         Ok(t) => t,
@@ -293,6 +297,8 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
     {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let term = leading.load(Ordering::SeqCst);
+    let leading_term = (!thread.is_finished() && term > 0).then(|| term - 1);
     stop.store(true, Ordering::SeqCst);
     let result = thread.join();
     let report = ClusterReport {
@@ -305,6 +311,7 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some("the node's thread panicked".into()),
             },
+            leading_term,
         }],
         total: counters.values(),
         events: Vec::new(),

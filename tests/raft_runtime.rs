@@ -120,6 +120,7 @@ fn crashing_the_leader_fails_over_and_the_history_stays_linearizable() {
 fn leader_targets_are_refused_where_they_mean_nothing() {
     for (protocol, args) in [
         ("paxos", ["--crash", "leader@0.5"]),
+        ("paxos", ["--partition", "leader@0.5-1"]),
         ("raft", ["--restart", "leader@0.5"]),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_synod"))
@@ -223,4 +224,41 @@ fn a_stale_leader_read_is_caught_on_real_sockets() {
     let (code, r) = bench(&args(false));
     assert_eq!(r["lincheck"]["verdict"], "linearizable", "{r}");
     assert_eq!(code, Some(0), "{r}");
+}
+
+/// `--partition leader@START-END` isolates whichever node leads at START. Without
+/// check-quorum the old leader keeps believing it leads while cut off; when the partition
+/// heals it hears the new leader's term and steps down: at the end exactly one node leads, in
+/// a later term. Every recorded history stays linearizable.
+#[test]
+fn a_partitioned_old_leader_steps_down_when_the_partition_heals() {
+    let r = assert_linearizable_with_progress(&[
+        "--check-quorum",
+        "0",
+        "--clients",
+        "8",
+        "--duration",
+        "2.5",
+        "--partition",
+        "leader@0.6-1.4",
+        "--seed",
+        "11",
+    ]);
+    let events = r["cluster"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{r}");
+    let what = events[0]["what"].as_str().unwrap();
+    let old_term: u64 = what
+        .rsplit("term ")
+        .next()
+        .and_then(|t| t.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("{what}"));
+    let leaders: Vec<(usize, u64)> = r["cluster"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| n["leading_term"].as_u64().map(|t| (i, t)))
+        .collect();
+    assert_eq!(leaders.len(), 1, "one leader at the end: {r}");
+    assert!(leaders[0].1 > old_term, "{leaders:?} after term {old_term}");
 }

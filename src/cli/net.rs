@@ -92,6 +92,12 @@ pub(super) fn node(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             .ok_or("--peers ADDR,ADDR,... is required: every node's address, in the same order on every node")?
             .copied()
             .collect();
+        let faults = faults(m)?;
+        if let Some(p) = faults.partitions.iter().find(|p| p.leader.is_some()) {
+            return Err(format!(
+                "--partition {p}: a single node cannot tell which node leads; name the nodes, or use run/bench"
+            ));
+        }
         Ok(serve::NodeConfig {
             protocol: runnable(entry, m)?,
             listen,
@@ -104,7 +110,7 @@ pub(super) fn node(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
                 )?
                 .clone(),
             fsync: fsync(m),
-            faults: faults(m)?,
+            faults,
             duration: duration(m)?,
         })
     };

@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -78,6 +78,9 @@ pub struct NodeReport {
     pub counters: CounterValues,
     /// What stopped the node, if it failed (its disk, say).
     pub error: Option<String>,
+    /// The term it led in when the run ended, if it was running and leading (protocols with a
+    /// leader only).
+    pub leading_term: Option<u64>,
 }
 
 /// What a cluster reports when it stops.
@@ -126,6 +129,14 @@ impl Cluster {
                     ));
                 }
                 _ => {}
+            }
+        }
+        if let Some(p) = cfg.faults.partitions.iter().find(|p| p.leader.is_some()) {
+            if !cfg.protocol.leader {
+                return Err(format!(
+                    "--partition {p}: {} has no leader; name the nodes (NODES@START-END)",
+                    cfg.protocol.name
+                ));
             }
         }
         for r in cfg.restarts.iter().filter(|r| r.target == Target::Leader) {
@@ -194,26 +205,59 @@ impl Cluster {
     }
 
     fn arm_schedule(&mut self) {
-        let mut plan: Vec<(Duration, bool, Target)> = self
+        /// What the schedule does at a time, in this order among equal times.
+        enum Step {
+            Crash(Target),
+            Restart(Target),
+            /// Resolve a `--partition leader@START-END` to the node leading at START.
+            Isolate(Arc<AtomicUsize>, Duration),
+        }
+        let rank = |s: &Step| match s {
+            Step::Crash(_) => 0,
+            Step::Isolate(..) => 1,
+            Step::Restart(_) => 2,
+        };
+        let mut plan: Vec<(Duration, Step)> = self
             .cfg
             .crashes
             .iter()
-            .map(|e| (e.at, true, e.target))
-            .chain(self.cfg.restarts.iter().map(|e| (e.at, false, e.target)))
+            .map(|e| (e.at, Step::Crash(e.target)))
+            .chain(
+                self.cfg
+                    .restarts
+                    .iter()
+                    .map(|e| (e.at, Step::Restart(e.target))),
+            )
+            .chain(self.cfg.faults.partitions.iter().filter_map(|p| {
+                p.leader
+                    .as_ref()
+                    .map(|r| (p.start, Step::Isolate(r.clone(), p.end)))
+            }))
             .collect();
         if plan.is_empty() {
             return;
         }
-        plan.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        plan.sort_by(|a, b| a.0.cmp(&b.0).then(rank(&a.1).cmp(&rank(&b.1))));
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
             let stop = stop.clone();
             let inner = self.inner.clone();
             let (cfg, addrs, epoch) = (self.cfg.clone(), self.addrs.clone(), self.epoch);
             std::thread::spawn(move || {
+                // The leader now, or the first one after (an election may be on); None once
+                // the cluster stops.
+                let leader = || loop {
+                    if let Some(n) = leader_of(&inner.lock().expect("cluster lock")) {
+                        return Some(n);
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                };
                 // The node the last `--crash leader` took down.
                 let mut crashed_leader: Option<usize> = None;
-                for (at, crash, target) in plan {
+                for (at, step) in plan {
                     while epoch.elapsed() < at {
                         if stop.load(Ordering::Relaxed) {
                             return;
@@ -221,35 +265,51 @@ impl Cluster {
                         let left = at.saturating_sub(epoch.elapsed());
                         std::thread::sleep(left.min(Duration::from_millis(20)));
                     }
-                    let node = match (target, crash) {
-                        (Target::Node(n), _) => n,
-                        (Target::Leader, true) => loop {
-                            // The leader now, or the first one after (an election may be on).
-                            if let Some(n) = leader_of(&inner.lock().expect("cluster lock")) {
-                                break n;
-                            }
-                            if stop.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            std::thread::sleep(Duration::from_millis(5));
-                        },
-                        (Target::Leader, false) => match crashed_leader {
-                            Some(n) => n,
-                            None => continue, // validated: a leader crash comes first
-                        },
-                    };
-                    let mut inner = inner.lock().expect("cluster lock");
-                    if crash {
-                        let term = inner.slots[node].leading.load(Ordering::Relaxed);
-                        crash_node(&mut inner, node, epoch);
-                        if target == Target::Leader {
-                            crashed_leader = Some(node);
-                            if let Some(e) = inner.events.last_mut() {
-                                e.what = format!("crashed (the leader, term {})", term - 1);
+                    match step {
+                        Step::Crash(target) => {
+                            let node = match target {
+                                Target::Node(n) => n,
+                                Target::Leader => match leader() {
+                                    Some(n) => n,
+                                    None => return,
+                                },
+                            };
+                            let mut inner = inner.lock().expect("cluster lock");
+                            let term = inner.slots[node].leading.load(Ordering::Relaxed);
+                            crash_node(&mut inner, node, epoch);
+                            if target == Target::Leader {
+                                crashed_leader = Some(node);
+                                if let Some(e) = inner.events.last_mut() {
+                                    e.what = format!("crashed (the leader, term {})", term - 1);
+                                }
                             }
                         }
-                    } else {
-                        restart_node(&cfg, &addrs, epoch, &mut inner, node);
+                        Step::Restart(target) => {
+                            let node = match (target, crashed_leader) {
+                                (Target::Node(n), _) => n,
+                                (Target::Leader, Some(n)) => n,
+                                (Target::Leader, None) => continue, // validated: a crash first
+                            };
+                            let mut inner = inner.lock().expect("cluster lock");
+                            restart_node(&cfg, &addrs, epoch, &mut inner, node);
+                        }
+                        Step::Isolate(resolved, end) => {
+                            let Some(node) = leader() else {
+                                return;
+                            };
+                            let mut inner = inner.lock().expect("cluster lock");
+                            let term = inner.slots[node].leading.load(Ordering::Relaxed);
+                            resolved.store(node, Ordering::Relaxed);
+                            inner.events.push(ClusterEvent {
+                                at_secs: epoch.elapsed().as_secs_f64(),
+                                node,
+                                what: format!(
+                                    "partitioned from the others until {} s (the leader, term {})",
+                                    end.as_secs_f64(),
+                                    term.saturating_sub(1)
+                                ),
+                            });
+                        }
                     }
                 }
             })
@@ -291,6 +351,15 @@ impl Cluster {
             let _ = handle.join();
         }
         let mut inner = self.inner.lock().expect("cluster lock");
+        let leading: Vec<Option<u64>> = inner
+            .slots
+            .iter()
+            .map(|s| {
+                let running = s.thread.as_ref().is_some_and(|t| !t.is_finished());
+                let term = s.leading.load(Ordering::Relaxed);
+                (running && term > 0).then(|| term - 1)
+            })
+            .collect();
         for slot in &inner.slots {
             slot.stop.store(true, Ordering::Relaxed);
         }
@@ -309,6 +378,7 @@ impl Cluster {
                     .iter()
                     .fold(CounterValues::default(), |acc, c| acc.add(&c.values())),
                 error: s.error.clone(),
+                leading_term: leading[i],
             })
             .collect();
         let total = nodes

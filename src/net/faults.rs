@@ -13,6 +13,8 @@
 //! reproducible up to the interleaving the operating system chooses.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A small, fast, seedable generator (xoshiro256**, Blackman and Vigna).
@@ -73,26 +75,42 @@ impl Rng {
 }
 
 /// A partition: from `start` to `end` after the cluster starts, the nodes in `side` and the
-/// others are cut off from each other.
-#[derive(Clone, Debug, PartialEq)]
+/// others are cut off from each other. With `leader`, the side is the node that leads at
+/// `start` (or the first to lead after it), which the cluster resolves then and shares with
+/// every node through the atomic (`usize::MAX` until resolved: nothing is cut).
+#[derive(Clone, Debug)]
 pub struct Partition {
     pub side: Vec<usize>,
+    pub leader: Option<Arc<AtomicUsize>>,
     pub start: Duration,
     pub end: Duration,
 }
 
+impl PartialEq for Partition {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.side, self.leader.is_some(), self.start, self.end)
+            == (&o.side, o.leader.is_some(), o.start, o.end)
+    }
+}
+
 impl Partition {
-    /// Parses `NODES@START-END`, e.g. `0@2-5` or `0,1@2.5-4`, seconds from the start.
+    /// Parses `NODES@START-END`, e.g. `0@2-5` or `0,1@2.5-4`, or `leader@START-END`, seconds
+    /// from the start.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
-            format!("bad --partition {text:?}: expected NODES@START-END, e.g. 0@2-5 (node 0 isolated from 2 s to 5 s) or 0,1@2-5")
+            format!("bad --partition {text:?}: expected NODES@START-END, e.g. 0@2-5 (node 0 isolated from 2 s to 5 s), 0,1@2-5 or leader@2-5")
         };
         let (nodes, window) = text.split_once('@').ok_or_else(bad)?;
         let (start, end) = window.split_once('-').ok_or_else(bad)?;
-        let side = nodes
-            .split(',')
-            .map(|n| n.trim().parse::<usize>().map_err(|_| bad()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let leader = (nodes.trim() == "leader").then(|| Arc::new(AtomicUsize::new(usize::MAX)));
+        let side = if leader.is_some() {
+            Vec::new()
+        } else {
+            nodes
+                .split(',')
+                .map(|n| n.trim().parse::<usize>().map_err(|_| bad()))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         let start = parse_secs(start).ok_or_else(bad)?;
         let end = parse_secs(end).ok_or_else(bad)?;
         if end <= start {
@@ -100,24 +118,40 @@ impl Partition {
                 "bad --partition {text:?}: the end must come after the start"
             ));
         }
-        Ok(Partition { side, start, end })
+        Ok(Partition {
+            side,
+            leader,
+            start,
+            end,
+        })
     }
 
     /// Whether this partition separates `a` and `b` at `elapsed`.
     pub fn cuts(&self, a: usize, b: usize, elapsed: Duration) -> bool {
-        elapsed >= self.start
-            && elapsed < self.end
-            && self.side.contains(&a) != self.side.contains(&b)
+        if elapsed < self.start || elapsed >= self.end {
+            return false;
+        }
+        match &self.leader {
+            Some(resolved) => {
+                let l = resolved.load(Ordering::Relaxed);
+                l != usize::MAX && (a == l) != (b == l)
+            }
+            None => self.side.contains(&a) != self.side.contains(&b),
+        }
     }
 }
 
 impl fmt::Display for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let side: Vec<String> = self.side.iter().map(|n| n.to_string()).collect();
+        let side = if self.leader.is_some() {
+            "leader".to_string()
+        } else {
+            side.join(",")
+        };
         write!(
             f,
-            "{}@{}-{}",
-            side.join(","),
+            "{side}@{}-{}",
             self.start.as_secs_f64(),
             self.end.as_secs_f64()
         )
@@ -310,6 +344,19 @@ mod tests {
                 at: Duration::from_secs(3)
             }
         );
+        let p = Partition::parse("leader@1-2").unwrap();
+        assert_eq!(p.to_string(), "leader@1-2");
+        assert!(
+            !p.cuts(0, 1, Duration::from_millis(1500)),
+            "unresolved: nothing cut"
+        );
+        p.leader
+            .as_ref()
+            .unwrap()
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(p.cuts(0, 1, Duration::from_millis(1500)));
+        assert!(!p.cuts(0, 2, Duration::from_millis(1500)));
+        assert!(!p.cuts(0, 1, Duration::from_millis(2500)));
         let leader = NodeEvent::parse("--crash", "leader@2.5").unwrap();
         assert_eq!(leader.target, Target::Leader);
         assert_eq!(leader.to_string(), "leader@2.5");
