@@ -293,7 +293,7 @@ fn two_unsynchronised_servers_are_caught_not_linearizable() {
         "{rets:?}"
     );
     // The stores diverge in the model's own state too, not only in the clients' eyes.
-    assert_ne!(server(end, 0).store, server(end, 1).store);
+    assert_ne!(server(end, 0).data, server(end, 1).data);
 
     // Three servers fail the same way, and through the catalog `--servers 2` is allowed and
     // exits 1.
@@ -443,8 +443,8 @@ fn bug_no_dedup() {
         .unwrap_or_else(|| panic!("a write is delivered twice:\n{}", trace.to_text()));
     let at = again.3;
     assert_ne!(
-        server(&states[at], 0).store,
-        server(&states[at + 1], 0).store,
+        server(&states[at], 0).data,
+        server(&states[at + 1], 0).data,
         "the second delivery changes the store:\n{}",
         trace.to_text()
     );
@@ -466,7 +466,7 @@ fn bug_volatile_store() {
         .any(|c| c.done.iter().any(|d| d.ret == KvRet::WriteOk));
     assert!(acked_before_crash, "{}", trace.to_text());
     assert!(
-        server(&states[crash + 2], 0).store.is_empty(),
+        server(&states[crash + 2], 0).data.is_empty(),
         "the restart lost it"
     );
 }
@@ -534,7 +534,7 @@ fn evicted_sessions_lose_at_most_once_under_duplication() {
             .is_some_and(|m| m.starts_with("Write("))
             && had_session
             && server(&states[i], 0).sessions.get(id).is_none()
-            && server(&states[i], 0).store != server(&states[i + 1], 0).store
+            && server(&states[i], 0).data != server(&states[i + 1], 0).data
     });
     assert!(reapplied, "{}", trace.to_text());
 

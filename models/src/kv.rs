@@ -449,6 +449,13 @@ impl Permute for KvStore {
     }
 }
 
+/// A shared store (a server's saved state, a snapshot) permutes into a new shared one.
+impl Permute for Arc<KvStore> {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        Arc::new((**self).permute(p))
+    }
+}
+
 impl Permute for Command {
     fn permute(&self, p: &ClientPerm) -> Self {
         match *self {

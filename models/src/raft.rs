@@ -1618,7 +1618,7 @@ impl Permute for Log {
         Log {
             start: self.start,
             start_term: self.start_term,
-            snapshot: self.snapshot.as_ref().map(|s| Arc::new(s.permute(p))),
+            snapshot: self.snapshot.as_ref().map(|s| s.permute(p)),
             entries: self.entries.iter().map(|e| e.permute(p)).collect(),
         }
     }
@@ -1648,7 +1648,7 @@ impl Permute for RaftState {
         RaftState {
             p: self.p.permute(p),
             role,
-            sm: Arc::new(self.sm.permute(p)),
+            sm: self.sm.permute(p),
             ..self.clone()
         }
     }
@@ -1682,7 +1682,7 @@ impl Permute for RaftMsg {
                 term: *term,
                 index: *index,
                 last_term: *last_term,
-                store: Arc::new(store.permute(p)),
+                store: store.permute(p),
                 round: *round,
             },
             other => other.clone(),

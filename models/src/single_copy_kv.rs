@@ -79,7 +79,7 @@ use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, Kv
 use crate::durable::{keymap_delta, Durable};
 use crate::kv::{
     record_invocations, record_returns, ClientPerm, Command as Update, ErrorCode, History, Key,
-    KvActor, KvClient, KvConfig, KvMsg, KvRet, MsgId, Permute, Step, Value, MAX_CLIENTS,
+    KvActor, KvClient, KvConfig, KvMsg, KvRet, KvStore, MsgId, Permute, Step, MAX_CLIENTS,
 };
 pub use crate::kv::{Outcome, Seen, Session, Sessions};
 use crate::protocol::{
@@ -92,7 +92,6 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use stateright::Expectation;
 use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 
 /// Node-to-node messages: there are none (the servers are not replicas of each other). The type
@@ -129,31 +128,9 @@ impl SingleCopyBug {
     ];
 }
 
-/// A server's whole state: the store and the session table. All of it is durable.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct SingleCopyState {
-    /// A persistent map: a save shares it with the state instead of copying it, and a write
-    /// copies one path of the tree, so a step costs O(log keys) on the network as well.
-    pub store: im::OrdMap<Key, Value>,
-    pub sessions: Sessions,
-}
-
-impl fmt::Debug for SingleCopyState {
-    /// `k0=1 sessions [#1 of 2 -> write_ok]`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.store.is_empty() {
-            write!(f, "(empty)")?;
-        }
-        for (i, (k, v)) in self.store.iter().enumerate() {
-            let sep = if i == 0 { "" } else { " " };
-            write!(f, "{sep}k{k}={v}")?;
-        }
-        if !self.sessions.is_empty() {
-            write!(f, " sessions {:?}", self.sessions)?;
-        }
-        Ok(())
-    }
-}
+/// A server's whole state: the lin-kv store with its session table ([`KvStore`], the state
+/// machine Raft replicates too). All of it is durable.
+pub type SingleCopyState = KvStore;
 
 /// What a server saves: its whole state, shared so that the checker's clones and the runtime's
 /// saves do not copy it. Serialize with postcard or any serde format.
@@ -176,7 +153,7 @@ impl Durable for SingleCopyStorage {
         if Arc::ptr_eq(self, prev) {
             return Some(Vec::new());
         }
-        let mut out: Vec<SingleCopyEntry> = keymap_delta(self.store.iter(), prev.store.iter())?
+        let mut out: Vec<SingleCopyEntry> = keymap_delta(self.data.iter(), prev.data.iter())?
             .into_iter()
             .map(|(k, v)| SingleCopyEntry::Put(k, v))
             .collect();
@@ -202,7 +179,7 @@ impl Durable for SingleCopyStorage {
         let state = Arc::make_mut(self);
         match entry {
             SingleCopyEntry::Put(k, v) => {
-                state.store.insert(k, v);
+                state.data.insert(k, v);
             }
             SingleCopyEntry::Session(s) => {
                 state.sessions.record(s, usize::MAX);
@@ -269,7 +246,7 @@ impl SingleCopyServer {
             Seen::Stale => {}
             Seen::New => {
                 let state = state.to_mut();
-                let reply = update.apply(&mut state.store);
+                let reply = update.apply(&mut state.data);
                 if self.bug != Some(SingleCopyBug::NoDedup) {
                     let session = Session {
                         client,
@@ -319,7 +296,7 @@ impl Actor for SingleCopyServer {
     ) {
         match msg {
             KvMsg::Read { msg_id, key } => {
-                let reply = match state.store.get(&key) {
+                let reply = match state.data.get(&key) {
                     Some(&value) => KvMsg::ReadOk {
                         in_reply_to: msg_id,
                         value,
@@ -410,30 +387,6 @@ impl KvConfig for SingleCopyConfig {
 impl Permute for SingleCopyMsg {
     fn permute(&self, _: &ClientPerm) -> Self {
         match *self {}
-    }
-}
-
-impl Permute for SingleCopyState {
-    /// Renames clients in the sessions (keeping their LRU order) and values in the store.
-    fn permute(&self, p: &ClientPerm) -> Self {
-        SingleCopyState {
-            store: self.store.iter().map(|(k, v)| (*k, p.value(*v))).collect(),
-            sessions: Sessions(
-                self.sessions
-                    .iter()
-                    .map(|s| Session {
-                        client: p.id(s.client),
-                        ..*s
-                    })
-                    .collect(),
-            ),
-        }
-    }
-}
-
-impl Permute for SingleCopyStorage {
-    fn permute(&self, p: &ClientPerm) -> Self {
-        Arc::new((**self).permute(p))
     }
 }
 
@@ -710,7 +663,7 @@ mod tests {
                 value: 8
             }]
         );
-        assert_eq!(st.store.get(&3), Some(&8));
+        assert_eq!(st.data.get(&3), Some(&8));
     }
 
     #[test]
@@ -748,7 +701,7 @@ mod tests {
         let before = st.clone();
         assert_eq!(deliver(&s, &mut st, 5, write(1, 1)), (vec![], false));
         assert_eq!(st, before);
-        assert_eq!(st.store.get(&0), Some(&9));
+        assert_eq!(st.data.get(&0), Some(&9));
     }
 
     #[test]
@@ -805,7 +758,7 @@ mod tests {
             ..server()
         };
         let resumed = small.on_start(Id::from(0), &Some(storage), &mut Out::new());
-        assert_eq!(resumed.store, st.store);
+        assert_eq!(resumed.data, st.data);
         let kept: Vec<usize> = resumed
             .sessions
             .iter()

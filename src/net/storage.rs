@@ -1122,7 +1122,7 @@ mod tests {
         let mut state = SingleCopyState::default();
         let mut snapshots = 0;
         for i in 1..=40u64 {
-            state.store.insert(i % 5, i);
+            state.data.insert(i % 5, i);
             let session = Session {
                 client: Id::from((i % 3) as usize),
                 msg_id: i,
