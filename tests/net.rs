@@ -13,6 +13,9 @@ use synod::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent, Pa
 use synod_models::kv::KvMsg;
 use synod_models::paxos::PaxosMsg;
 
+mod common;
+use common::bench_json;
+
 fn data_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "synod-test-net-{tag}-{}-{:?}",
@@ -500,23 +503,6 @@ fn reply_bodies_parse() {
         ReplyBody::Error { code: 11, leader: Some(l), .. } if l == std::net::SocketAddr::V4(leader)
     ));
     let _ = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
-}
-
-fn bench_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let out = synod()
-        .arg("bench")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: {e}\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code(), json)
 }
 
 #[test]

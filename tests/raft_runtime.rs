@@ -4,22 +4,13 @@
 use serde_json::Value;
 use std::process::Command;
 
+mod common;
+
+/// `synod bench raft ARGS --format json`.
 fn bench(args: &[&str]) -> (Option<i32>, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
-        .arg("bench")
-        .arg("raft")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: {e}\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code(), json)
+    let mut all = vec!["raft"];
+    all.extend_from_slice(args);
+    common::bench_json(&all)
 }
 
 fn assert_linearizable_with_progress(args: &[&str]) -> Value {

@@ -899,63 +899,56 @@ impl RaftServer {
         if peer.inflight >= self.inflight {
             return;
         }
-        let dst = self.servers[i];
-        if peer.next <= log.start {
+        // The snapshot to a follower behind the log's start; otherwise the next entries, or a
+        // heartbeat with the read round (and, with keepalive, the commit index).
+        let (next, msg) = if peer.next <= log.start {
             let store = Arc::clone(
                 log.snapshot
                     .as_ref()
                     .expect("a compacted log has a snapshot"),
             );
-            peer.next = log.start + 1;
-            peer.inflight += 1;
-            peer.sent_round = round;
-            if self.keepalive {
-                peer.sent_commit = commit;
+            let msg = RaftMsg::InstallSnapshot {
+                term,
+                index: log.start,
+                last_term: log.start_term,
+                store,
+                round,
+            };
+            (log.start + 1, msg)
+        } else {
+            // A newer commit index alone is worth a message only with keepalive (the network);
+            // in the checker followers learn it with the next entries or read round, which
+            // keeps the search small (the safety properties do not depend on when followers
+            // apply).
+            let lacks = peer.next <= log.last_index()
+                || peer.sent_round < round
+                || (self.keepalive && peer.sent_commit < commit);
+            if !lacks && !force {
+                return;
             }
-            o.send(
-                dst,
-                KvMsg::Internal(RaftMsg::InstallSnapshot {
-                    term,
-                    index: log.start,
-                    last_term: log.start_term,
-                    store,
-                    round,
-                }),
-            );
-            return;
-        }
-        // A newer commit index alone is worth a message only with keepalive (the network); in
-        // the checker followers learn it with the next entries or read round, which keeps the
-        // search small (the safety properties do not depend on when followers apply).
-        let lacks = peer.next <= log.last_index()
-            || peer.sent_round < round
-            || (self.keepalive && peer.sent_commit < commit);
-        if !lacks && !force {
-            return;
-        }
-        let prev_index = peer.next - 1;
-        let prev_term = log.term_at(prev_index).expect("next is within the log");
-        let end = log.last_index().min(prev_index + self.batch as Index);
-        let entries: Vec<Entry> = (prev_index + 1..=end)
-            .map(|k| *log.get(k).expect("within the log"))
-            .collect();
-        peer.next = end + 1;
-        peer.inflight += 1;
-        peer.sent_round = round;
-        if self.keepalive {
-            peer.sent_commit = commit;
-        }
-        o.send(
-            dst,
-            KvMsg::Internal(RaftMsg::AppendEntries {
+            let prev_index = peer.next - 1;
+            let prev_term = log.term_at(prev_index).expect("next is within the log");
+            let end = log.last_index().min(prev_index + self.batch as Index);
+            let entries: Vec<Entry> = (prev_index + 1..=end)
+                .map(|k| *log.get(k).expect("within the log"))
+                .collect();
+            let msg = RaftMsg::AppendEntries {
                 term,
                 prev_index,
                 prev_term,
                 entries,
                 commit,
                 round,
-            }),
-        );
+            };
+            (end + 1, msg)
+        };
+        peer.next = next;
+        peer.inflight += 1;
+        peer.sent_round = round;
+        if self.keepalive {
+            peer.sent_commit = commit;
+        }
+        o.send(self.servers[i], KvMsg::Internal(msg));
     }
 
     fn on_heartbeat(&self, state: &mut RaftState, o: &mut RaftOut) {
@@ -1921,7 +1914,7 @@ fn linearizable(_: &Inner, state: &RaftSystem) -> bool {
 ///   the sender's.
 /// - A client reply to a request the client no longer waits for (request ids only grow).
 fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bool {
-    let term_of = |id: Id| {
+    let server_at = |id: Id| {
         state
             .actors
             .get(usize::from(id))
@@ -1931,7 +1924,7 @@ fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bo
     let bug = m.cfg.bug;
     match &env.msg {
         KvMsg::Internal(msg) => {
-            let Some((dst_term, dst)) = term_of(env.dst) else {
+            let Some((dst_term, dst)) = server_at(env.dst) else {
                 return false;
             };
             match *msg {
@@ -1972,7 +1965,7 @@ fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bo
                         None => false,
                         Some(v) if v != env.src => true,
                         Some(_) => {
-                            let candidate = term_of(env.src).is_some_and(|(t, s)| {
+                            let candidate = server_at(env.src).is_some_and(|(t, s)| {
                                 t == term && matches!(s.role, Role::Candidate { .. })
                             });
                             !candidate && bug != Some(RaftBug::CountStaleVotes)
@@ -1980,7 +1973,7 @@ fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bo
                     }
                 }
                 RaftMsg::AppendEntries { term, .. } | RaftMsg::InstallSnapshot { term, .. } => {
-                    let Some((src_term, _)) = term_of(env.src) else {
+                    let Some((src_term, _)) = server_at(env.src) else {
                         return false;
                     };
                     src_term >= m.cfg.max_term && dst_term > term
@@ -1996,7 +1989,7 @@ fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bo
                 // reached the term it asked for and the last term (no voter is ahead of it).
                 RaftMsg::RequestVote {
                     term, pre: true, ..
-                } => term_of(env.src).is_some_and(|(t, _)| t >= term && t >= m.cfg.max_term),
+                } => server_at(env.src).is_some_and(|(t, _)| t >= term && t >= m.cfg.max_term),
             }
         }
         KvMsg::ReadOk { in_reply_to, .. }

@@ -267,20 +267,21 @@ impl Cluster {
                     }
                     match step {
                         Step::Crash(target) => {
-                            let node = match target {
-                                Target::Node(n) => n,
+                            // The term is the one the node led in when it was chosen (it may
+                            // step down before the crash; it is still the node meant).
+                            let (node, led) = match target {
+                                Target::Node(n) => (n, None),
                                 Target::Leader => match leader() {
-                                    Some(n) => n,
+                                    Some((n, term)) => (n, Some(term)),
                                     None => return,
                                 },
                             };
                             let mut inner = inner.lock().expect("cluster lock");
-                            let term = inner.slots[node].leading.load(Ordering::Relaxed);
                             crash_node(&mut inner, node, epoch);
-                            if target == Target::Leader {
+                            if let Some(term) = led {
                                 crashed_leader = Some(node);
                                 if let Some(e) = inner.events.last_mut() {
-                                    e.what = format!("crashed (the leader, term {})", term - 1);
+                                    e.what = format!("crashed (the leader, term {term})");
                                 }
                             }
                         }
@@ -294,11 +295,10 @@ impl Cluster {
                             restart_node(&cfg, &addrs, epoch, &mut inner, node);
                         }
                         Step::Isolate(resolved, end) => {
-                            let Some(node) = leader() else {
+                            let Some((node, term)) = leader() else {
                                 return;
                             };
                             let mut inner = inner.lock().expect("cluster lock");
-                            let term = inner.slots[node].leading.load(Ordering::Relaxed);
                             resolved.store(node, Ordering::Relaxed);
                             inner.events.push(ClusterEvent {
                                 at_secs: epoch.elapsed().as_secs_f64(),
@@ -306,7 +306,7 @@ impl Cluster {
                                 what: format!(
                                     "partitioned from the others until {} s (the leader, term {})",
                                     end.as_secs_f64(),
-                                    term.saturating_sub(1)
+                                    term
                                 ),
                             });
                         }
@@ -448,8 +448,8 @@ fn join(slot: &mut Slot) {
     }
 }
 
-/// The running node that leads in the highest term, if any says it leads.
-fn leader_of(inner: &Inner) -> Option<usize> {
+/// The running node that leads in the highest term, and that term, if any says it leads.
+fn leader_of(inner: &Inner) -> Option<(usize, u64)> {
     inner
         .slots
         .iter()
@@ -458,7 +458,7 @@ fn leader_of(inner: &Inner) -> Option<usize> {
         .map(|(i, s)| (s.leading.load(Ordering::Relaxed), i))
         .filter(|(term, _)| *term > 0)
         .max()
-        .map(|(_, i)| i)
+        .map(|(term, i)| (i, term - 1))
 }
 
 fn crash_node(inner: &mut Inner, i: usize, epoch: Instant) {

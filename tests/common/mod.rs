@@ -1,5 +1,5 @@
-//! Helpers shared by the KV protocols' check matrices (`check_paxos.rs`, `check_single_copy_kv.rs`):
-//! brute-force orbit counting for the symmetry tests.
+//! Helpers shared by the integration tests: brute-force orbit counting for the symmetry tests
+//! of the KV protocols' check matrices, memoised checks, and `synod bench --format json`.
 
 #![allow(dead_code)]
 
@@ -194,4 +194,22 @@ where
         states.push(frontier.clone());
     }
     states
+}
+
+/// Runs `synod bench ARGS --format json` and returns its exit code and report.
+pub fn bench_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+        .arg("bench")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: {e}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), json)
 }
