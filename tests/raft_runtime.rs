@@ -123,6 +123,17 @@ fn leader_targets_are_refused_where_they_mean_nothing() {
         assert_eq!(out.status.code(), Some(2), "{protocol} {args:?}: {err}");
         assert!(err.contains("leader@0.5"), "{err}");
     }
+    // A lone node cannot know who leads, so it refuses a leader partition before it starts.
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["node", "raft", "--listen", "127.0.0.1:1"])
+        .args(["--peers", "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3"])
+        .args(["--data-dir", "/nonexistent/never-created"])
+        .args(["--partition", "leader@1-2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--partition leader@1-2"), "{err}");
 }
 
 /// `--compare` takes protocol names (and `spawn`, `echo`): each baseline runs in the same
@@ -167,6 +178,20 @@ fn compare_measures_named_protocols_beside_raft() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--compare single-copy"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args([
+            "bench",
+            "raft",
+            "--duration",
+            "0.5",
+            "--compare",
+            "echo,echo",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--compare names echo twice"), "{err}");
 }
 
 /// `--bug stale-leader-read` on real sockets: leaders answer reads from their own state
