@@ -44,10 +44,14 @@ fn interrupted() -> Arc<AtomicBool> {
     flag
 }
 
-/// Waits for a signal (SIGINT, SIGTERM, SIGHUP), the end of `duration`, or a node of `cluster`
-/// failing on its own; returns the failure (node, address, error), if that is what ended it.
-fn wait(duration: Option<Duration>, cluster: &Cluster) -> Option<(usize, String, String)> {
-    let stop = interrupted();
+/// Waits for `stop` (set by a signal: SIGINT, SIGTERM, SIGHUP), the end of `duration`, or a node
+/// of `cluster` failing on its own; returns the failure (node, address, error), if that is what
+/// ended it.
+fn wait(
+    stop: &AtomicBool,
+    duration: Option<Duration>,
+    cluster: &Cluster,
+) -> Option<(usize, String, String)> {
     let start = Instant::now();
     while !stop.load(Ordering::SeqCst) && duration.is_none_or(|d| start.elapsed() < d) {
         if let Some(failure) = cluster.failure() {
@@ -68,6 +72,9 @@ pub fn temp_data_dir(tag: &str) -> PathBuf {
 }
 
 pub fn run(cfg: RunConfig) -> ExitCode {
+    // The handler goes in before anything is printed: a supervisor that signals as soon as it
+    // reads the banner must get a clean stop, not the default action of the signal.
+    let stop = interrupted();
     let (data_dir, temporary) = match &cfg.data_dir {
         Some(d) => (d.clone(), false),
         None => (temp_data_dir("run"), true),
@@ -110,7 +117,7 @@ pub fn run(cfg: RunConfig) -> ExitCode {
             None => "Ctrl-C to stop.".to_string(),
         }
     );
-    let failure = wait(cfg.duration, &cluster);
+    let failure = wait(&stop, cfg.duration, &cluster);
     if let Some((node, addr, error)) = &failure {
         eprintln!("error: node {node} ({addr}) stopped: {error}; stopping the cluster");
     }
@@ -213,6 +220,8 @@ pub struct NodeConfig {
 }
 
 pub fn node(cfg: NodeConfig) -> ExitCode {
+    // Installed before the banner is printed, as in `run`.
+    let ctrl_c = interrupted();
     if cfg.listen.ip().is_unspecified() || cfg.listen.port() == 0 {
         eprintln!(
             "error: --listen {}: a node sends from the address it listens on, and its peers know it \
@@ -289,7 +298,6 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
     );
     print_faults(&cfg.faults, &[], &[]);
     // Stop on Ctrl-C, on --duration, or when the node fails on its own.
-    let ctrl_c = interrupted();
     let start = Instant::now();
     while !ctrl_c.load(Ordering::SeqCst)
         && !thread.is_finished()
