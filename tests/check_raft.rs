@@ -84,6 +84,23 @@ fn the_default_check_with_symmetry_passes() {
     assert_passes(&["--symmetry"], 74_236);
 }
 
+/// Parallel append (thesis 10.2.1, the network's default): the leader sends new entries before
+/// it saves them, saves them in a step of its own, and counts itself once they are durable.
+#[test]
+fn the_default_check_with_parallel_append_passes() {
+    assert_passes(&["--parallel-append", "1"], 718_056);
+}
+
+/// Parallel append with a crash: a leader that crashes before its own save loses entries its
+/// followers already hold, and nothing committed is lost (one write, to keep it to seconds).
+#[test]
+fn parallel_append_with_a_crash_passes() {
+    assert_passes(
+        &["--parallel-append", "1", "--crashes", "1", "--ops", "1"],
+        1_075_621,
+    );
+}
+
 /// One term, three servers, a write and a read, snapshots after two entries: every safety
 /// property holds, a leader is elected, a lagging follower installs a snapshot; no second
 /// leader can exist, so "entry committed after a leader change" is unreachable (exit 1).
@@ -201,6 +218,17 @@ fn a_stale_leader_read_is_not_linearizable() {
 #[test]
 fn counting_stale_votes_elects_two_leaders_in_one_term() {
     caught("count-stale-votes", &[], "election safety", 7);
+}
+
+/// Parallel append, but the leader counts its own entries before they are on its disk: it
+/// commits its no-op with one follower, crashes before its save, and wins the next term with
+/// the vote of the other follower, without the entry the first follower marked committed.
+#[test]
+fn counting_the_leaders_unsaved_entries_loses_a_committed_entry() {
+    let trace = caught("count-unsaved-self", &[], "leader completeness", 11);
+    let text = steps_text(&trace);
+    assert!(text.contains(r#""kind":"crash""#), "{text}");
+    assert!(!text.contains("Persisted"), "{text}");
 }
 
 // ---------------------------------------------------------------------------------------------

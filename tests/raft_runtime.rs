@@ -29,6 +29,40 @@ fn a_three_node_cluster_serves_reads_writes_and_cas_linearizably() {
     assert!(r["load"]["redirects"].as_u64().unwrap() > 0, "{r}");
 }
 
+/// The node that led at the end, and its counters.
+fn leader_counters(r: &Value) -> &Value {
+    let nodes = r["cluster"]["nodes"].as_array().unwrap();
+    let leader = nodes
+        .iter()
+        .find(|n| !n["leading_term"].is_null())
+        .unwrap_or_else(|| panic!("a leader at the end: {r}"));
+    &leader["counters"]
+}
+
+/// Parallel append on the network (its default): the leader's AppendEntries and client replies
+/// leave before its fsync, and its saves go through notes to itself; with
+/// `--parallel-append 0` nothing leaves before the disk and nobody writes to itself. Both
+/// histories are linearizable.
+#[test]
+fn parallel_append_sends_before_the_leaders_fsync_and_can_be_turned_off() {
+    let r = assert_linearizable_with_progress(&["--clients", "8", "--duration", "1"]);
+    let c = leader_counters(&r);
+    assert!(c["sent_early"].as_u64().unwrap() > 100, "{c}");
+    assert!(c["to_self"].as_u64().unwrap() > 10, "{c}");
+    let r = assert_linearizable_with_progress(&[
+        "--clients",
+        "8",
+        "--duration",
+        "1",
+        "--parallel-append",
+        "0",
+    ]);
+    for n in r["cluster"]["nodes"].as_array().unwrap() {
+        assert_eq!(n["counters"]["sent_early"], 0, "{n}");
+        assert_eq!(n["counters"]["to_self"], 0, "{n}");
+    }
+}
+
 #[test]
 fn a_crashed_and_restarted_node_and_a_partition_keep_the_history_linearizable() {
     assert_linearizable_with_progress(&[

@@ -326,6 +326,21 @@ pub trait Serve: Protocol {
     fn leading(_state: &<Self::Server as Actor>::State) -> Option<u64> {
         None
     }
+
+    /// Which messages may leave their node before what the node saved is on disk. The runtime's
+    /// rule is that a message waits for every save made before it (DESIGN.md, "Runtime
+    /// rules"); a protocol may exempt a message whose content no crash can contradict: one
+    /// that claims nothing about what its sender stored (Raft's leader sending new entries
+    /// before its own write, thesis 10.2.1; a reply computed from what a majority stored).
+    /// The checker saves atomically with the step, so an exemption must be argued in the
+    /// protocol's own model, as Raft does with `--parallel-append`. None by default.
+    ///
+    /// `None` (the default): nothing is exempt. `Some`: the node also syncs its disk in the
+    /// background, so that exempt messages are not held up behind an fsync.
+    #[allow(clippy::type_complexity)]
+    fn early(_server: &Self::Server) -> Option<fn(&Self::Server, &KvMsg<Self::Internal>) -> bool> {
+        None
+    }
 }
 
 /// A protocol that implements a TLA+ specification under a refinement mapping (`--refines`).

@@ -69,6 +69,18 @@
 //! writes storage to disk first). The runtime stores a delta ([`RaftRecord`]): a step that appends
 //! `k` entries writes `k` records, never the whole log; only a compaction writes a snapshot.
 //!
+//! **Parallel append** (thesis section 10.2.1, `--parallel-append 1`, the network's default):
+//! the leader's disk write need not come before replication. A leader that appends entries
+//! sends them at once and saves them in a step of its own, on a `Persist` note it sends itself;
+//! that step sends it a `Persisted` note, which the runtime releases only once the save is on
+//! disk, and only then does the leader count its own copy toward a commit. So a commit always
+//! rests on a majority of durable copies, possibly without the leader's. Because the save is a
+//! separate step, the checker explores a leader crashing after its followers received entries
+//! it never saved, which is what can happen on the network. The runtime lets `AppendEntries`,
+//! `Persist` and client replies leave before earlier saves are durable (`Serve::early`); votes
+//! and acknowledgements always wait. `count-unsaved-self` is the bug of counting the leader's
+//! copy before `Persisted`.
+//!
 //! # Bounds in the checker
 //!
 //! Elections can happen at any moment (a timer fires whenever the checker chooses), so the model
@@ -382,6 +394,13 @@ pub enum RaftMsg {
         store: Arc<KvStore>,
         round: u64,
     },
+    /// `--parallel-append`: a leader's note to itself to save the entries it appended in `term`
+    /// (and already sent to its followers).
+    Persist { term: Term },
+    /// `--parallel-append`: a leader's note to itself that its log up to `index` is saved. It
+    /// leaves only once that save is on disk, so only then does the leader count itself as
+    /// holding those entries.
+    Persisted { term: Term, index: Index },
 }
 
 impl fmt::Debug for RaftMsg {
@@ -455,6 +474,8 @@ impl fmt::Debug for RaftMsg {
                 f,
                 "InstallSnapshot(t{term} ..{index}/t{last_term} {store:?})"
             ),
+            RaftMsg::Persist { term } => write!(f, "Persist(t{term})"),
+            RaftMsg::Persisted { term, index } => write!(f, "Persisted(t{term} ..{index})"),
         }
     }
 }
@@ -521,6 +542,10 @@ pub struct LeaderState {
     pub reads: Vec<PendingRead>,
     /// Servers heard from since the last check-quorum tick, as a bit set by index.
     pub contact: u64,
+    /// `--parallel-append`: the highest index this leader knows is on its own disk (what it
+    /// counts for itself when it commits), and whether a `Persist` to itself is on its way.
+    pub durable: Index,
+    pub persisting: bool,
 }
 
 /// Follower, (pre-)candidate or leader. Votes are bit sets of server indices.
@@ -629,16 +654,20 @@ pub enum RaftBug {
     StaleLeaderRead,
     /// A candidate counts granted votes from replies of an earlier term.
     CountStaleVotes,
+    /// With `--parallel-append`, the leader counts its own copy of new entries toward a commit
+    /// before they are on its disk (thesis section 10.2.1 counts only durable copies).
+    CountUnsavedSelf,
 }
 
 impl RaftBug {
-    pub const ALL: [(&'static str, RaftBug); 6] = [
+    pub const ALL: [(&'static str, RaftBug); 7] = [
         ("commit-previous-term", RaftBug::CommitPreviousTerm),
         ("vote-without-log-check", RaftBug::VoteWithoutLogCheck),
         ("volatile-vote", RaftBug::VolatileVote),
         ("truncate-on-stale-append", RaftBug::TruncateOnStaleAppend),
         ("stale-leader-read", RaftBug::StaleLeaderRead),
         ("count-stale-votes", RaftBug::CountStaleVotes),
+        ("count-unsaved-self", RaftBug::CountUnsavedSelf),
     ];
 }
 
@@ -656,6 +685,13 @@ pub struct RaftServer {
     pub inflight: u8,
     /// Applied entries beyond the last snapshot that trigger a new one (0: never compact).
     pub snapshot: u64,
+    /// The leader sends new entries before it saves them, and counts itself as holding them
+    /// only once they are on its disk (thesis section 10.2.1): its disk write runs in parallel
+    /// with its followers' instead of before them. The save is a step of its own (a `Persist`
+    /// the leader sends itself), so a crash can lose entries the followers already have, in
+    /// the checker as on the network; the count waits for `Persisted`, which the runtime
+    /// releases only after that save is durable.
+    pub parallel_append: bool,
     /// A server at this term does not start another election (the checker's bound;
     /// `Term::MAX` on the network).
     pub max_term: Term,
@@ -696,6 +732,7 @@ impl RaftServer {
             batch: 64,
             inflight: 4,
             snapshot: 10_000,
+            parallel_append: true,
             max_term: Term::MAX,
             keepalive: true,
             max_sessions: crate::single_copy_kv::SingleCopyServer::DEFAULT_MAX_SESSIONS,
@@ -852,7 +889,6 @@ impl RaftServer {
             cmd: Cmd::Noop,
         };
         Arc::make_mut(&mut state.p).log.entries.push_back(noop);
-        self.save(state, o);
         let mut peers = vec![Peer::default(); self.servers.len()];
         for i in self.peers() {
             peers[i].next = last + 1;
@@ -864,8 +900,12 @@ impl RaftServer {
             round: 0,
             reads: Vec::new(),
             contact: 0,
+            // Everything before the no-op was saved when this server became a candidate.
+            durable: last,
+            persisting: false,
         }));
         state.leader = Some(self.servers[self.index]);
+        self.appended(state, o);
         if self.check_quorum {
             o.set_timer(RaftTimer::Election, ms(ELECTION_MS));
         } else {
@@ -874,6 +914,53 @@ impl RaftServer {
         o.set_timer(RaftTimer::Heartbeat, ms(HEARTBEAT_MS..HEARTBEAT_MS + 1));
         self.advance_commit(state, o); // a one-server cluster commits at once
         self.broadcast(state, o);
+    }
+
+    /// The leader appended entries: it saves them now, or with `--parallel-append` in a step
+    /// of its own (a `Persist` to itself, unless one is on its way and will cover them).
+    fn appended(&self, state: &mut RaftState, o: &mut RaftOut) {
+        if !self.parallel_append {
+            self.save(state, o);
+            return;
+        }
+        let term = state.term();
+        let me = self.servers[self.index];
+        if let Some(l) = state.leader_state() {
+            if !l.persisting {
+                l.persisting = true;
+                o.send(me, KvMsg::Internal(RaftMsg::Persist { term }));
+            }
+        }
+    }
+
+    /// `Persist`: saves the log as it is now and tells itself, through a message that leaves
+    /// only once the save is durable, up to which index.
+    fn on_persist(&self, state: &mut RaftState, term: Term, o: &mut RaftOut) {
+        let index = state.log().last_index();
+        let me = self.servers[self.index];
+        if term != state.term() {
+            return;
+        }
+        let Some(l) = state.leader_state() else {
+            return;
+        };
+        l.persisting = false;
+        self.save(state, o);
+        o.send(me, KvMsg::Internal(RaftMsg::Persisted { term, index }));
+    }
+
+    /// `Persisted`: the leader's own copy up to `index` is durable and now counts.
+    fn on_persisted(&self, state: &mut RaftState, term: Term, index: Index, o: &mut RaftOut) {
+        if term != state.term() {
+            return;
+        }
+        let Some(l) = state.leader_state() else {
+            return;
+        };
+        if index > l.durable {
+            l.durable = index;
+            self.advance_commit(state, o);
+        }
     }
 
     /// Sends every follower what it lacks.
@@ -977,10 +1064,15 @@ impl RaftServer {
             return;
         };
         let log = state.log();
+        let own = if self.parallel_append && !self.bug(RaftBug::CountUnsavedSelf) {
+            l.durable
+        } else {
+            log.last_index()
+        };
         let mut matched: Vec<Index> = self
             .peers()
             .map(|i| l.peers[i].matched)
-            .chain(std::iter::once(log.last_index()))
+            .chain(std::iter::once(own))
             .collect();
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let n = matched[self.majority() - 1];
@@ -1115,7 +1207,7 @@ impl RaftServer {
                 if let Some(l) = state.leader_state() {
                     l.appended = last;
                 }
-                self.save(state, o);
+                self.appended(state, o);
                 self.advance_commit(state, o);
                 self.broadcast(state, o);
             }
@@ -1571,6 +1663,14 @@ impl Actor for RaftServer {
                 store,
                 round,
             } => self.on_install_snapshot(s, src, term, index, last_term, store, round, o),
+            // Notes to itself only: from anyone else, ignored.
+            RaftMsg::Persist { term } if src == self.servers[self.index] => {
+                self.on_persist(s, term, o)
+            }
+            RaftMsg::Persisted { term, index } if src == self.servers[self.index] => {
+                self.on_persisted(s, term, index, o)
+            }
+            RaftMsg::Persist { .. } | RaftMsg::Persisted { .. } => {}
         }
     }
 
@@ -1757,6 +1857,7 @@ pub struct RaftConfig {
     pub batch: usize,
     pub inflight: u8,
     pub snapshot: u64,
+    pub parallel_append: bool,
     pub timeout_with_leader: bool,
     pub network: NetworkKind,
     pub bug: Option<RaftBug>,
@@ -1776,6 +1877,7 @@ impl Default for RaftConfig {
             batch: 1,
             inflight: 1,
             snapshot: 0,
+            parallel_append: false,
             timeout_with_leader: true,
             network: NetworkKind::default(),
             bug: None,
@@ -1913,6 +2015,9 @@ fn linearizable(_: &Inner, state: &RaftSystem) -> bool {
 ///   at the last term: the receiver would only answer with its own term, which cannot exceed
 ///   the sender's.
 /// - A client reply to a request the client no longer waits for (request ids only grow).
+/// - A leader's `Persist` or `Persisted` to itself once it no longer leads in their term (it
+///   never leads in that term again), and a `Persisted` that adds nothing to what it knows
+///   durable (`durable` only grows while it leads).
 fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bool {
     let server_at = |id: Id| {
         state
@@ -1990,6 +2095,15 @@ fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bo
                 RaftMsg::RequestVote {
                     term, pre: true, ..
                 } => server_at(env.src).is_some_and(|(t, _)| t >= term && t >= m.cfg.max_term),
+                // A leader's notes to itself count only while it leads in their term, which it
+                // never does again once it stopped; `Persisted` also only while it adds to what
+                // the leader knows durable.
+                RaftMsg::Persist { .. } | RaftMsg::Persisted { .. } if env.src != env.dst => true,
+                RaftMsg::Persist { term } => !(dst_term == term && dst.is_leader()),
+                RaftMsg::Persisted { term, index } => match &dst.role {
+                    Role::Leader(l) if dst_term == term => index <= l.durable,
+                    _ => true,
+                },
             }
         }
         KvMsg::ReadOk { in_reply_to, .. }
@@ -2034,6 +2148,7 @@ pub fn model(cfg: RaftConfig) -> RaftModel {
         batch: cfg.batch,
         inflight: cfg.inflight,
         snapshot: cfg.snapshot,
+        parallel_append: cfg.parallel_append,
         max_term: cfg.max_term,
         keepalive: false,
         max_sessions: MAX_CLIENTS,
@@ -2173,6 +2288,14 @@ impl Protocol for Raft {
                 max: 1_000_000,
                 run: Some(100_000),
             },
+            Param {
+                name: "parallel-append",
+                help: "1: the leader sends new entries before its own disk write and counts itself once they are durable (thesis 10.2.1)",
+                default: 0,
+                min: 0,
+                max: 1,
+                run: Some(1),
+            },
         ],
         properties: &[
             always("election safety"),
@@ -2228,6 +2351,13 @@ impl Protocol for Raft {
                 violates: "election safety",
                 needs: &[Need::Param("terms", 3)],
             },
+            BugInfo {
+                name: "count-unsaved-self",
+                summary: "with parallel append, the leader counts its own entries toward a commit before they are on its disk",
+                source: "Ongaro, Consensus: Bridging Theory and Practice (2014), section 10.2.1 (a commit needs a majority of durable copies); deventlab/d-engine issue #329 (leader commits on its in-memory index)",
+                violates: "leader completeness",
+                needs: &[Need::Param("parallel-append", 1), Need::Param("crashes", 1)],
+            },
         ],
         symmetry: Some("servers and clients"),
         networks: ALL_NETWORKS,
@@ -2258,6 +2388,18 @@ impl Protocol for Raft {
                 source: "tests/check_raft.rs",
             },
             Pinned {
+                params: &[("parallel-append", 1)],
+                symmetry: false,
+                unique_states: 718_056,
+                source: "tests/check_raft.rs",
+            },
+            Pinned {
+                params: &[("parallel-append", 1), ("crashes", 1), ("ops", 1)],
+                symmetry: false,
+                unique_states: 1_075_621,
+                source: "tests/check_raft.rs",
+            },
+            Pinned {
                 params: &[("servers", 2), ("ops", 1)],
                 symmetry: false,
                 unique_states: 315,
@@ -2285,6 +2427,7 @@ impl Protocol for Raft {
             batch: s.count("batch"),
             inflight: s.get("inflight") as u8,
             snapshot: s.get("snapshot"),
+            parallel_append: s.flag("parallel-append"),
             timeout_with_leader: s.flag("timeouts"),
             network: s.network,
             bug: s.bug_of(&RaftBug::ALL),
@@ -2309,6 +2452,7 @@ impl Serve for Raft {
             batch: s.count("batch"),
             inflight: s.get("inflight") as u8,
             snapshot: s.get("snapshot"),
+            parallel_append: s.flag("parallel-append"),
             ..RaftServer::new(index, servers)
         }
     }
@@ -2317,6 +2461,24 @@ impl Serve for Raft {
 
     fn leading(state: &RaftState) -> Option<u64> {
         state.is_leader().then(|| state.term())
+    }
+
+    /// With `--parallel-append`: `AppendEntries` (new entries go out before the leader's own
+    /// write; its commit index counts only durable copies), the leader's `Persist` note (it
+    /// asks for a save, it claims none), and replies to clients (a leader answers only from
+    /// what a majority holds durably, or says it cannot). Everything else, votes and
+    /// acknowledgements above all, waits for the disk.
+    fn early(server: &RaftServer) -> Option<fn(&RaftServer, &KvMsg<RaftMsg>) -> bool> {
+        server.parallel_append.then_some(|_, msg| match msg {
+            KvMsg::Internal(m) => {
+                matches!(m, RaftMsg::AppendEntries { .. } | RaftMsg::Persist { .. })
+            }
+            KvMsg::ReadOk { .. }
+            | KvMsg::WriteOk { .. }
+            | KvMsg::CasOk { .. }
+            | KvMsg::Error { .. } => true,
+            _ => false,
+        })
     }
 }
 

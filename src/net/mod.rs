@@ -133,6 +133,12 @@ counters! {
     fault_duplicated,
     /// Datagrams held back by injected delay.
     fault_delayed,
-    /// Delayed datagrams dropped because the delay queue was full.
+    /// Delayed datagrams dropped because the delay queue was full (or a node's notes to itself
+    /// past their bound).
     queue_full,
+    /// Messages the protocol let leave before the saves made ahead of them were durable
+    /// (`Serve::early`: Raft's parallel append).
+    sent_early,
+    /// Messages a node sent itself (delivered in memory at its next batch).
+    to_self,
 }

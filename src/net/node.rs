@@ -7,11 +7,23 @@
 //! 2. take up to [`BATCH`] datagrams off the socket and run the actor's `on_msg` for each, then
 //!    `on_timeout` for each due timer and `on_random` for each pending random choice: these are
 //!    the batch's *steps*, and their sends wait in an outbox;
-//! 3. **group commit**: if any step `save`d, write the newest saved value and fsync once
-//!    ([`DiskStore::commit`]) — so what a step saved is on disk before any message it produced
-//!    leaves the node (DESIGN.md, "Runtime rules");
-//! 4. send the outbox: binary to peers, JSON to clients, each datagram through the fault
-//!    injector (loss, duplication, delay, partitions).
+//! 3. send the messages the protocol declares independent of unsaved state
+//!    ([`Serve::early`](synod_models::protocol::Serve::early); none unless it says so);
+//! 4. **group commit**: if any step `save`d, write the newest saved value
+//!    ([`DiskStore::write`]) and have it fsynced once by the node's disk thread ([`Syncer`]);
+//! 5. send the rest of the outbox once the saves made before it are on disk — so what a step
+//!    saved is durable before any other message it produced leaves the node (DESIGN.md,
+//!    "Runtime rules"). Binary to peers, JSON to clients, each datagram through the fault
+//!    injector (loss, duplication, delay, partitions). A message a node sends itself is queued
+//!    in memory and delivered at its next batch, after the fsync for a message of step 5, so a
+//!    note to itself can say "this is durable now".
+//!
+//! A node whose protocol lets nothing leave early waits for its fsync in the loop: every
+//! message waits for it anyway, and the next batch then holds everything that arrived
+//! meanwhile. A node with early messages goes on while its disk thread syncs: it keeps taking
+//! datagrams, its exempt messages leave at once, the others queue by the number of the write
+//! they wait for ([`Pipeline`]), and saves staged during a sync are written together when it
+//! ends (never into a file being synced, which would stall on pages under writeback).
 //!
 //! Ids are addresses: a node's `Id` is `Id::from(SocketAddrV4)`, a client's is its source
 //! address, as in `stateright::actor::spawn`; the actor cannot tell this runtime from the
@@ -30,7 +42,7 @@ use serde::Serialize;
 use stateright::actor::{Actor, Command, Id, Out};
 use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering::Relaxed;
@@ -45,6 +57,8 @@ pub const STOP_POLL: Duration = Duration::from_millis(20);
 pub const MAX_DELAYED: usize = 65_536;
 /// The socket buffers asked of the kernel (bytes; the kernel may grant less).
 pub const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+/// The most messages a node's notes to itself may queue; more are dropped and counted.
+pub const MAX_LOOPBACK: usize = 4096;
 
 /// A datagram held back by the delay fault.
 struct Delayed {
@@ -108,14 +122,16 @@ where
 {
     actor: A,
     id: Id,
-    index: usize,
     peers: HashMap<SocketAddrV4, usize>,
     /// Always `Some` between steps.
     state: Option<A::State>,
     timers: HashMap<A::Timer, Instant>,
     randoms: Vec<(String, A::Random)>,
     store: DiskStore<A::Storage>,
+    /// Sends that wait for the batch's commit, and those the protocol lets go before it.
     outbox: Vec<(Id, A::Msg)>,
+    early_outbox: Vec<(Id, A::Msg)>,
+    early: Option<fn(&A, &A::Msg) -> bool>,
     rng: Rng,
     counters: std::sync::Arc<Counters>,
     /// Whether (and in which term) the state leads, published for `--crash leader`.
@@ -133,7 +149,13 @@ where
     fn absorb(&mut self, out: Out<A>) {
         for c in out {
             match c {
-                Command::Send(dst, msg) => self.outbox.push((dst, msg)),
+                Command::Send(dst, msg) => {
+                    if self.early.is_some_and(|early| early(&self.actor, &msg)) {
+                        self.early_outbox.push((dst, msg))
+                    } else {
+                        self.outbox.push((dst, msg))
+                    }
+                }
                 Command::Save(s) => self.store.stage(s),
                 Command::SetTimer(t, range) => {
                     let lo = range.start.as_nanos() as u64;
@@ -182,6 +204,7 @@ pub fn start<A, I>(
     actor: A,
     protocol: &'static str,
     leading: fn(&A::State) -> Option<u64>,
+    early: Option<fn(&A, &A::Msg) -> bool>,
     ctx: NodeContext,
 ) -> io::Result<std::thread::JoinHandle<io::Result<()>>>
 where
@@ -201,7 +224,7 @@ where
     }
     std::thread::Builder::new()
         .name(format!("synod-node-{}", ctx.index))
-        .spawn(move || run(actor, leading, ctx, store, recovered))
+        .spawn(move || run(actor, leading, early, ctx, store, recovered))
 }
 
 /// Runs a node until `ctx.stop` is set. Returns an error only for what the node cannot survive
@@ -209,6 +232,7 @@ where
 fn run<A, I>(
     actor: A,
     leading: fn(&A::State) -> Option<u64>,
+    early: Option<fn(&A, &A::Msg) -> bool>,
     ctx: NodeContext,
     store: DiskStore<A::Storage>,
     recovered: Option<A::Storage>,
@@ -231,39 +255,62 @@ where
     poll.registry()
         .register(&mut socket, Token(0), Interest::READABLE)?;
     let mut events = Events::with_capacity(16);
+    // A node some of whose messages leave before the disk syncs in the background, so that
+    // they are not held up behind an fsync; any other node fsyncs in the loop: every message
+    // it sends waits for the disk anyway, and the batch that follows then holds what arrived
+    // meanwhile (with closed-loop clients, the requests its replies set off).
+    let syncer = match early {
+        Some(_) => {
+            let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), Token(1))?);
+            Some(Syncer::start(waker, ctx.index, ctx.dir.clone())?)
+        }
+        None => None,
+    };
+    let mut disk = Pipeline::new(syncer, ctx.dir.clone());
     let seed = ctx.faults.seed ^ 0x5EED ^ ((ctx.index as u64) << 32) ^ ctx.incarnation;
-    let mut faults = Faults::new(ctx.faults.clone(), ctx.index);
+    let mut out = Transport {
+        socket,
+        me,
+        index: ctx.index,
+        peers: peers.clone(),
+        faults: Faults::new(ctx.faults.clone(), ctx.index),
+        delayed: BinaryHeap::new(),
+        delayed_seq: 0,
+        wire: Vec::with_capacity(1024),
+        counters: ctx.counters.clone(),
+    };
 
     let id = Id::from(me);
-    let mut out = Out::new();
-    let state = actor.on_start(id, &recovered, &mut out);
+    let mut first = Out::new();
+    let state = actor.on_start(id, &recovered, &mut first);
     let mut node = Node {
         actor,
         id,
-        index: ctx.index,
         peers,
         state: Some(state),
         timers: HashMap::new(),
         randoms: Vec::new(),
         store,
         outbox: Vec::new(),
+        early_outbox: Vec::new(),
+        early,
         rng: Rng::new(seed),
         counters: ctx.counters.clone(),
         leading,
         published: ctx.leading.clone(),
     };
-    node.absorb(out);
+    node.absorb(first);
 
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
-    let mut wire = Vec::with_capacity(1024);
-    let mut delayed: BinaryHeap<Reverse<Delayed>> = BinaryHeap::new();
-    let mut delayed_seq = 0u64;
+    let mut redeliveries_seq = 0u64;
+    let mut loopback: VecDeque<KvMsg<I>> = VecDeque::new();
     let mut redeliveries: BinaryHeap<Reverse<Redelivery<KvMsg<I>>>> = BinaryHeap::new();
     let mut backlog = false; // the socket may hold more datagrams than the last batch took
     let counters = ctx.counters.clone();
 
     loop {
-        // Sends and saves of the previous iteration are done; a stop now loses nothing acked.
+        // Messages still waiting for their saves to be synced were never sent: a stop now
+        // loses nothing acknowledged.
         if ctx.stop.load(Relaxed) {
             break;
         }
@@ -272,13 +319,13 @@ where
         if let Some(t) = node.timers.values().min() {
             wait = wait.min(t.saturating_duration_since(now));
         }
-        if let Some(Reverse(d)) = delayed.peek() {
+        if let Some(Reverse(d)) = out.delayed.peek() {
             wait = wait.min(d.due.saturating_duration_since(now));
         }
         if let Some(Reverse(r)) = redeliveries.peek() {
             wait = wait.min(r.due.saturating_duration_since(now));
         }
-        if backlog || !node.randoms.is_empty() {
+        if backlog || !node.randoms.is_empty() || !loopback.is_empty() {
             wait = Duration::ZERO;
         }
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
@@ -287,7 +334,11 @@ where
             }
         }
 
-        // 2. Steps: duplicated requests now due, datagrams, then due timers, then random choices.
+        // 2. Steps: notes to itself, duplicated requests now due, datagrams, then due timers,
+        // then random choices.
+        for msg in std::mem::take(&mut loopback) {
+            node.step(|a, id, s, o| a.on_msg(id, s, id, msg, o));
+        }
         let now = Instant::now();
         while redeliveries.peek().is_some_and(|Reverse(r)| r.due <= now) {
             let Reverse(r) = redeliveries.pop().expect("peeked");
@@ -296,7 +347,7 @@ where
         backlog = false;
         let mut taken = 0;
         while taken < BATCH {
-            let (len, src) = match socket.recv_from(&mut buf) {
+            let (len, src) = match out.socket.recv_from(&mut buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -326,15 +377,15 @@ where
                 }
                 Decoded::Client(msg) => {
                     counters.requests.fetch_add(1, Relaxed);
-                    if faults.duplicate_inbound() {
+                    if out.faults.duplicate_inbound() {
                         if redeliveries.len() < MAX_DELAYED {
                             counters.fault_duplicated.fetch_add(1, Relaxed);
-                            let later = faults.config.delay_ms.max(0.0) / 1000.0
+                            let later = out.faults.config.delay_ms.max(0.0) / 1000.0
                                 + DUPLICATE_LATER_MAX.as_secs_f64() * node.rng.unit();
-                            delayed_seq += 1;
+                            redeliveries_seq += 1;
                             redeliveries.push(Reverse(Redelivery {
                                 due: Instant::now() + Duration::from_secs_f64(later),
-                                seq: delayed_seq,
+                                seq: redeliveries_seq,
                                 src,
                                 msg: msg.clone(),
                             }));
@@ -379,31 +430,260 @@ where
             node.step(|a, id, s, o| a.on_random(id, s, &r, o));
         }
 
-        // 3. Group commit: one write and one fsync for every save of the batch.
-        if node.store.dirty() {
-            let stats = node.store.commit()?;
-            counters.commits.fetch_add(1, Relaxed);
-            counters.fsyncs.fetch_add(stats.fsyncs, Relaxed);
-            counters.disk_bytes.fetch_add(stats.bytes, Relaxed);
-            counters.snapshots.fetch_add(stats.snapshots, Relaxed);
+        // 3. What the protocol lets leave before the batch's saves are durable.
+        if !node.early_outbox.is_empty() {
+            let batch = std::mem::take(&mut node.early_outbox);
+            counters.sent_early.fetch_add(batch.len() as u64, Relaxed);
+            out.send_all(batch, &mut loopback, ctx.epoch.elapsed(), Instant::now());
         }
 
-        // 4. Send the outbox, through the fault injector.
+        // 4. Group commit: the saves staged since the last write are written together and
+        // fsynced, in the loop or (with early messages) by the disk thread while the loop goes
+        // on, never into a file it is syncing: one fsync covers every save made before it.
+        disk.collect(&counters)?;
+        if node.store.dirty() && !disk.syncing {
+            disk.write(&mut node.store, &counters)?;
+        }
+
+        // 5. The rest, once the saves made before it are durable, in the order produced: a
+        // message produced after a save still staged waits for the write that will carry it.
+        let batch = std::mem::take(&mut node.outbox);
+        if !batch.is_empty() {
+            let needs = disk.written + u64::from(node.store.dirty());
+            if disk.durable >= needs {
+                out.send_all(batch, &mut loopback, ctx.epoch.elapsed(), Instant::now());
+            } else {
+                disk.waiting.push_back((needs, batch));
+                if disk.waiting.len() >= MAX_WAITING_BATCHES {
+                    // Bounded: let the disk catch up.
+                    disk.wait(&counters)?;
+                    if node.store.dirty() {
+                        disk.write(&mut node.store, &counters)?;
+                    }
+                }
+            }
+        }
         let elapsed = ctx.epoch.elapsed();
         let now = Instant::now();
-        for (dst, msg) in std::mem::take(&mut node.outbox) {
+        while disk
+            .waiting
+            .front()
+            .is_some_and(|(seq, _)| *seq <= disk.durable)
+        {
+            let (_, batch) = disk.waiting.pop_front().expect("checked");
+            out.send_all(batch, &mut loopback, elapsed, now);
+        }
+        out.send_due(elapsed, now);
+    }
+    Ok(())
+}
+
+/// The most batches of messages waiting for an fsync; past it the loop waits for the disk.
+pub const MAX_WAITING_BATCHES: usize = 1024;
+
+/// Where the node's writes stand: numbered in order, synced in the loop or by a [`Syncer`].
+struct Pipeline<M> {
+    /// `None`: each write is fsynced in the loop before it goes on.
+    syncer: Option<Syncer>,
+    /// The data directory (for error messages).
+    dir: std::path::PathBuf,
+    /// The number of the last write, and of the last one known durable.
+    written: u64,
+    durable: u64,
+    /// The disk thread is syncing.
+    syncing: bool,
+    /// Messages waiting for the write of this number to be durable, oldest first (only with a
+    /// disk thread: in the loop every write is durable before anything is sent).
+    waiting: VecDeque<(u64, Vec<(Id, M)>)>,
+}
+
+impl<M> Pipeline<M> {
+    fn new(syncer: Option<Syncer>, dir: std::path::PathBuf) -> Self {
+        Pipeline {
+            syncer,
+            dir,
+            written: 0,
+            durable: 0,
+            syncing: false,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    /// Writes what the store has staged and has it synced: at once in the loop, or by the disk
+    /// thread. Durable at once when no sync is needed (a snapshot, fsynced when written and
+    /// covering every earlier write, or `--fsync never`).
+    fn write<S: Durable>(
+        &mut self,
+        store: &mut DiskStore<S>,
+        counters: &Counters,
+    ) -> io::Result<()> {
+        let w = store.write()?;
+        counters.commits.fetch_add(1, Relaxed);
+        counters.fsyncs.fetch_add(w.stats.fsyncs, Relaxed);
+        counters.disk_bytes.fetch_add(w.stats.bytes, Relaxed);
+        counters.snapshots.fetch_add(w.stats.snapshots, Relaxed);
+        self.written += 1;
+        match (w.sync, &self.syncer) {
+            (None, _) => self.durable = self.written,
+            (Some(wal), None) => {
+                wal.sync_data().map_err(|e| fsync_error(&self.dir, e))?;
+                counters.fsyncs.fetch_add(1, Relaxed);
+                self.durable = self.written;
+            }
+            (Some(wal), Some(syncer)) => {
+                syncer.request(self.written, wal);
+                self.syncing = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes the syncs that finished (a failed one fails the node).
+    fn collect(&mut self, counters: &Counters) -> io::Result<()> {
+        let Some(syncer) = &self.syncer else {
+            return Ok(());
+        };
+        let mut finished = Vec::new();
+        while let Ok(done) = syncer.done.try_recv() {
+            finished.push(done?);
+        }
+        for seq in finished {
+            self.finished(seq, counters);
+        }
+        Ok(())
+    }
+
+    /// Blocks until the sync under way, if any, finishes.
+    fn wait(&mut self, counters: &Counters) -> io::Result<()> {
+        if let (true, Some(syncer)) = (self.syncing, &self.syncer) {
+            let done = syncer
+                .done
+                .recv()
+                .map_err(|_| io::Error::other("the disk thread stopped"))?;
+            self.finished(done?, counters);
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, seq: u64, counters: &Counters) {
+        counters.fsyncs.fetch_add(1, Relaxed);
+        self.durable = self.durable.max(seq);
+        self.syncing = false;
+    }
+}
+
+fn fsync_error(dir: &std::path::Path, e: io::Error) -> io::Error {
+    let what = format!("fsync of the write-ahead file in {}: {e}", dir.display());
+    io::Error::new(e.kind(), what)
+}
+
+/// The node's disk thread: it fsyncs the write-ahead file while the loop serves the next batch,
+/// and wakes the loop when a sync is done. Requests that queued up during a sync are served by
+/// one fsync (the latest request's file: an earlier file was superseded by a snapshot, which
+/// was synced when written).
+struct Syncer {
+    requests: Option<std::sync::mpsc::Sender<(u64, std::sync::Arc<std::fs::File>)>>,
+    done: std::sync::mpsc::Receiver<io::Result<u64>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(
+        waker: std::sync::Arc<mio::Waker>,
+        index: usize,
+        dir: std::path::PathBuf,
+    ) -> io::Result<Syncer> {
+        let (requests, rx) = std::sync::mpsc::channel::<(u64, std::sync::Arc<std::fs::File>)>();
+        let (tx, done) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("synod-disk-{index}"))
+            .spawn(move || {
+                while let Ok((mut seq, mut wal)) = rx.recv() {
+                    while let Ok((later, file)) = rx.try_recv() {
+                        (seq, wal) = (later, file);
+                    }
+                    let result = wal
+                        .sync_data()
+                        .map(|()| seq)
+                        .map_err(|e| fsync_error(&dir, e));
+                    let failed = result.is_err();
+                    if tx.send(result).is_err() || failed {
+                        let _ = waker.wake();
+                        return;
+                    }
+                    let _ = waker.wake();
+                }
+            })?;
+        Ok(Syncer {
+            requests: Some(requests),
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    fn request(&self, seq: u64, wal: std::sync::Arc<std::fs::File>) {
+        if let Some(r) = &self.requests {
+            // A send fails only if the thread stopped on a failed sync, which `collect` reports.
+            let _ = r.send((seq, wal));
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.requests = None; // ends the thread's loop
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A node's way out: its socket, the fault injector and the queue of delayed datagrams.
+struct Transport {
+    socket: UdpSocket,
+    me: SocketAddrV4,
+    index: usize,
+    peers: HashMap<SocketAddrV4, usize>,
+    faults: Faults,
+    delayed: BinaryHeap<Reverse<Delayed>>,
+    delayed_seq: u64,
+    wire: Vec<u8>,
+    counters: std::sync::Arc<Counters>,
+}
+
+impl Transport {
+    /// Sends `msgs` in order: binary to peers, JSON to clients, through the fault injector; a
+    /// message to this node itself goes to `loopback` (no socket, no faults).
+    fn send_all<I: Serialize>(
+        &mut self,
+        msgs: Vec<(Id, KvMsg<I>)>,
+        loopback: &mut VecDeque<KvMsg<I>>,
+        elapsed: Duration,
+        now: Instant,
+    ) {
+        let counters = self.counters.clone();
+        for (dst, msg) in msgs {
             let dst = SocketAddrV4::from(dst);
-            let peer = node.peers.get(&dst).copied();
+            if dst == self.me {
+                if loopback.len() < MAX_LOOPBACK {
+                    counters.to_self.fetch_add(1, Relaxed);
+                    loopback.push_back(msg);
+                } else {
+                    counters.queue_full.fetch_add(1, Relaxed);
+                }
+                continue;
+            }
+            let peer = self.peers.get(&dst).copied();
             let encoded = match peer {
-                Some(_) => codec::encode_binary(&msg, &mut wire).is_ok(),
-                None => codec::encode_json(&msg, &mut wire),
+                Some(_) => codec::encode_binary(&msg, &mut self.wire).is_ok(),
+                None => codec::encode_json(&msg, &mut self.wire),
             };
-            if !encoded || wire.len() > MAX_DATAGRAM_BYTES {
+            if !encoded || self.wire.len() > MAX_DATAGRAM_BYTES {
                 counters.unsendable.fetch_add(1, Relaxed);
                 continue;
             }
-            let fate = if faults.config.any() {
-                faults.judge(peer.map(|p| (node.index, p)), elapsed)
+            let fate = if self.faults.config.any() {
+                self.faults.judge(peer.map(|p| (self.index, p)), elapsed)
             } else {
                 Fate::Send {
                     copies: 1,
@@ -420,15 +700,15 @@ where
                     }
                     for _ in 0..copies {
                         if delay.is_zero() {
-                            send(&socket, &wire, dst, &counters);
-                        } else if delayed.len() < MAX_DELAYED {
-                            delayed_seq += 1;
+                            send(&self.socket, &self.wire, dst, &counters);
+                        } else if self.delayed.len() < MAX_DELAYED {
+                            self.delayed_seq += 1;
                             counters.fault_delayed.fetch_add(1, Relaxed);
-                            delayed.push(Reverse(Delayed {
+                            self.delayed.push(Reverse(Delayed {
                                 due: now + delay,
-                                seq: delayed_seq,
+                                seq: self.delayed_seq,
                                 dst,
-                                bytes: wire.clone(),
+                                bytes: self.wire.clone(),
                             }));
                         } else {
                             counters.queue_full.fetch_add(1, Relaxed);
@@ -437,21 +717,24 @@ where
                 }
             }
         }
-        while delayed.peek().is_some_and(|Reverse(d)| d.due <= now) {
-            let Reverse(d) = delayed.pop().expect("peeked");
+    }
+
+    /// Sends the delayed datagrams now due.
+    fn send_due(&mut self, elapsed: Duration, now: Instant) {
+        while self.delayed.peek().is_some_and(|Reverse(d)| d.due <= now) {
+            let Reverse(d) = self.delayed.pop().expect("peeked");
             // A partition that began while the datagram was in flight cuts it too.
-            let cut = node
+            let cut = self
                 .peers
                 .get(&d.dst)
-                .is_some_and(|p| faults.cut(node.index, *p, elapsed));
+                .is_some_and(|p| self.faults.cut(self.index, *p, elapsed));
             if cut {
-                counters.fault_dropped.fetch_add(1, Relaxed);
+                self.counters.fault_dropped.fetch_add(1, Relaxed);
             } else {
-                send(&socket, &d.bytes, d.dst, &counters);
+                send(&self.socket, &d.bytes, d.dst, &self.counters);
             }
         }
     }
-    Ok(())
 }
 
 fn send(socket: &UdpSocket, bytes: &[u8], dst: SocketAddrV4, counters: &Counters) {

@@ -46,7 +46,8 @@ impl Runnable {
             launch: Arc::new(move |ctx: NodeContext| {
                 let servers = ctx.addrs.iter().map(|a| Id::from(*a)).collect();
                 let actor = P::server(&for_nodes, ctx.index, servers);
-                super::node::start(actor, P::DESCRIPTOR.name, P::leading, ctx)
+                let early = P::early(&actor);
+                super::node::start(actor, P::DESCRIPTOR.name, P::leading, early, ctx)
             }),
         }
     }

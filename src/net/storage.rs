@@ -18,8 +18,9 @@
 //! written as a fresh snapshot each time.
 //!
 //! **Group commit.** The node calls [`DiskStore::stage`] for every `save` of a batch of steps and
-//! [`DiskStore::commit`] once per batch: one write and one fsync cover them all, and only then are
-//! the batch's messages sent. When the write-ahead file outgrows [`COMPACT_WAL_BYTES`] (and twice
+//! [`DiskStore::write`] once per batch: one write covers them all, and one fsync (by the node's
+//! disk thread, see [`super::node`]) covers every write made before it; only then are the
+//! messages that followed those saves sent. [`DiskStore::commit`] is write and fsync in one. When the write-ahead file outgrows [`COMPACT_WAL_BYTES`] (and twice
 //! the snapshot), the next commit writes a new snapshot and starts a new generation.
 //!
 //! **What the writer guarantees.** A snapshot of generation G is always accompanied by `wal.G`.
@@ -62,6 +63,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 pub use synod_models::durable::Durable;
 
 /// When the write-ahead file exceeds this many bytes (and twice the snapshot's size), the next
@@ -99,6 +101,14 @@ pub struct CommitStats {
     pub bytes: u64,
     pub fsyncs: u64,
     pub snapshots: u64,
+}
+
+/// What [`DiskStore::write`] did, and what must be synced before it is durable.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub stats: CommitStats,
+    /// The write-ahead file to fsync (`None`: durable already, or `--fsync never`).
+    pub sync: Option<Arc<File>>,
 }
 
 /// Why a data directory cannot be opened: damage (the node must not start on it; nothing was
@@ -228,7 +238,8 @@ pub struct DiskStore<S: Durable> {
     /// The latest value staged in this batch.
     staged: Option<S>,
     generation: u64,
-    wal: Option<File>,
+    /// Shared with the node's disk thread, which syncs it ([`Written::sync`]).
+    wal: Option<Arc<File>>,
     wal_bytes: u64,
     /// The write-ahead file's length: zeros written ahead of `wal_bytes` (see [`WAL_CHUNK_BYTES`]).
     wal_prepared: u64,
@@ -374,8 +385,22 @@ impl<S: Durable> DiskStore<S> {
 
     /// Writes the staged value (entries appended, or a snapshot), then one fsync.
     pub fn commit(&mut self) -> io::Result<CommitStats> {
+        let Written { mut stats, sync } = self.write()?;
+        if let Some(wal) = sync {
+            wal.sync_data()
+                .map_err(|e| with_path(&self.wal_path(self.generation), e))?;
+            stats.fsyncs += 1;
+        }
+        Ok(stats)
+    }
+
+    /// Writes the staged value like [`commit`](Self::commit), but leaves the write-ahead
+    /// file's fsync to the caller: what it wrote is durable once [`Written::sync`] (when
+    /// `Some`) has been synced. A compaction is durable when this returns (its snapshot is
+    /// fsynced, and covers every earlier write, synced or not).
+    pub fn write(&mut self) -> io::Result<Written> {
         let Some(next) = self.staged.take() else {
-            return Ok(CommitStats::default());
+            return Ok(Written::default());
         };
         let delta = match &self.committed {
             Some(prev) if self.wal_bytes < COMPACT_WAL_BYTES.max(2 * self.snapshot_bytes) => {
@@ -383,16 +408,19 @@ impl<S: Durable> DiskStore<S> {
             }
             _ => None,
         };
-        let stats = match delta {
-            Some(entries) if entries.is_empty() => CommitStats::default(),
+        let written = match delta {
+            Some(entries) if entries.is_empty() => Written::default(),
             Some(entries) => self.append(&entries)?,
-            None => self.snapshot(&next)?,
+            None => Written {
+                stats: self.snapshot(&next)?,
+                sync: None,
+            },
         };
         self.committed = Some(next);
-        Ok(stats)
+        Ok(written)
     }
 
-    fn append(&mut self, entries: &[S::Entry]) -> io::Result<CommitStats> {
+    fn append(&mut self, entries: &[S::Entry]) -> io::Result<Written> {
         self.buf.clear();
         for e in entries {
             let start = self.buf.len();
@@ -411,9 +439,9 @@ impl<S: Durable> DiskStore<S> {
                 .write(true)
                 .open(&path)
                 .map_err(|e| with_path(&path, e))?;
-            self.wal = Some(f);
+            self.wal = Some(Arc::new(f));
         }
-        let wal = self.wal.as_mut().expect("opened above");
+        let wal = self.wal.as_ref().expect("opened above");
         let end = self.wal_bytes + self.buf.len() as u64;
         if end > self.wal_prepared {
             // Write zeros ahead, so that the fsyncs of the next commits flush data only: an
@@ -432,16 +460,14 @@ impl<S: Durable> DiskStore<S> {
         }
         wal.write_all_at(&self.buf, self.wal_bytes)
             .map_err(|e| with_path(&path, e))?;
-        let mut fsyncs = 0;
-        if self.fsync == FsyncPolicy::Always {
-            wal.sync_data().map_err(|e| with_path(&path, e))?;
-            fsyncs += 1;
-        }
         self.wal_bytes += self.buf.len() as u64;
-        Ok(CommitStats {
-            bytes: self.buf.len() as u64,
-            fsyncs,
-            snapshots: 0,
+        Ok(Written {
+            stats: CommitStats {
+                bytes: self.buf.len() as u64,
+                fsyncs: 0,
+                snapshots: 0,
+            },
+            sync: (self.fsync == FsyncPolicy::Always).then(|| Arc::clone(wal)),
         })
     }
 
