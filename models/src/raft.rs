@@ -730,7 +730,7 @@ impl RaftServer {
             prevote: true,
             check_quorum: true,
             batch: 64,
-            inflight: 4,
+            inflight: 2,
             snapshot: 10_000,
             parallel_append: true,
             max_term: Term::MAX,
@@ -2278,7 +2278,7 @@ impl Protocol for Raft {
                 default: 1,
                 min: 1,
                 max: 64,
-                run: Some(8),
+                run: Some(2),
             },
             Param {
                 name: "snapshot",
