@@ -128,23 +128,27 @@ pub(super) fn protocol_help(e: &Entry, mode: Mode, command: &str) -> String {
         }
         if !d.pinned.is_empty() {
             out.push_str("Known unique-state counts:\n");
-            for p in d.pinned {
-                let mut args: Vec<String> =
-                    p.params.iter().map(|(n, v)| format!("--{n} {v}")).collect();
-                if p.symmetry {
-                    args.push("--symmetry".into());
-                }
-                let args = if args.is_empty() {
-                    "(defaults)".to_string()
-                } else {
-                    args.join(" ")
-                };
-                out.push_str(&format!(
-                    "  {:<32} {:>12}  {}\n",
-                    args,
-                    crate::check::report::thousands(p.unique_states),
-                    p.source
-                ));
+            let rows: Vec<(String, &str, String)> = d
+                .pinned
+                .iter()
+                .map(|p| {
+                    let mut args: Vec<String> =
+                        p.params.iter().map(|(n, v)| format!("--{n} {v}")).collect();
+                    if p.symmetry {
+                        args.push("--symmetry".into());
+                    }
+                    let args = if args.is_empty() {
+                        "(defaults)".to_string()
+                    } else {
+                        args.join(" ")
+                    };
+                    let count = crate::check::report::thousands(p.unique_states);
+                    (args, p.source, count)
+                })
+                .collect();
+            let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+            for (args, source, count) in rows {
+                out.push_str(&format!("  {args:<width$} {count:>12}  {source}\n"));
             }
         }
     }
