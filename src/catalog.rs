@@ -19,6 +19,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 use std::sync::LazyLock;
 use synod_models::checked::Checked;
+use synod_models::multi_paxos::MultiPaxos;
 use synod_models::paxos::Paxos;
 use synod_models::protocol::{
     Descriptor, Need, Param, Protocol, Refine, Serve, Settings, StateBounds,
@@ -36,6 +37,7 @@ pub fn catalog() -> &'static [Entry] {
         vec![
             register::<Paxos>().serves().refines().into(),
             register::<Raft>().serves().into(),
+            register::<MultiPaxos>().serves().into(),
             register::<SingleCopyKv>().serves().into(),
             register::<TwoPhaseCommit>().refines().into(),
             register::<TCommitSpec>().into(),

@@ -7,6 +7,7 @@
 pub mod checked;
 pub mod durable;
 pub mod kv;
+pub mod multi_paxos;
 pub mod paxos;
 pub mod protocol;
 pub mod raft;

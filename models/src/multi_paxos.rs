@@ -1,0 +1,1996 @@
+//! Multi-Paxos: a replicated log of Paxos instances, one per slot, with a stable leader that runs
+//! phase 1 once for every slot and then only phase 2 ("Paxos Made Simple", section 3; van Renesse
+//! and Altinbuken, *Paxos Made Moderately Complex*, 2015), serving the lin-kv store of
+//! [`crate::kv`].
+//!
+//! # The algorithm
+//!
+//! Every replica is a **proposer**, an **acceptor** and a **learner**. Ballots are pairs
+//! `(round, replica)`, totally ordered and unique per replica. An acceptor keeps, durably, the
+//! highest ballot it has promised and, per slot, the last proposal it accepted with its ballot.
+//!
+//! - **Phase 1, once for all slots.** A replica that suspects the leader (its election timer
+//!   fires) picks a ballot above every ballot it has seen, promises it to itself and sends
+//!   `Prepare(b, from)`, where `from` is the first slot it has not applied. An acceptor whose
+//!   promise is lower promises `b` (on disk) and answers `Promise(b)` with every proposal it
+//!   accepted at `from` or above (and its snapshot if it compacted past `from`); otherwise it
+//!   answers `Reject` naming its promise.
+//! - **Becoming leader.** With promises from a majority the candidate leads. For every slot from
+//!   `from` to the highest slot any promise mentions it re-proposes the value accepted with the
+//!   highest ballot, and a no-op where no promise reports anything (a gap), all in its own
+//!   ballot: a value that may have been chosen in an earlier ballot is the only one it can
+//!   propose there, because every majority intersects the majority that accepted it.
+//! - **Phase 2 only, while the ballot stands.** Each new client command (or batch, `--batch`)
+//!   goes into the next free slot with `Accept(b, slot, value)`; up to `--inflight` slots are
+//!   open at once. An acceptor whose promise is not higher accepts (on disk) and answers
+//!   `Accepted(b, slot)`. A majority of acceptances (the leader's own included) decides the slot.
+//! - **Learning.** The leader applies decided slots in slot order and answers the clients whose
+//!   commands they are. Every `Accept` and heartbeat carries the leader's commit point; a
+//!   replica that accepted a slot's value in that same ballot knows it is the decided one. A
+//!   replica missing decided slots (it accepted in another ballot, lost messages, or restarted)
+//!   asks the leader (`CatchUp`) and gets the values, or the leader's snapshot (`Learn`).
+//! - **Stepping down.** A leader or candidate that sees a higher ballot (a `Reject`, a `Prepare`,
+//!   an `Accept`) stops and follows it. Followers redirect clients (error 11 naming the leader).
+//!
+//! # The store
+//!
+//! Every command goes through the log: writes, cas and **reads** (a read is decided in a slot
+//! and answered when the leader applies it, so it sees every write decided before it). Client
+//! sessions live in the replicated state machine ([`KvStore`]), so a retry after a leader change
+//! applies at most once. Once `--snapshot N` slots are applied past the last snapshot, a replica
+//! snapshots its state machine and drops those slots from its acceptor and learner state.
+//!
+//! # Durability
+//!
+//! The acceptor's promise and accepted proposals (and its snapshot) are saved through stateright
+//! `Storage` in the step that changes them, before any message of that step leaves. The runtime
+//! writes a delta: a promise is one record, an acceptance one record, never the whole state. A
+//! restarted replica resumes from its acceptor state and its snapshot and learns the rest again.
+//!
+//! # Properties
+//!
+//! - `slot agreement`: no two replicas decide different values for a slot;
+//! - `log prefix`: the slots the replicas applied, in the order they applied them, are prefixes
+//!   of one another;
+//! - `linearizable`: the clients' history against a lin-kv register per key;
+//! - `sometimes`: `leader change completes a command` (a leader decides a client command that
+//!   an earlier ballot had proposed), `cas committed`.
+//!
+//! # Bounds in the checker
+//!
+//! Elections happen whenever the checker fires a timer, so rounds are bounded (`--ballots`): a
+//! replica does not start phase 1 past that round. Each client runs a short script (`--ops`).
+//! Heartbeats, catch-up and retransmission are for the network (`keepalive`); in the checker
+//! nothing is lost unless a lossy network is chosen, and followers learn decisions with the next
+//! `Accept`. Messages that can no longer change anything are dropped (`obsolete`), and a crash
+//! restarts the replica in the same step, as for Raft.
+
+use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
+use crate::durable::Durable;
+use crate::kv::{
+    record_invocations, record_returns, ClientPerm, Command, History, Key, KeyMap, KvActor,
+    KvClient, KvConfig, KvMsg, KvState, KvStore, MsgId, Outcome, Permute, Step, MAX_CLIENTS,
+};
+use crate::protocol::{
+    always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
+    Settings, ALL_NETWORKS,
+};
+use crate::system::System;
+use crate::NetworkKind;
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, Envelope, Id, Out};
+use stateright::Expectation;
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A log position (1-based; 0 is "before the first slot").
+pub type Slot = u64;
+
+/// A ballot: a round and the replica that owns it, ordered by round first.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ballot {
+    pub round: u64,
+    pub leader: u8,
+}
+
+impl fmt::Debug for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "b{}.{}", self.round, self.leader)
+    }
+}
+
+/// What a slot holds: one command of a batch.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Cmd {
+    /// Fills a slot no earlier ballot proposed anything for.
+    Noop,
+    Op {
+        client: Id,
+        msg_id: MsgId,
+        cmd: Command,
+    },
+    Read {
+        client: Id,
+        msg_id: MsgId,
+        key: Key,
+    },
+}
+
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cmd::Noop => write!(f, "noop"),
+            Cmd::Op {
+                client,
+                msg_id,
+                cmd: Command::Write { key, value },
+            } => write!(f, "c{}#{msg_id} k{key}={value}", usize::from(*client)),
+            Cmd::Op {
+                client,
+                msg_id,
+                cmd: Command::Cas { key, from, to },
+            } => write!(
+                f,
+                "c{}#{msg_id} cas k{key} {from}->{to}",
+                usize::from(*client)
+            ),
+            Cmd::Read {
+                client,
+                msg_id,
+                key,
+            } => write!(f, "c{}#{msg_id} read k{key}", usize::from(*client)),
+        }
+    }
+}
+
+/// A slot's value: the commands batched into it (at least one).
+pub type Batch = Vec<Cmd>;
+
+/// An acceptor's durable state.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Acceptor {
+    /// The highest ballot promised.
+    pub promised: Ballot,
+    /// Per slot above `start`, the last proposal accepted and its ballot.
+    pub accepted: KeyMap<(Ballot, Batch)>,
+    /// Slots up to `start` are decided, applied and compacted into `snapshot`.
+    pub start: Slot,
+    pub snapshot: Option<Arc<KvStore>>,
+}
+
+impl fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "promised {:?}", self.promised)?;
+        if self.start > 0 {
+            write!(f, " snapshot ..{}", self.start)?;
+        }
+        for (s, (b, v)) in self.accepted.iter() {
+            write!(f, " {s}:{b:?}{v:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a replica saves (shared with its state: saving costs a reference count).
+pub type MpStorage = Arc<Acceptor>;
+
+/// One change to [`Acceptor`] as the runtime appends it to its write-ahead file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MpRecord {
+    Promise(Ballot),
+    Accept(Slot, Ballot, Batch),
+}
+
+/// A promise is one record, an acceptance one record; a compaction (a new snapshot) has no
+/// incremental form and is written as a whole snapshot.
+impl Durable for MpStorage {
+    type Entry = MpRecord;
+
+    fn delta(&self, prev: &Self) -> Option<Vec<MpRecord>> {
+        if Arc::ptr_eq(self, prev) {
+            return Some(Vec::new());
+        }
+        if self.start != prev.start || self.snapshot != prev.snapshot {
+            return None;
+        }
+        let mut out = Vec::new();
+        if self.promised != prev.promised {
+            out.push(MpRecord::Promise(self.promised));
+        }
+        let (now, then) = (&self.accepted, &prev.accepted);
+        let changed: Vec<Slot> = match now.changed_since(then) {
+            Some(slots) => slots,
+            None => now.iter().map(|(s, _)| *s).collect(),
+        };
+        for s in changed {
+            match (now.get(&s), then.get(&s)) {
+                (Some(v), Some(old)) if v == old => {}
+                (Some((b, v)), _) => out.push(MpRecord::Accept(s, *b, v.clone())),
+                // Slots only leave the map by compaction, which changes `start`.
+                (None, Some(_)) => return None,
+                (None, None) => {}
+            }
+        }
+        if now.len() < then.len() {
+            return None;
+        }
+        Some(out)
+    }
+
+    fn apply(&mut self, record: MpRecord) {
+        let a = Arc::make_mut(self);
+        match record {
+            MpRecord::Promise(b) => a.promised = a.promised.max(b),
+            MpRecord::Accept(s, b, v) => {
+                if s > a.start {
+                    *a.accepted.entry_or_default(s) = (b, v);
+                }
+            }
+        }
+    }
+}
+
+/// Node-to-node messages, named as in "Paxos Made Simple" (phase 1: `Prepare`/`Promise`,
+/// phase 2: `Accept`/`Accepted`) plus the learning a log needs.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MpMsg {
+    /// Phase 1a: promise `ballot` and report what you accepted at `from` or above.
+    Prepare { ballot: Ballot, from: Slot },
+    /// Phase 1b: the acceptor's proposals at `from` or above, and its snapshot when it
+    /// compacted past `from` (the slots up to `start`, decided).
+    Promise {
+        ballot: Ballot,
+        accepted: Vec<(Slot, Ballot, Batch)>,
+        snapshot: Option<(Slot, Arc<KvStore>)>,
+    },
+    /// Phase 2a, with the leader's commit point (every slot up to `commit` is decided).
+    Accept {
+        ballot: Ballot,
+        slot: Slot,
+        batch: Batch,
+        commit: Slot,
+    },
+    /// Phase 2b.
+    Accepted { ballot: Ballot, slot: Slot },
+    /// The answer to a `Prepare` or `Accept` of a ballot below the acceptor's promise.
+    Reject { ballot: Ballot, promised: Ballot },
+    /// The leader is alive; every slot up to `commit` is decided (network only).
+    Heartbeat { ballot: Ballot, commit: Slot },
+    /// A replica asks the leader for the decided slots from `from` (network only).
+    CatchUp { from: Slot },
+    /// Decided slots `from..` (and before them, when `snapshot` is set, the state machine after
+    /// every slot up to its slot).
+    Learn {
+        snapshot: Option<(Slot, Arc<KvStore>)>,
+        from: Slot,
+        batches: Vec<Batch>,
+    },
+}
+
+impl fmt::Debug for MpMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MpMsg::Prepare { ballot, from } => write!(f, "Prepare({ballot:?} from {from})"),
+            MpMsg::Promise {
+                ballot,
+                accepted,
+                snapshot,
+            } => {
+                write!(f, "Promise({ballot:?}")?;
+                for (s, b, v) in accepted {
+                    write!(f, " {s}:{b:?}{v:?}")?;
+                }
+                if let Some((s, sm)) = snapshot {
+                    write!(f, " snapshot ..{s} {sm:?}")?;
+                }
+                write!(f, ")")
+            }
+            MpMsg::Accept {
+                ballot,
+                slot,
+                batch,
+                commit,
+            } => write!(f, "Accept({ballot:?} {slot}:{batch:?} commit {commit})"),
+            MpMsg::Accepted { ballot, slot } => write!(f, "Accepted({ballot:?} {slot})"),
+            MpMsg::Reject { ballot, promised } => {
+                write!(f, "Reject({ballot:?}, promised {promised:?})")
+            }
+            MpMsg::Heartbeat { ballot, commit } => {
+                write!(f, "Heartbeat({ballot:?} commit {commit})")
+            }
+            MpMsg::CatchUp { from } => write!(f, "CatchUp(from {from})"),
+            MpMsg::Learn {
+                snapshot,
+                from,
+                batches,
+            } => {
+                write!(f, "Learn(")?;
+                if let Some((s, sm)) = snapshot {
+                    write!(f, "snapshot ..{s} {sm:?}, ")?;
+                }
+                write!(f, "{from}: {batches:?})")
+            }
+        }
+    }
+}
+
+/// The election timer (a follower suspecting the leader) and the leader's heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MpTimer {
+    Election,
+    Heartbeat,
+}
+
+/// The election timeout's range on the network.
+pub const ELECTION_MS: Range<u64> = 150..300;
+/// The leader's heartbeat period on the network.
+pub const HEARTBEAT_MS: u64 = 50;
+
+fn ms(r: Range<u64>) -> Range<Duration> {
+    Duration::from_millis(r.start)..Duration::from_millis(r.end)
+}
+
+/// A slot the leader proposed and has not seen decided.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Proposal {
+    pub batch: Batch,
+    /// The replicas that accepted it in the leader's ballot, as a bit set.
+    pub acks: u64,
+    /// Re-proposed from phase 1: an earlier ballot had proposed this value.
+    pub inherited: bool,
+}
+
+/// A leader's volatile state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaderState {
+    pub ballot: Ballot,
+    /// The next free slot.
+    pub next: Slot,
+    /// Open slots, by slot.
+    pub proposals: im::OrdMap<Slot, Proposal>,
+    /// Client commands waiting for a free slot (bounded by [`MAX_QUEUED`]).
+    pub queue: Vec<Cmd>,
+}
+
+/// Follower, candidate (phase 1 under way) or leader.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Follower,
+    Candidate {
+        ballot: Ballot,
+        /// Promises received, as a bit set (its own included).
+        votes: u64,
+        /// The first slot phase 1 covers.
+        from: Slot,
+        /// The highest-ballot proposal reported per slot so far.
+        learned: im::OrdMap<Slot, (Ballot, Batch)>,
+        /// The most advanced snapshot reported, if it is past `from - 1`.
+        snapshot: Option<(Slot, Arc<KvStore>)>,
+    },
+    Leader(Box<LeaderState>),
+}
+
+/// A replica's state: its acceptor (shared with what it saved) and its volatile part.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MpState {
+    pub a: Arc<Acceptor>,
+    pub role: Role,
+    /// The leader this replica follows, if it knows one (for redirecting clients).
+    pub leader: Option<Id>,
+    /// Decided slots above `applied` that this replica has learned.
+    pub decided: im::OrdMap<Slot, Batch>,
+    /// Decided slots from `a.start + 1` up to `applied`, kept to answer `CatchUp` (network).
+    pub log: im::OrdMap<Slot, Batch>,
+    /// Slots `1..=applied` are applied to `sm`.
+    pub applied: Slot,
+    pub sm: Arc<KvStore>,
+    /// Ghosts for the properties (the checker only; empty on the network): the slots applied,
+    /// in the order applied, and whether this replica decided a command an earlier ballot had
+    /// proposed, and applied a successful cas.
+    pub history: im::Vector<(Slot, Batch)>,
+    pub completed_inherited: bool,
+    pub cas_ok: bool,
+}
+
+impl fmt::Debug for MpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.role {
+            Role::Follower => write!(f, "follower")?,
+            Role::Candidate { ballot, votes, .. } => {
+                write!(f, "candidate {ballot:?} ({} promises)", votes.count_ones())?
+            }
+            Role::Leader(l) => {
+                write!(f, "LEADER {:?} next {}", l.ballot, l.next)?;
+                for (s, p) in l.proposals.iter() {
+                    write!(f, " open {s}:{:?} ({} acks)", p.batch, p.acks.count_ones())?;
+                }
+                if !l.queue.is_empty() {
+                    write!(f, " queued {:?}", l.queue)?;
+                }
+            }
+        }
+        write!(
+            f,
+            ", {:?}, applied {} sm {:?}",
+            self.a, self.applied, self.sm
+        )?;
+        if !self.decided.is_empty() {
+            write!(f, ", decided")?;
+            for (s, v) in self.decided.iter() {
+                write!(f, " {s}:{v:?}")?;
+            }
+        }
+        if let Some(l) = self.leader {
+            write!(f, ", leader {}", usize::from(l))?;
+        }
+        Ok(())
+    }
+}
+
+impl MpState {
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+
+    /// The ballot this replica leads with, if it leads.
+    pub fn leading(&self) -> Option<Ballot> {
+        match &self.role {
+            Role::Leader(l) => Some(l.ballot),
+            _ => None,
+        }
+    }
+}
+
+/// Deliberately broken variants (see the descriptor for sources).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MpBug {
+    /// A new leader ignores the proposals reported in phase 1 and fills those slots with no-ops.
+    SkipRepropose,
+    /// An acceptor accepts a proposal of a ballot below its promise.
+    AcceptBelowPromise,
+    /// A leader refused by a higher ballot moves past it and keeps proposing, without phase 1.
+    StaleLeaderPhase2,
+    /// A replica applies a decided slot before every lower slot is decided.
+    ApplyOutOfOrder,
+    /// A slot counts as decided with one acceptance fewer than a majority.
+    QuorumMinusOne,
+}
+
+impl MpBug {
+    pub const ALL: [(&'static str, MpBug); 5] = [
+        ("skip-repropose", MpBug::SkipRepropose),
+        ("accept-below-promise", MpBug::AcceptBelowPromise),
+        ("stale-leader-phase2", MpBug::StaleLeaderPhase2),
+        ("apply-out-of-order", MpBug::ApplyOutOfOrder),
+        ("quorum-minus-one", MpBug::QuorumMinusOne),
+    ];
+}
+
+/// A Multi-Paxos replica: its index among `servers` and its configuration.
+#[derive(Clone, Debug)]
+pub struct MpServer {
+    pub index: usize,
+    pub servers: Vec<Id>,
+    pub bug: Option<MpBug>,
+    /// Commands per slot and open slots at once (at least 1 each).
+    pub batch: usize,
+    pub inflight: usize,
+    /// Applied slots past the last snapshot that trigger a new one (0: never compact).
+    pub snapshot: u64,
+    /// A replica at this round does not start phase 1 again (the checker's bound; `u64::MAX`
+    /// on the network).
+    pub max_round: u64,
+    /// Heartbeats, catch-up and retransmission of open slots (the network).
+    pub keepalive: bool,
+    /// Keep the ghost state the properties read (the checker).
+    pub ghosts: bool,
+    /// Whether a follower that knows a leader may still time out and start phase 1 (always on
+    /// the network; `--timeouts 0` in the checker lets only replicas without a known leader
+    /// time out: leaders then change by crashes and by campaigns that raced them).
+    pub timeout_with_leader: bool,
+    /// Session table bound of the state machine.
+    pub max_sessions: usize,
+}
+
+/// Client commands waiting for a slot beyond this are refused with error 11.
+pub const MAX_QUEUED: usize = 65_536;
+/// The most replicas (promise and acceptance sets are bit sets).
+pub const MAX_SERVERS: usize = 64;
+/// The most decided slots one `Learn` carries.
+pub const MAX_LEARN: usize = 256;
+
+type MpOut = Out<MpServer>;
+
+impl MpServer {
+    /// Replica `index` of `servers` with the network's defaults.
+    pub fn new(index: usize, servers: Vec<Id>) -> Self {
+        assert!(index < servers.len() && servers.len() <= MAX_SERVERS);
+        MpServer {
+            index,
+            servers,
+            bug: None,
+            batch: 256,
+            inflight: 2,
+            snapshot: 10_000,
+            max_round: u64::MAX,
+            keepalive: true,
+            ghosts: false,
+            timeout_with_leader: true,
+            max_sessions: crate::single_copy_kv::SingleCopyServer::DEFAULT_MAX_SESSIONS,
+        }
+    }
+
+    fn me(&self) -> Id {
+        self.servers[self.index]
+    }
+
+    fn majority(&self) -> usize {
+        self.servers.len() / 2 + 1
+    }
+
+    /// Acceptances that decide a slot (one fewer with `quorum-minus-one`).
+    fn quorum(&self) -> usize {
+        if self.bug == Some(MpBug::QuorumMinusOne) {
+            (self.majority() - 1).max(1)
+        } else {
+            self.majority()
+        }
+    }
+
+    fn index_of(&self, id: Id) -> Option<usize> {
+        self.servers.iter().position(|s| *s == id)
+    }
+
+    fn peers(&self) -> impl Iterator<Item = Id> + '_ {
+        self.servers
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i != self.index)
+            .map(|(_, id)| *id)
+    }
+
+    fn bug(&self, bug: MpBug) -> bool {
+        self.bug == Some(bug)
+    }
+
+    fn save(&self, state: &MpState, o: &mut MpOut) {
+        o.save(Arc::clone(&state.a));
+    }
+
+    fn arm_election(&self, state: &MpState, o: &mut MpOut) {
+        if state.a.promised.round < self.max_round {
+            o.set_timer(MpTimer::Election, ms(ELECTION_MS));
+        } else {
+            o.cancel_timer(MpTimer::Election);
+        }
+    }
+
+    /// Follows `ballot`'s owner: stops leading or campaigning.
+    fn follow(&self, state: &mut MpState, ballot: Ballot, o: &mut MpOut) {
+        if state.is_leader() {
+            // Open slots may yet be decided by the next leader (they are in acceptors' state)
+            // or not, and queued commands are dropped: their clients time out and retry, and
+            // sessions apply a command at most once.
+            o.cancel_timer(MpTimer::Heartbeat);
+        }
+        state.role = Role::Follower;
+        state.leader = self.servers.get(ballot.leader as usize).copied();
+        self.arm_election(state, o);
+    }
+
+    /// Promises `ballot` (durably) if it is above the current promise, and stops leading or
+    /// campaigning: a higher ballot is another replica's.
+    fn promise(&self, state: &mut MpState, ballot: Ballot, o: &mut MpOut) {
+        if ballot > state.a.promised {
+            Arc::make_mut(&mut state.a).promised = ballot;
+            self.save(state, o);
+            if !matches!(state.role, Role::Follower) {
+                self.follow(state, ballot, o);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Phase 1
+    // -----------------------------------------------------------------------------------------
+
+    fn on_election_timeout(&self, state: &mut MpState, o: &mut MpOut) {
+        if state.is_leader() || (state.leader.is_some() && !self.timeout_with_leader) {
+            return;
+        }
+        let round = state.a.promised.round + 1;
+        if round > self.max_round {
+            return;
+        }
+        let ballot = Ballot {
+            round,
+            leader: self.index as u8,
+        };
+        Arc::make_mut(&mut state.a).promised = ballot;
+        self.save(state, o);
+        let from = state.applied + 1;
+        let learned: im::OrdMap<Slot, (Ballot, Batch)> = state
+            .a
+            .accepted
+            .iter()
+            .filter(|(s, _)| **s >= from)
+            .map(|(s, v)| (*s, v.clone()))
+            .collect();
+        state.leader = None;
+        state.role = Role::Candidate {
+            ballot,
+            votes: 1 << self.index,
+            from,
+            learned,
+            snapshot: None,
+        };
+        if self.keepalive {
+            self.arm_election(state, o); // answers may be lost: try again after a while
+        } else {
+            // In the checker nothing is lost: phase 1 ends by its answers (a majority of
+            // promises, or a refusal naming a higher ballot), so another timeout would only
+            // start a higher ballot over the same ground.
+            o.cancel_timer(MpTimer::Election);
+        }
+        if self.majority() <= 1 {
+            self.become_leader(state, o);
+            return;
+        }
+        for p in self.peers() {
+            o.send(p, KvMsg::Internal(MpMsg::Prepare { ballot, from }));
+        }
+    }
+
+    fn on_prepare(&self, state: &mut MpState, src: Id, ballot: Ballot, from: Slot, o: &mut MpOut) {
+        if ballot < state.a.promised {
+            let promised = state.a.promised;
+            o.send(src, KvMsg::Internal(MpMsg::Reject { ballot, promised }));
+            return;
+        }
+        if ballot == state.a.promised && !matches!(state.role, Role::Follower) {
+            return; // its own ballot, or a duplicate to the candidate itself: nothing to say
+        }
+        self.promise(state, ballot, o);
+        let a = &state.a;
+        let accepted = a
+            .accepted
+            .iter()
+            .filter(|(s, _)| **s >= from)
+            .map(|(s, (b, v))| (*s, *b, v.clone()))
+            .collect();
+        let snapshot = (a.start >= from)
+            .then(|| a.snapshot.clone().map(|sm| (a.start, sm)))
+            .flatten();
+        o.send(
+            src,
+            KvMsg::Internal(MpMsg::Promise {
+                ballot,
+                accepted,
+                snapshot,
+            }),
+        );
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn on_promise(
+        &self,
+        state: &mut MpState,
+        src: Id,
+        ballot: Ballot,
+        accepted: Vec<(Slot, Ballot, Batch)>,
+        snapshot: Option<(Slot, Arc<KvStore>)>,
+        o: &mut MpOut,
+    ) {
+        let Some(i) = self.index_of(src) else {
+            return;
+        };
+        let Role::Candidate {
+            ballot: mine,
+            votes,
+            learned,
+            snapshot: best,
+            ..
+        } = &mut state.role
+        else {
+            return;
+        };
+        if ballot != *mine || *votes & (1 << i) != 0 {
+            return;
+        }
+        *votes |= 1 << i;
+        for (s, b, v) in accepted {
+            match learned.get(&s) {
+                Some((have, _)) if *have >= b => {}
+                _ => {
+                    learned.insert(s, (b, v));
+                }
+            }
+        }
+        if let Some((s, sm)) = snapshot {
+            if best.as_ref().is_none_or(|(have, _)| *have < s) {
+                *best = Some((s, sm));
+            }
+        }
+        if votes.count_ones() as usize >= self.majority() {
+            self.become_leader(state, o);
+        }
+    }
+
+    /// Phase 1 is done: install the most advanced snapshot reported, re-propose every slot from
+    /// `from` to the highest reported (the highest-ballot value, or a no-op in a gap), then
+    /// serve clients with phase 2 alone.
+    fn become_leader(&self, state: &mut MpState, o: &mut MpOut) {
+        let Role::Candidate {
+            ballot,
+            learned,
+            snapshot,
+            ..
+        } = std::mem::replace(&mut state.role, Role::Follower)
+        else {
+            return;
+        };
+        if let Some((s, sm)) = snapshot {
+            self.install(state, s, sm, o);
+        }
+        let from = state.applied + 1;
+        let top = learned.keys().next_back().copied().unwrap_or(0);
+        let mut l = LeaderState {
+            ballot,
+            next: from.max(top + 1),
+            proposals: im::OrdMap::new(),
+            queue: Vec::new(),
+        };
+        let me = self.index;
+        let mut proposed = Vec::new();
+        for s in from..=top {
+            if state.decided.contains_key(&s) {
+                continue; // already known decided: re-proposing changes nothing
+            }
+            let (batch, inherited) = match learned.get(&s) {
+                Some((_, v)) if !self.bug(MpBug::SkipRepropose) => (v.clone(), true),
+                _ => (vec![Cmd::Noop], false),
+            };
+            l.proposals.insert(
+                s,
+                Proposal {
+                    batch: batch.clone(),
+                    acks: 1 << me,
+                    inherited,
+                },
+            );
+            proposed.push((s, batch));
+        }
+        {
+            let a = Arc::make_mut(&mut state.a);
+            for (s, batch) in &proposed {
+                if *s > a.start {
+                    *a.accepted.entry_or_default(*s) = (ballot, batch.clone());
+                }
+            }
+        }
+        if !proposed.is_empty() {
+            self.save(state, o);
+        }
+        state.role = Role::Leader(Box::new(l));
+        state.leader = Some(self.me());
+        o.cancel_timer(MpTimer::Election);
+        if self.keepalive {
+            o.set_timer(MpTimer::Heartbeat, ms(HEARTBEAT_MS..HEARTBEAT_MS + 1));
+        }
+        for (s, batch) in proposed {
+            self.send_accept(state, s, batch, o);
+        }
+        self.check_decided(state, o); // a one-replica cluster decides at once
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Phase 2
+    // -----------------------------------------------------------------------------------------
+
+    fn send_accept(&self, state: &MpState, slot: Slot, batch: Batch, o: &mut MpOut) {
+        let Some(ballot) = state.leading() else {
+            return;
+        };
+        let msg = MpMsg::Accept {
+            ballot,
+            slot,
+            batch,
+            commit: state.applied,
+        };
+        for p in self.peers() {
+            o.send(p, KvMsg::Internal(msg.clone()));
+        }
+    }
+
+    /// Opens slots for queued commands while the pipeline has room.
+    fn propose(&self, state: &mut MpState, o: &mut MpOut) {
+        loop {
+            let me = self.index;
+            let Role::Leader(l) = &mut state.role else {
+                return;
+            };
+            if l.queue.is_empty() || l.proposals.len() >= self.inflight {
+                return;
+            }
+            let take = l.queue.len().min(self.batch);
+            let batch: Batch = l.queue.drain(..take).collect();
+            let slot = l.next;
+            l.next += 1;
+            l.proposals.insert(
+                slot,
+                Proposal {
+                    batch: batch.clone(),
+                    acks: 1 << me,
+                    inherited: false,
+                },
+            );
+            let ballot = l.ballot;
+            let a = Arc::make_mut(&mut state.a);
+            if slot > a.start {
+                *a.accepted.entry_or_default(slot) = (ballot, batch.clone());
+            }
+            self.save(state, o);
+            self.send_accept(state, slot, batch, o);
+            self.check_decided(state, o); // a one-replica cluster decides at once
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_accept(
+        &self,
+        state: &mut MpState,
+        src: Id,
+        ballot: Ballot,
+        slot: Slot,
+        batch: Batch,
+        commit: Slot,
+        o: &mut MpOut,
+    ) {
+        if ballot < state.a.promised && !self.bug(MpBug::AcceptBelowPromise) {
+            let promised = state.a.promised;
+            o.send(src, KvMsg::Internal(MpMsg::Reject { ballot, promised }));
+            return;
+        }
+        if ballot > state.a.promised {
+            self.promise(state, ballot, o);
+        }
+        if matches!(state.role, Role::Follower) {
+            state.leader = Some(src);
+            self.arm_election(state, o);
+        }
+        if slot > state.a.start && slot > state.applied {
+            let a = Arc::make_mut(&mut state.a);
+            if a.accepted.get(&slot) != Some(&(ballot, batch.clone())) {
+                *a.accepted.entry_or_default(slot) = (ballot, batch);
+                self.save(state, o);
+            }
+        }
+        o.send(src, KvMsg::Internal(MpMsg::Accepted { ballot, slot }));
+        self.learn_commit(state, src, ballot, commit, o);
+    }
+
+    /// Slots up to `commit` are decided in `ballot`: those this replica accepted in that ballot
+    /// hold the decided value. With keepalive, a replica missing some asks for them.
+    fn learn_commit(
+        &self,
+        state: &mut MpState,
+        src: Id,
+        ballot: Ballot,
+        commit: Slot,
+        o: &mut MpOut,
+    ) {
+        if commit <= state.applied {
+            return;
+        }
+        let mut missing = false;
+        for s in state.applied + 1..=commit {
+            if state.decided.contains_key(&s) {
+                continue;
+            }
+            match state.a.accepted.get(&s) {
+                Some((b, v)) if *b == ballot => {
+                    let v = v.clone();
+                    state.decided.insert(s, v);
+                }
+                _ => missing = true,
+            }
+        }
+        self.apply(state, o);
+        if missing && self.keepalive && !state.is_leader() {
+            let from = state.applied + 1;
+            o.send(src, KvMsg::Internal(MpMsg::CatchUp { from }));
+        }
+    }
+
+    fn on_accepted(&self, state: &mut MpState, src: Id, ballot: Ballot, slot: Slot, o: &mut MpOut) {
+        let Some(i) = self.index_of(src) else {
+            return;
+        };
+        let Role::Leader(l) = &mut state.role else {
+            return;
+        };
+        if ballot != l.ballot {
+            return;
+        }
+        if let Some(p) = l.proposals.get_mut(&slot) {
+            p.acks |= 1 << i;
+        }
+        self.check_decided(state, o);
+    }
+
+    /// Moves every open slot with a quorum of acceptances to `decided`, applies, and opens
+    /// slots for what is queued.
+    fn check_decided(&self, state: &mut MpState, o: &mut MpOut) {
+        let quorum = self.quorum();
+        let Role::Leader(l) = &mut state.role else {
+            return;
+        };
+        let done: Vec<Slot> = l
+            .proposals
+            .iter()
+            .filter(|(_, p)| p.acks.count_ones() as usize >= quorum)
+            .map(|(s, _)| *s)
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        let mut inherited_op = false;
+        let mut newly = Vec::new();
+        for s in done {
+            let p = l.proposals.remove(&s).expect("listed above");
+            inherited_op |= p.inherited && p.batch.iter().any(|c| !matches!(c, Cmd::Noop));
+            newly.push((s, p.batch));
+        }
+        for (s, batch) in newly {
+            state.decided.insert(s, batch);
+        }
+        if inherited_op && self.ghosts {
+            state.completed_inherited = true;
+        }
+        self.apply(state, o);
+        self.propose(state, o);
+    }
+
+    fn on_reject(&self, state: &mut MpState, ballot: Ballot, promised: Ballot, o: &mut MpOut) {
+        let mine = match &state.role {
+            Role::Leader(l) => l.ballot,
+            Role::Candidate { ballot, .. } => *ballot,
+            Role::Follower => return,
+        };
+        if ballot != mine || promised <= mine {
+            return;
+        }
+        if self.bug(MpBug::StaleLeaderPhase2) && state.is_leader() {
+            // The bug: move past the higher ballot and carry on with phase 2, as if phase 1
+            // had been run for the new ballot.
+            let next = Ballot {
+                round: promised.round + 1,
+                leader: self.index as u8,
+            };
+            if next.round > self.max_round {
+                return;
+            }
+            Arc::make_mut(&mut state.a).promised = next;
+            let Role::Leader(l) = &mut state.role else {
+                unreachable!("checked above");
+            };
+            l.ballot = next;
+            let me = self.index;
+            let open: Vec<(Slot, Batch)> = l
+                .proposals
+                .iter()
+                .map(|(s, p)| (*s, p.batch.clone()))
+                .collect();
+            for (s, _) in &open {
+                if let Some(p) = l.proposals.get_mut(s) {
+                    p.acks = 1 << me;
+                }
+            }
+            let a = Arc::make_mut(&mut state.a);
+            for (s, batch) in &open {
+                if *s > a.start {
+                    *a.accepted.entry_or_default(*s) = (next, batch.clone());
+                }
+            }
+            self.save(state, o);
+            for (s, batch) in open {
+                self.send_accept(state, s, batch, o);
+            }
+            return;
+        }
+        self.promise(state, promised, o);
+        if !matches!(state.role, Role::Follower) {
+            self.follow(state, promised, o);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Learning and applying
+    // -----------------------------------------------------------------------------------------
+
+    /// Applies decided slots in slot order (with `apply-out-of-order`, as soon as decided), and
+    /// snapshots past the threshold.
+    fn apply(&self, state: &mut MpState, o: &mut MpOut) {
+        loop {
+            let next = if self.bug(MpBug::ApplyOutOfOrder) {
+                state.decided.keys().next().copied()
+            } else {
+                Some(state.applied + 1).filter(|s| state.decided.contains_key(s))
+            };
+            let Some(s) = next else {
+                break;
+            };
+            let batch = state.decided.remove(&s).expect("chosen above");
+            let leader = state.is_leader();
+            let sm = Arc::make_mut(&mut state.sm);
+            for c in &batch {
+                match *c {
+                    Cmd::Noop => {}
+                    Cmd::Op {
+                        client,
+                        msg_id,
+                        cmd,
+                    } => {
+                        let outcome = sm.execute(client, msg_id, cmd, self.max_sessions);
+                        if outcome == Some(Outcome::CasOk) && self.ghosts {
+                            state.cas_ok = true;
+                        }
+                        if let (true, Some(outcome)) = (leader, outcome) {
+                            o.send(client, outcome.reply(msg_id));
+                        }
+                    }
+                    Cmd::Read {
+                        client,
+                        msg_id,
+                        key,
+                    } => {
+                        if leader {
+                            o.send(client, sm.read(msg_id, key));
+                        }
+                    }
+                }
+            }
+            if self.ghosts {
+                state.history.push_back((s, batch.clone()));
+            }
+            state.applied = state.applied.max(s);
+            if self.keepalive {
+                state.log.insert(s, batch); // kept to answer `CatchUp`
+            }
+        }
+        self.maybe_compact(state, o);
+    }
+
+    fn maybe_compact(&self, state: &mut MpState, o: &mut MpOut) {
+        if self.snapshot == 0 || state.applied < state.a.start + self.snapshot {
+            return;
+        }
+        let upto = state.applied;
+        let sm = Arc::clone(&state.sm);
+        let a = Arc::make_mut(&mut state.a);
+        let keep: KeyMap<(Ballot, Batch)> = a
+            .accepted
+            .iter()
+            .filter(|(s, _)| **s > upto)
+            .map(|(s, v)| (*s, v.clone()))
+            .collect();
+        a.accepted = keep;
+        a.start = upto;
+        a.snapshot = Some(sm);
+        state.log = state.log.split(&upto).1;
+        self.save(state, o);
+    }
+
+    /// Installs a snapshot of the slots up to `slot` taken elsewhere, if it is ahead.
+    fn install(&self, state: &mut MpState, slot: Slot, sm: Arc<KvStore>, o: &mut MpOut) {
+        if slot <= state.applied {
+            return;
+        }
+        state.applied = slot;
+        state.sm = Arc::clone(&sm);
+        state.decided = state.decided.split(&slot).1;
+        state.log = im::OrdMap::new();
+        let a = Arc::make_mut(&mut state.a);
+        let keep: KeyMap<(Ballot, Batch)> = a
+            .accepted
+            .iter()
+            .filter(|(s, _)| **s > slot)
+            .map(|(s, v)| (*s, v.clone()))
+            .collect();
+        a.accepted = keep;
+        a.start = slot;
+        a.snapshot = Some(sm);
+        self.save(state, o);
+        self.apply(state, o);
+    }
+
+    fn on_catch_up(&self, state: &mut MpState, src: Id, from: Slot, o: &mut MpOut) {
+        if !state.is_leader() || from > state.applied {
+            return;
+        }
+        let snapshot = (from <= state.a.start)
+            .then(|| state.a.snapshot.clone().map(|sm| (state.a.start, sm)))
+            .flatten();
+        let first = from.max(state.a.start + 1);
+        let batches: Vec<Batch> = (first..=state.applied)
+            .take(MAX_LEARN)
+            .map_while(|s| state.log.get(&s).cloned())
+            .collect();
+        o.send(
+            src,
+            KvMsg::Internal(MpMsg::Learn {
+                snapshot,
+                from: first,
+                batches,
+            }),
+        );
+    }
+
+    fn on_learn(
+        &self,
+        state: &mut MpState,
+        snapshot: Option<(Slot, Arc<KvStore>)>,
+        from: Slot,
+        batches: Vec<Batch>,
+        o: &mut MpOut,
+    ) {
+        if let Some((s, sm)) = snapshot {
+            self.install(state, s, sm, o);
+        }
+        for (k, batch) in batches.into_iter().enumerate() {
+            let s = from + k as Slot;
+            if s > state.applied {
+                state.decided.insert(s, batch);
+            }
+        }
+        self.apply(state, o);
+    }
+
+    fn on_heartbeat(&self, state: &mut MpState, o: &mut MpOut) {
+        let Some(ballot) = state.leading() else {
+            return;
+        };
+        let commit = state.applied;
+        for p in self.peers() {
+            o.send(p, KvMsg::Internal(MpMsg::Heartbeat { ballot, commit }));
+        }
+        // Open slots whose messages may have been lost: propose them again.
+        if let Role::Leader(l) = &state.role {
+            let open: Vec<(Slot, Batch)> = l
+                .proposals
+                .iter()
+                .map(|(s, p)| (*s, p.batch.clone()))
+                .collect();
+            for (s, batch) in open {
+                self.send_accept(state, s, batch, o);
+            }
+        }
+        o.set_timer(MpTimer::Heartbeat, ms(HEARTBEAT_MS..HEARTBEAT_MS + 1));
+    }
+
+    fn on_heartbeat_msg(
+        &self,
+        state: &mut MpState,
+        src: Id,
+        ballot: Ballot,
+        commit: Slot,
+        o: &mut MpOut,
+    ) {
+        if ballot < state.a.promised {
+            // A leader that was cut off learns that a higher ballot took over.
+            let promised = state.a.promised;
+            o.send(src, KvMsg::Internal(MpMsg::Reject { ballot, promised }));
+            return;
+        }
+        self.promise(state, ballot, o);
+        if matches!(state.role, Role::Follower) {
+            state.leader = Some(src);
+            self.arm_election(state, o);
+        }
+        self.learn_commit(state, src, ballot, commit, o);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Clients
+    // -----------------------------------------------------------------------------------------
+
+    fn on_client(&self, state: &mut MpState, src: Id, msg: KvMsg<MpMsg>, o: &mut MpOut) {
+        let (msg_id, cmd) = match msg {
+            KvMsg::Read { msg_id, key } => (
+                msg_id,
+                Cmd::Read {
+                    client: src,
+                    msg_id,
+                    key,
+                },
+            ),
+            KvMsg::Write { msg_id, key, value } => (
+                msg_id,
+                Cmd::Op {
+                    client: src,
+                    msg_id,
+                    cmd: Command::Write { key, value },
+                },
+            ),
+            KvMsg::Cas {
+                msg_id,
+                key,
+                from,
+                to,
+            } => (
+                msg_id,
+                Cmd::Op {
+                    client: src,
+                    msg_id,
+                    cmd: Command::Cas { key, from, to },
+                },
+            ),
+            _ => return, // replies are not requests
+        };
+        let Role::Leader(l) = &mut state.role else {
+            o.send(src, KvMsg::not_leader(msg_id, state.leader));
+            return;
+        };
+        if let Cmd::Op { .. } = cmd {
+            match state.sm.sessions.seen(src, msg_id) {
+                crate::kv::Seen::Retry(outcome) => {
+                    o.send(src, outcome.reply(msg_id));
+                    return;
+                }
+                crate::kv::Seen::Stale => return,
+                crate::kv::Seen::New => {}
+            }
+        }
+        if l.queue.len() >= MAX_QUEUED {
+            o.send(src, KvMsg::not_leader(msg_id, state.leader));
+            return;
+        }
+        l.queue.push(cmd);
+        self.propose(state, o);
+    }
+}
+
+impl Actor for MpServer {
+    type Msg = KvMsg<MpMsg>;
+    type State = MpState;
+    type Timer = MpTimer;
+    type Random = ();
+    type Storage = MpStorage;
+
+    fn name(&self) -> String {
+        format!("replica {}", self.index)
+    }
+
+    /// Starts as a follower from its acceptor state; the state machine starts from the
+    /// snapshot and learns the rest again.
+    fn on_start(&self, _id: Id, storage: &Option<MpStorage>, o: &mut MpOut) -> MpState {
+        let a = storage.clone().unwrap_or_default();
+        let sm = a.snapshot.clone().unwrap_or_default();
+        let state = MpState {
+            applied: a.start,
+            a,
+            role: Role::Follower,
+            leader: None,
+            decided: im::OrdMap::new(),
+            log: im::OrdMap::new(),
+            sm,
+            history: im::Vector::new(),
+            completed_inherited: false,
+            cas_ok: false,
+        };
+        self.arm_election(&state, o);
+        state
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<MpState>, src: Id, msg: Self::Msg, o: &mut MpOut) {
+        let KvMsg::Internal(m) = msg else {
+            return self.on_client(state.to_mut(), src, msg, o);
+        };
+        if self.index_of(src).is_none() {
+            return; // internal messages come from replicas only
+        }
+        let s = state.to_mut();
+        match m {
+            MpMsg::Prepare { ballot, from } => self.on_prepare(s, src, ballot, from, o),
+            MpMsg::Promise {
+                ballot,
+                accepted,
+                snapshot,
+            } => self.on_promise(s, src, ballot, accepted, snapshot, o),
+            MpMsg::Accept {
+                ballot,
+                slot,
+                batch,
+                commit,
+            } => self.on_accept(s, src, ballot, slot, batch, commit, o),
+            MpMsg::Accepted { ballot, slot } => self.on_accepted(s, src, ballot, slot, o),
+            MpMsg::Reject { ballot, promised } => self.on_reject(s, ballot, promised, o),
+            MpMsg::Heartbeat { ballot, commit } => self.on_heartbeat_msg(s, src, ballot, commit, o),
+            MpMsg::CatchUp { from } => self.on_catch_up(s, src, from, o),
+            MpMsg::Learn {
+                snapshot,
+                from,
+                batches,
+            } => self.on_learn(s, snapshot, from, batches, o),
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<MpState>, timer: &MpTimer, o: &mut MpOut) {
+        match timer {
+            MpTimer::Election => self.on_election_timeout(state.to_mut(), o),
+            MpTimer::Heartbeat => self.on_heartbeat(state.to_mut(), o),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symmetry over clients
+// ---------------------------------------------------------------------------------------------
+
+impl Permute for Cmd {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match *self {
+            Cmd::Noop => Cmd::Noop,
+            Cmd::Op {
+                client,
+                msg_id,
+                cmd,
+            } => Cmd::Op {
+                client: p.id(client),
+                msg_id,
+                cmd: cmd.permute(p),
+            },
+            Cmd::Read {
+                client,
+                msg_id,
+                key,
+            } => Cmd::Read {
+                client: p.id(client),
+                msg_id,
+                key,
+            },
+        }
+    }
+}
+
+fn permute_batch(b: &Batch, p: &ClientPerm) -> Batch {
+    b.iter().map(|c| c.permute(p)).collect()
+}
+
+fn permute_snapshot(
+    s: &Option<(Slot, Arc<KvStore>)>,
+    p: &ClientPerm,
+) -> Option<(Slot, Arc<KvStore>)> {
+    s.as_ref().map(|(slot, sm)| (*slot, sm.permute(p)))
+}
+
+impl Permute for MpStorage {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        Arc::new(Acceptor {
+            promised: self.promised,
+            accepted: self
+                .accepted
+                .iter()
+                .map(|(s, (b, v))| (*s, (*b, permute_batch(v, p))))
+                .collect(),
+            start: self.start,
+            snapshot: self.snapshot.as_ref().map(|sm| sm.permute(p)),
+        })
+    }
+}
+
+impl Permute for MpState {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        let role = match &self.role {
+            Role::Follower => Role::Follower,
+            Role::Candidate {
+                ballot,
+                votes,
+                from,
+                learned,
+                snapshot,
+            } => Role::Candidate {
+                ballot: *ballot,
+                votes: *votes,
+                from: *from,
+                learned: learned
+                    .iter()
+                    .map(|(s, (b, v))| (*s, (*b, permute_batch(v, p))))
+                    .collect(),
+                snapshot: permute_snapshot(snapshot, p),
+            },
+            Role::Leader(l) => Role::Leader(Box::new(LeaderState {
+                ballot: l.ballot,
+                next: l.next,
+                proposals: l
+                    .proposals
+                    .iter()
+                    .map(|(s, pr)| {
+                        (
+                            *s,
+                            Proposal {
+                                batch: permute_batch(&pr.batch, p),
+                                ..pr.clone()
+                            },
+                        )
+                    })
+                    .collect(),
+                queue: l.queue.iter().map(|c| c.permute(p)).collect(),
+            })),
+        };
+        MpState {
+            a: self.a.permute(p),
+            role,
+            leader: self.leader,
+            decided: self
+                .decided
+                .iter()
+                .map(|(s, v)| (*s, permute_batch(v, p)))
+                .collect(),
+            log: self
+                .log
+                .iter()
+                .map(|(s, v)| (*s, permute_batch(v, p)))
+                .collect(),
+            applied: self.applied,
+            sm: self.sm.permute(p),
+            history: self
+                .history
+                .iter()
+                .map(|(s, v)| (*s, permute_batch(v, p)))
+                .collect(),
+            completed_inherited: self.completed_inherited,
+            cas_ok: self.cas_ok,
+        }
+    }
+}
+
+impl Permute for MpMsg {
+    fn permute(&self, p: &ClientPerm) -> Self {
+        match self {
+            MpMsg::Promise {
+                ballot,
+                accepted,
+                snapshot,
+            } => MpMsg::Promise {
+                ballot: *ballot,
+                accepted: accepted
+                    .iter()
+                    .map(|(s, b, v)| (*s, *b, permute_batch(v, p)))
+                    .collect(),
+                snapshot: permute_snapshot(snapshot, p),
+            },
+            MpMsg::Accept {
+                ballot,
+                slot,
+                batch,
+                commit,
+            } => MpMsg::Accept {
+                ballot: *ballot,
+                slot: *slot,
+                batch: permute_batch(batch, p),
+                commit: *commit,
+            },
+            MpMsg::Learn {
+                snapshot,
+                from,
+                batches,
+            } => MpMsg::Learn {
+                snapshot: permute_snapshot(snapshot, p),
+                from: *from,
+                batches: batches.iter().map(|b| permute_batch(b, p)).collect(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checked model
+// ---------------------------------------------------------------------------------------------
+
+/// The configuration of a Multi-Paxos model check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MpConfig {
+    pub servers: usize,
+    pub clients: usize,
+    /// Each client's script.
+    pub script: Vec<Step>,
+    /// Crash-restarts in a run.
+    pub crashes: usize,
+    pub max_round: u64,
+    pub batch: usize,
+    pub inflight: usize,
+    pub snapshot: u64,
+    pub timeout_with_leader: bool,
+    pub network: NetworkKind,
+    pub bug: Option<MpBug>,
+    pub symmetry: bool,
+}
+
+impl Default for MpConfig {
+    fn default() -> Self {
+        MpConfig {
+            servers: 3,
+            clients: 1,
+            script: vec![Step::WriteOwn, Step::CasOwn],
+            crashes: 0,
+            max_round: 2,
+            batch: 1,
+            inflight: 1,
+            snapshot: 0,
+            timeout_with_leader: true,
+            network: NetworkKind::default(),
+            bug: None,
+            symmetry: false,
+        }
+    }
+}
+
+impl KvConfig for MpConfig {
+    fn server_count(&self) -> usize {
+        self.servers
+    }
+    fn client_count(&self) -> usize {
+        self.clients
+    }
+}
+
+/// The checked model of a Multi-Paxos configuration.
+pub type MpModel = Checked<KvModel<MpServer, MpConfig>>;
+pub type MpSystem = KvSystemState<MpServer>;
+type Inner = KvModel<MpServer, MpConfig>;
+
+/// The replicas' states, for those that are up.
+fn up_replicas(state: &MpSystem) -> impl Iterator<Item = &MpState> {
+    state
+        .actors
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| !state.is_crashed(*i))
+        .filter_map(|(_, slot)| slot.state.server())
+}
+
+/// Every value a replica knows decided: applied (its ghost history) or learned.
+fn known_decided(s: &MpState) -> impl Iterator<Item = (Slot, &Batch)> {
+    s.history
+        .iter()
+        .map(|(slot, v)| (*slot, v))
+        .chain(s.decided.iter().map(|(slot, v)| (*slot, v)))
+}
+
+fn slot_agreement(_: &Inner, state: &MpSystem) -> bool {
+    let replicas: Vec<&MpState> = up_replicas(state).collect();
+    let mut seen: std::collections::BTreeMap<Slot, &Batch> = Default::default();
+    for r in &replicas {
+        for (slot, v) in known_decided(r) {
+            match seen.get(&slot) {
+                Some(w) if *w != v => return false,
+                Some(_) => {}
+                None => {
+                    seen.insert(slot, v);
+                }
+            }
+        }
+    }
+    true
+}
+
+fn log_prefix(_: &Inner, state: &MpSystem) -> bool {
+    let replicas: Vec<&MpState> = up_replicas(state).collect();
+    for (i, x) in replicas.iter().enumerate() {
+        for y in &replicas[i + 1..] {
+            let n = x.history.len().min(y.history.len());
+            if x.history.iter().take(n).ne(y.history.iter().take(n)) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn linearizable(_: &Inner, state: &MpSystem) -> bool {
+    state.history.linearizable_cas()
+}
+
+fn leader_change_completes(_: &Inner, state: &MpSystem) -> bool {
+    up_replicas(state).any(|s| s.completed_inherited)
+}
+
+fn cas_committed(_: &Inner, state: &MpSystem) -> bool {
+    up_replicas(state).any(|s| s.cas_ok)
+}
+
+/// Messages whose delivery can no longer change anything, dropped after each step:
+/// - a `Promise` to a replica no longer campaigning with that ballot, or from a replica
+///   whose promise it already counted;
+/// - an `Accepted` to a replica no longer leading with that ballot, or for a slot no longer
+///   open;
+/// - a `Reject` of a ballot its receiver no longer campaigns or leads with;
+/// - a `Prepare` or `Accept` below its receiver's promise (it would only be refused) whose
+///   sender no longer campaigns or leads with that ballot (promises only grow, and a replica
+///   never uses a ballot again);
+/// - a client reply to a request the client no longer waits for (request ids only grow).
+fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
+    let bug = m.cfg.bug;
+    let replica = |id: Id| {
+        state
+            .actors
+            .get(usize::from(id))
+            .and_then(|slot| slot.state.server())
+    };
+    match &env.msg {
+        KvMsg::Internal(msg) => {
+            let Some(dst) = replica(env.dst) else {
+                return false;
+            };
+            match msg {
+                MpMsg::Promise { ballot, .. } => match &dst.role {
+                    Role::Candidate {
+                        ballot: mine,
+                        votes,
+                        ..
+                    } => {
+                        let from = usize::from(env.src);
+                        mine != ballot || (from < 64 && votes & (1 << from) != 0)
+                    }
+                    _ => true,
+                },
+                MpMsg::Accepted { ballot, slot } => match &dst.role {
+                    Role::Leader(l) => l.ballot != *ballot || !l.proposals.contains_key(slot),
+                    _ => true,
+                },
+                MpMsg::Reject { ballot, .. } => match &dst.role {
+                    Role::Leader(l) => l.ballot != *ballot,
+                    Role::Candidate { ballot: mine, .. } => mine != ballot,
+                    Role::Follower => true,
+                },
+                // Below the receiver's promise it is only refused, and the refusal counts only
+                // while its sender still campaigns or leads with that ballot.
+                MpMsg::Prepare { ballot, .. } | MpMsg::Accept { ballot, .. }
+                    if *ballot < dst.a.promised && bug != Some(MpBug::AcceptBelowPromise) =>
+                {
+                    replica(env.src).is_none_or(|src| match &src.role {
+                        Role::Leader(l) => l.ballot != *ballot,
+                        Role::Candidate { ballot: mine, .. } => mine != ballot,
+                        Role::Follower => true,
+                    })
+                }
+                _ => false,
+            }
+        }
+        KvMsg::ReadOk { in_reply_to, .. }
+        | KvMsg::WriteOk { in_reply_to }
+        | KvMsg::CasOk { in_reply_to }
+        | KvMsg::Error { in_reply_to, .. } => {
+            match state.actors.get(usize::from(env.dst)).map(|s| &*s.state) {
+                Some(KvState::Client(c)) => c.awaiting.is_none_or(|a| *in_reply_to < a),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The checked model of `cfg`.
+pub fn model(cfg: MpConfig) -> MpModel {
+    let servers: Vec<Id> = (0..cfg.servers).map(Id::from).collect();
+    let server = |index: usize| MpServer {
+        bug: cfg.bug,
+        batch: cfg.batch,
+        inflight: cfg.inflight,
+        snapshot: cfg.snapshot,
+        max_round: cfg.max_round,
+        keepalive: false,
+        ghosts: true,
+        timeout_with_leader: cfg.timeout_with_leader,
+        max_sessions: MAX_CLIENTS,
+        ..MpServer::new(index, servers.clone())
+    };
+    let system = System::new(cfg.clone(), History::new(cfg.clients))
+        .actors((0..cfg.servers).map(|i| KvActor::Server(server(i))))
+        .actors((0..cfg.clients).map(|index| {
+            KvActor::Client(KvClient {
+                index,
+                servers: servers.clone(),
+                script: cfg.script.clone(),
+                rotate: false,
+            })
+        }))
+        .network(cfg.network)
+        .max_crashes(cfg.crashes)
+        .reboot(true)
+        .property(Expectation::Always, "slot agreement", slot_agreement)
+        .property(Expectation::Always, "log prefix", log_prefix)
+        .property(Expectation::Always, "linearizable", linearizable)
+        .property(
+            Expectation::Sometimes,
+            "leader change completes a command",
+            leader_change_completes,
+        )
+        .property(Expectation::Sometimes, "cas committed", cas_committed)
+        .record_msg_out(record_invocations)
+        .record_msg_in(record_returns)
+        .obsolete(obsolete);
+    let mut checked = Checked::new(system);
+    checked.allow = servers_only_crash;
+    if cfg.symmetry {
+        checked.canonical = Some(canonical_clients);
+    }
+    checked
+}
+
+/// Multi-Paxos in the catalog.
+pub struct MultiPaxos;
+
+impl Protocol for MultiPaxos {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        name: "multi-paxos",
+        summary: "Multi-Paxos (Lamport 2001; van Renesse and Altinbuken 2015): a log of Paxos slots, a stable leader running phase 2 only, reads through the log",
+        params: &[
+            Param::model("servers", "replicas (each proposer, acceptor and learner)", 3, 1, 5),
+            Param::model("clients", "clients; client i writes i+1 to key 0, then cas to 10(i+1), then reads", 1, 1, 3),
+            Param::model(
+                "ops",
+                "each client's script: 0 nothing (elections only); 1 write; 2 write, cas; 3 write, cas, read",
+                2,
+                0,
+                3,
+            ),
+            Param::model(
+                "ballots",
+                "the highest ballot round: a replica at it starts no phase 1 (bounds the search)",
+                2,
+                1,
+                6,
+            ),
+            Param::model(
+                "timeouts",
+                "1: a follower may time out even while it knows a leader (a slow or cut-off leader); 0: only one without a known leader",
+                1,
+                0,
+                1,
+            ),
+            Param::model(
+                "crashes",
+                "crash-restarts in a run (a crashed replica restarts at once from its acceptor state)",
+                0,
+                0,
+                3,
+            ),
+            Param {
+                name: "batch",
+                help: "client commands per slot",
+                default: 1,
+                min: 1,
+                max: 4096,
+                run: Some(256),
+            },
+            Param {
+                name: "inflight",
+                help: "slots open at once (pipelining)",
+                default: 1,
+                min: 1,
+                max: 64,
+                run: Some(2),
+            },
+            Param {
+                name: "snapshot",
+                help: "snapshot the state machine and drop applied slots after this many (0: never)",
+                default: 0,
+                min: 0,
+                max: 1_000_000,
+                run: Some(10_000),
+            },
+        ],
+        properties: &[
+            always("slot agreement"),
+            always("log prefix"),
+            always("linearizable"),
+            sometimes("leader change completes a command"),
+            sometimes("cas committed"),
+        ],
+        bugs: &[
+            BugInfo {
+                name: "skip-repropose",
+                summary: "a new leader ignores the values accepted in phase 1 and proposes no-ops in those slots",
+                source: "Lamport, Paxos Made Simple (2001), section 3: the leader must propose the value of the highest-numbered proposal reported",
+                violates: "slot agreement",
+                needs: &[],
+            },
+            BugInfo {
+                name: "accept-below-promise",
+                summary: "an acceptor accepts a proposal of a ballot below the one it promised",
+                source: "Lamport, Paxos Made Simple (2001), section 2.2, P1a: accept unless it promised a higher number",
+                violates: "slot agreement",
+                needs: &[],
+            },
+            BugInfo {
+                name: "stale-leader-phase2",
+                summary: "a leader refused by a higher ballot moves past it and keeps running phase 2 without a new phase 1",
+                source: "van Renesse and Altinbuken, Paxos Made Moderately Complex (2015): a preempted leader must run phase 1 (scouts) again",
+                violates: "slot agreement",
+                needs: &[
+                    Need::Param("ballots", 3),
+                    Need::Param("clients", 2),
+                    Need::Param("ops", 1),
+                ],
+            },
+            BugInfo {
+                name: "apply-out-of-order",
+                summary: "a replica applies a decided slot before every lower slot is decided",
+                source: "Paxos Made Moderately Complex (2015): replicas perform decisions in slot order",
+                violates: "log prefix",
+                needs: &[Need::Param("clients", 2), Need::Param("inflight", 2)],
+            },
+            BugInfo {
+                name: "quorum-minus-one",
+                summary: "a slot counts as decided with one acceptance fewer than a majority",
+                source: "tlaplus/Examples, specifications/MultiPaxos-SMR README: shrink the quorum to check the invariants catch it",
+                violates: "slot agreement",
+                needs: &[],
+            },
+        ],
+        symmetry: Some("clients"),
+        networks: ALL_NETWORKS,
+        validate: crate::protocol::crashes_at_most_servers,
+        pinned: &[
+            Pinned {
+                params: &[],
+                symmetry: false,
+                unique_states: 896_100,
+                source: "tests/check_multi_paxos.rs",
+            },
+            Pinned {
+                params: &[("timeouts", 0)],
+                symmetry: false,
+                unique_states: 60_620,
+                source: "tests/check_multi_paxos.rs",
+            },
+            Pinned {
+                params: &[("ballots", 1)],
+                symmetry: false,
+                unique_states: 8_592,
+                source: "tests/check_multi_paxos.rs",
+            },
+            Pinned {
+                params: &[("clients", 2), ("ops", 1), ("crashes", 1), ("timeouts", 0)],
+                symmetry: false,
+                unique_states: 3_596_115,
+                source: "tests/check_multi_paxos.rs",
+            },
+        ],
+    };
+    type Model = KvModel<MpServer, MpConfig>;
+
+    fn model(s: &Settings) -> MpModel {
+        let script = match s.get("ops") {
+            0 => vec![],
+            1 => vec![Step::WriteOwn],
+            2 => vec![Step::WriteOwn, Step::CasOwn],
+            _ => vec![Step::WriteOwn, Step::CasOwn, Step::Read],
+        };
+        model(MpConfig {
+            servers: s.count("servers"),
+            clients: s.count("clients"),
+            script,
+            crashes: s.count("crashes"),
+            max_round: s.get("ballots"),
+            batch: s.count("batch"),
+            inflight: s.count("inflight"),
+            snapshot: s.get("snapshot"),
+            timeout_with_leader: s.flag("timeouts"),
+            network: s.network,
+            bug: s.bug_of(&MpBug::ALL),
+            symmetry: s.symmetry,
+        })
+    }
+}
+
+impl Serve for MultiPaxos {
+    type Internal = MpMsg;
+    type Server = MpServer;
+    type Storage = MpStorage;
+    const KEYS: KeySemantics = KeySemantics::Register;
+
+    /// On the network rounds are unbounded, heartbeats keep followers quiet, open slots are
+    /// proposed again and lagging replicas catch up.
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> MpServer {
+        MpServer {
+            bug: s.bug_of(&MpBug::ALL),
+            batch: s.count("batch"),
+            inflight: s.count("inflight"),
+            snapshot: s.get("snapshot"),
+            ..MpServer::new(index, servers)
+        }
+    }
+
+    const LEADER: bool = true;
+
+    fn leading(state: &MpState) -> Option<u64> {
+        state.leading().map(|b| b.round)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(msg_id: MsgId, value: u64) -> Batch {
+        vec![Cmd::Op {
+            client: Id::from(9),
+            msg_id,
+            cmd: Command::Write { key: 0, value },
+        }]
+    }
+
+    fn replay(base: &MpStorage, records: Vec<MpRecord>) -> MpStorage {
+        let mut s = Arc::clone(base);
+        for r in records {
+            s.apply(r);
+        }
+        s
+    }
+
+    #[test]
+    fn a_promise_and_an_acceptance_are_one_record_each() {
+        let b1 = Ballot {
+            round: 1,
+            leader: 0,
+        };
+        let mut before = Acceptor::default();
+        for s in 1..=100 {
+            *before.accepted.entry_or_default(s) = (b1, op(s, s));
+        }
+        let before = Arc::new(before);
+        let mut after = (*before).clone();
+        let b2 = Ballot {
+            round: 2,
+            leader: 1,
+        };
+        after.promised = b2;
+        *after.accepted.entry_or_default(101) = (b2, op(101, 7));
+        *after.accepted.entry_or_default(50) = (b2, op(50, 8));
+        let after = Arc::new(after);
+        let delta = after.delta(&before).expect("incremental");
+        assert_eq!(delta.len(), 3, "{delta:?}");
+        assert_eq!(replay(&before, delta), after);
+        assert_eq!(after.delta(&after), Some(vec![]));
+    }
+
+    #[test]
+    fn a_compaction_needs_a_whole_snapshot() {
+        let b1 = Ballot {
+            round: 1,
+            leader: 0,
+        };
+        let mut before = Acceptor::default();
+        *before.accepted.entry_or_default(1) = (b1, op(1, 1));
+        let before = Arc::new(before);
+        let mut after = (*before).clone();
+        after.accepted = KeyMap::default();
+        after.start = 1;
+        after.snapshot = Some(Arc::new(KvStore::default()));
+        assert_eq!(Arc::new(after).delta(&before), None);
+    }
+
+    #[test]
+    fn storage_round_trips_through_postcard() {
+        let b1 = Ballot {
+            round: 3,
+            leader: 2,
+        };
+        let mut a = Acceptor {
+            promised: b1,
+            ..Acceptor::default()
+        };
+        *a.accepted.entry_or_default(4) = (b1, vec![Cmd::Noop]);
+        let a = Arc::new(a);
+        let bytes = postcard::to_allocvec(&a).unwrap();
+        let back: MpStorage = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, a);
+    }
+}

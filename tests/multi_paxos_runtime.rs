@@ -1,0 +1,129 @@
+//! Multi-Paxos on real UDP sockets: the actor the checker drives, as a 3-node cluster under the
+//! load generator, with each kind of fault; every recorded history must be linearizable.
+
+use serde_json::Value;
+
+mod common;
+
+fn bench(args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = vec!["multi-paxos"];
+    all.extend_from_slice(args);
+    common::bench_json(&all)
+}
+
+fn assert_linearizable_with_progress(args: &[&str]) -> Value {
+    let (code, r) = bench(args);
+    assert_eq!(code, Some(0), "{args:?}: {r}");
+    assert_eq!(r["lincheck"]["verdict"], "linearizable", "{args:?}: {r}");
+    assert!(r["load"]["ops_ok"].as_u64().unwrap() > 100, "{args:?}: {r}");
+    r
+}
+
+#[test]
+fn a_three_node_cluster_serves_reads_writes_and_cas_linearizably() {
+    let r =
+        assert_linearizable_with_progress(&["--clients", "8", "--duration", "1.5", "--cas", "0.2"]);
+    // Clients that reach a follower are redirected to the leader it names.
+    assert!(r["load"]["redirects"].as_u64().unwrap() > 0, "{r}");
+    let leaders = r["cluster"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| !n["leading_term"].is_null())
+        .count();
+    assert_eq!(leaders, 1, "{r}");
+}
+
+#[test]
+fn a_crashed_and_restarted_node_and_a_partition_keep_the_history_linearizable() {
+    assert_linearizable_with_progress(&[
+        "--clients",
+        "8",
+        "--duration",
+        "3",
+        "--crash",
+        "0@0.8",
+        "--restart",
+        "0@1.6",
+        "--partition",
+        "1@2-2.5",
+        "--seed",
+        "7",
+    ]);
+}
+
+#[test]
+fn loss_duplication_and_delay_keep_the_history_linearizable() {
+    let (code, r) = bench(&[
+        "--clients",
+        "8",
+        "--duration",
+        "2",
+        "--loss",
+        "0.05",
+        "--dup",
+        "0.05",
+        "--delay-ms",
+        "1",
+        "--jitter-ms",
+        "1",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["lincheck"]["verdict"], "linearizable", "{r}");
+    // Lost client datagrams cost their clients a 500 ms timeout each: progress, not speed.
+    assert!(r["load"]["ops_ok"].as_u64().unwrap() > 50, "{r}");
+}
+
+/// The leader crashes and comes back: another replica runs phase 1 and takes over, and the
+/// history stays linearizable.
+#[test]
+fn crashing_the_leader_fails_over() {
+    let r = assert_linearizable_with_progress(&[
+        "--clients",
+        "8",
+        "--duration",
+        "2.5",
+        "--crash",
+        "leader@0.8",
+        "--restart",
+        "leader@1.6",
+        "--seed",
+        "5",
+    ]);
+    let events = r["cluster"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{r}");
+    assert!(
+        events[0]["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("crashed (the leader"),
+        "{r}"
+    );
+    let gap = r["load"]["longest_gap_ms"].as_u64().unwrap();
+    assert!(gap > 0 && gap < 2500, "{gap}");
+}
+
+/// The leader is cut off from the others for a second: they elect another, and when the
+/// partition heals the old leader learns the higher ballot and follows.
+#[test]
+fn a_partitioned_leader_is_replaced_and_follows_when_it_returns() {
+    let r = assert_linearizable_with_progress(&[
+        "--clients",
+        "8",
+        "--duration",
+        "3",
+        "--partition",
+        "leader@0.8-1.8",
+        "--seed",
+        "2",
+    ]);
+    let nodes = r["cluster"]["nodes"].as_array().unwrap();
+    let leading: Vec<&Value> = nodes
+        .iter()
+        .filter(|n| !n["leading_term"].is_null())
+        .collect();
+    assert_eq!(leading.len(), 1, "one leader at the end: {r}");
+    assert!(leading[0]["leading_term"].as_u64().unwrap() >= 2, "{r}");
+}
