@@ -80,6 +80,24 @@ fn one_ballot_round() {
     assert_eq!(code, 0);
 }
 
+/// Parallel accept (the network's default): the leader sends a proposal before its own
+/// acceptance is on disk, saves it in a step of its own and counts it once durable.
+#[test]
+fn parallel_accept_passes() {
+    let (code, _) = assert_safe(&["--parallel-accept", "1"], 1_322_981);
+    assert_eq!(code, 0);
+}
+
+/// Parallel accept with a crash: a leader that crashes before its own save loses acceptances
+/// its followers may have matched, and nothing decided is lost.
+#[test]
+fn parallel_accept_with_a_crash_is_safe() {
+    assert_safe(
+        &["--parallel-accept", "1", "--crashes", "1", "--ops", "1"],
+        375_034,
+    );
+}
+
 /// The configuration: three replicas, two clients with one write each, one crash
 /// (followers of a known leader do not time out; with them it does not fit in memory here).
 #[test]

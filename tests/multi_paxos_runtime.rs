@@ -127,3 +127,29 @@ fn a_partitioned_leader_is_replaced_and_follows_when_it_returns() {
     assert_eq!(leading.len(), 1, "one leader at the end: {r}");
     assert!(leading[0]["leading_term"].as_u64().unwrap() >= 2, "{r}");
 }
+
+/// Parallel accept is on by default on the network (the leader's proposals and replies leave
+/// before its fsync); `--parallel-accept 0` sends nothing early. Both are linearizable.
+#[test]
+fn parallel_accept_can_be_turned_off() {
+    let r = assert_linearizable_with_progress(&["--clients", "8", "--duration", "1"]);
+    let early: u64 = r["cluster"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["counters"]["sent_early"].as_u64().unwrap())
+        .sum();
+    assert!(early > 100, "{r}");
+    let r = assert_linearizable_with_progress(&[
+        "--clients",
+        "8",
+        "--duration",
+        "1",
+        "--parallel-accept",
+        "0",
+    ]);
+    for n in r["cluster"]["nodes"].as_array().unwrap() {
+        assert_eq!(n["counters"]["sent_early"], 0, "{n}");
+        assert_eq!(n["counters"]["to_self"], 0, "{n}");
+    }
+}

@@ -146,8 +146,10 @@ impl fmt::Debug for Cmd {
     }
 }
 
-/// A slot's value: the commands batched into it (at least one).
-pub type Batch = Vec<Cmd>;
+/// A slot's value: the commands batched into it (at least one). Shared: the leader's proposal,
+/// its acceptance, its messages and its log hold one allocation, and comparing two copies of
+/// it (the write-ahead delta does) is a pointer comparison.
+pub type Batch = Arc<Vec<Cmd>>;
 
 /// An acceptor's durable state.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -268,6 +270,11 @@ pub enum MpMsg {
         from: Slot,
         batches: Vec<Batch>,
     },
+    /// `--parallel-accept`: a leader's note to itself to save the proposals it sent in `ballot`.
+    Persist { ballot: Ballot },
+    /// `--parallel-accept`: a leader's note to itself that its acceptances of the slots up to
+    /// `upto` are on disk (the runtime releases it only then), so they count.
+    Persisted { ballot: Ballot, upto: Slot },
 }
 
 impl fmt::Debug for MpMsg {
@@ -313,6 +320,8 @@ impl fmt::Debug for MpMsg {
                 }
                 write!(f, "{from}: {batches:?})")
             }
+            MpMsg::Persist { ballot } => write!(f, "Persist({ballot:?})"),
+            MpMsg::Persisted { ballot, upto } => write!(f, "Persisted({ballot:?} ..{upto})"),
         }
     }
 }
@@ -353,6 +362,8 @@ pub struct LeaderState {
     pub proposals: im::OrdMap<Slot, Proposal>,
     /// Client commands waiting for a free slot (bounded by [`MAX_QUEUED`]).
     pub queue: Vec<Cmd>,
+    /// `--parallel-accept`: a `Persist` to itself is on its way.
+    pub persisting: bool,
 }
 
 /// Follower, candidate (phase 1 under way) or leader.
@@ -480,6 +491,11 @@ pub struct MpServer {
     pub inflight: usize,
     /// Applied slots past the last snapshot that trigger a new one (0: never compact).
     pub snapshot: u64,
+    /// The leader sends a new proposal before it saves its own acceptance, and counts that
+    /// acceptance only once it is on disk (as Raft's parallel append, thesis 10.2.1): the save
+    /// is a step of its own (a `Persist` note to itself), the count waits for `Persisted`,
+    /// which the runtime releases after the fsync.
+    pub parallel_accept: bool,
     /// A replica at this round does not start phase 1 again (the checker's bound; `u64::MAX`
     /// on the network).
     pub max_round: u64,
@@ -515,6 +531,7 @@ impl MpServer {
             batch: 256,
             inflight: 2,
             snapshot: 10_000,
+            parallel_accept: true,
             max_round: u64::MAX,
             keepalive: true,
             ghosts: false,
@@ -742,6 +759,7 @@ impl MpServer {
             next: from.max(top + 1),
             proposals: im::OrdMap::new(),
             queue: Vec::new(),
+            persisting: false,
         };
         let me = self.index;
         let mut proposed = Vec::new();
@@ -751,7 +769,7 @@ impl MpServer {
             }
             let (batch, inherited) = match learned.get(&s) {
                 Some((_, v)) if !self.bug(MpBug::SkipRepropose) => (v.clone(), true),
-                _ => (vec![Cmd::Noop], false),
+                _ => (Arc::new(vec![Cmd::Noop]), false),
             };
             l.proposals.insert(
                 s,
@@ -816,23 +834,32 @@ impl MpServer {
                 return;
             }
             let take = l.queue.len().min(self.batch);
-            let batch: Batch = l.queue.drain(..take).collect();
+            let batch: Batch = Arc::new(l.queue.drain(..take).collect());
             let slot = l.next;
             l.next += 1;
+            let parallel = self.parallel_accept;
             l.proposals.insert(
                 slot,
                 Proposal {
                     batch: batch.clone(),
-                    acks: 1 << me,
+                    acks: if parallel { 0 } else { 1 << me },
                     inherited: false,
                 },
             );
             let ballot = l.ballot;
+            let persist = parallel && !l.persisting;
+            if persist {
+                l.persisting = true;
+            }
             let a = Arc::make_mut(&mut state.a);
             if slot > a.start {
                 *a.accepted.entry_or_default(slot) = (ballot, batch.clone());
             }
-            self.save(state, o);
+            if !parallel {
+                self.save(state, o);
+            } else if persist {
+                o.send(self.me(), KvMsg::Internal(MpMsg::Persist { ballot }));
+            }
             self.send_accept(state, slot, batch, o);
             self.check_decided(state, o); // a one-replica cluster decides at once
         }
@@ -954,6 +981,42 @@ impl MpServer {
         self.propose(state, o);
     }
 
+    /// `Persist`: saves the acceptances made so far and tells itself, through a message that
+    /// leaves only once the save is durable, up to which slot.
+    fn on_persist(&self, state: &mut MpState, ballot: Ballot, o: &mut MpOut) {
+        let Role::Leader(l) = &mut state.role else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        l.persisting = false;
+        let upto = l.next - 1;
+        self.save(state, o);
+        o.send(
+            self.me(),
+            KvMsg::Internal(MpMsg::Persisted { ballot, upto }),
+        );
+    }
+
+    /// `Persisted`: the leader's acceptances up to `upto` are durable and count.
+    fn on_persisted(&self, state: &mut MpState, ballot: Ballot, upto: Slot, o: &mut MpOut) {
+        let me = self.index;
+        let Role::Leader(l) = &mut state.role else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        let open: Vec<Slot> = l.proposals.keys().copied().filter(|s| *s <= upto).collect();
+        for s in open {
+            if let Some(p) = l.proposals.get_mut(&s) {
+                p.acks |= 1 << me;
+            }
+        }
+        self.check_decided(state, o);
+    }
+
     fn on_reject(&self, state: &mut MpState, ballot: Ballot, promised: Ballot, o: &mut MpOut) {
         let mine = match &state.role {
             Role::Leader(l) => l.ballot,
@@ -1026,7 +1089,7 @@ impl MpServer {
             let batch = state.decided.remove(&s).expect("chosen above");
             let leader = state.is_leader();
             let sm = Arc::make_mut(&mut state.sm);
-            for c in &batch {
+            for c in batch.iter() {
                 match *c {
                     Cmd::Noop => {}
                     Cmd::Op {
@@ -1315,6 +1378,12 @@ impl Actor for MpServer {
                 from,
                 batches,
             } => self.on_learn(s, snapshot, from, batches, o),
+            // Notes to itself only: from anyone else, ignored.
+            MpMsg::Persist { ballot } if src == self.me() => self.on_persist(s, ballot, o),
+            MpMsg::Persisted { ballot, upto } if src == self.me() => {
+                self.on_persisted(s, ballot, upto, o)
+            }
+            MpMsg::Persist { .. } | MpMsg::Persisted { .. } => {}
         }
     }
 
@@ -1357,7 +1426,7 @@ impl Permute for Cmd {
 }
 
 fn permute_batch(b: &Batch, p: &ClientPerm) -> Batch {
-    b.iter().map(|c| c.permute(p)).collect()
+    Arc::new(b.iter().map(|c| c.permute(p)).collect())
 }
 
 fn permute_snapshot(
@@ -1419,6 +1488,7 @@ impl Permute for MpState {
                     })
                     .collect(),
                 queue: l.queue.iter().map(|c| c.permute(p)).collect(),
+                persisting: l.persisting,
             })),
         };
         MpState {
@@ -1505,6 +1575,7 @@ pub struct MpConfig {
     pub batch: usize,
     pub inflight: usize,
     pub snapshot: u64,
+    pub parallel_accept: bool,
     pub timeout_with_leader: bool,
     pub network: NetworkKind,
     pub bug: Option<MpBug>,
@@ -1522,6 +1593,7 @@ impl Default for MpConfig {
             batch: 1,
             inflight: 1,
             snapshot: 0,
+            parallel_accept: false,
             timeout_with_leader: true,
             network: NetworkKind::default(),
             bug: None,
@@ -1648,6 +1720,19 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
                     Role::Candidate { ballot: mine, .. } => mine != ballot,
                     Role::Follower => true,
                 },
+                // A leader's notes to itself count only while it leads with their ballot;
+                // `Persisted` only while an open slot it covers lacks the leader's own count.
+                MpMsg::Persist { .. } | MpMsg::Persisted { .. } if env.src != env.dst => true,
+                MpMsg::Persist { ballot } => dst.leading() != Some(*ballot),
+                MpMsg::Persisted { ballot, upto } => match &dst.role {
+                    Role::Leader(l) if l.ballot == *ballot => {
+                        let me = usize::from(env.dst);
+                        !l.proposals
+                            .iter()
+                            .any(|(s, p)| *s <= *upto && p.acks & (1 << me) == 0)
+                    }
+                    _ => true,
+                },
                 // Below the receiver's promise it is only refused, and the refusal counts only
                 // while its sender still campaigns or leads with that ballot.
                 MpMsg::Prepare { ballot, .. } | MpMsg::Accept { ballot, .. }
@@ -1683,6 +1768,7 @@ pub fn model(cfg: MpConfig) -> MpModel {
         batch: cfg.batch,
         inflight: cfg.inflight,
         snapshot: cfg.snapshot,
+        parallel_accept: cfg.parallel_accept,
         max_round: cfg.max_round,
         keepalive: false,
         ghosts: true,
@@ -1785,6 +1871,14 @@ impl Protocol for MultiPaxos {
                 max: 1_000_000,
                 run: Some(10_000),
             },
+            Param {
+                name: "parallel-accept",
+                help: "1: the leader sends a proposal before its own acceptance is on disk and counts that acceptance once it is (as Raft's parallel append)",
+                default: 0,
+                min: 0,
+                max: 1,
+                run: Some(1),
+            },
         ],
         properties: &[
             always("slot agreement"),
@@ -1857,6 +1951,18 @@ impl Protocol for MultiPaxos {
                 source: "tests/check_multi_paxos.rs",
             },
             Pinned {
+                params: &[("parallel-accept", 1)],
+                symmetry: false,
+                unique_states: 1_322_981,
+                source: "tests/check_multi_paxos.rs",
+            },
+            Pinned {
+                params: &[("parallel-accept", 1), ("crashes", 1), ("ops", 1)],
+                symmetry: false,
+                unique_states: 375_034,
+                source: "tests/check_multi_paxos.rs",
+            },
+            Pinned {
                 params: &[("clients", 2), ("ops", 1), ("crashes", 1), ("timeouts", 0)],
                 symmetry: false,
                 unique_states: 3_596_115,
@@ -1882,6 +1988,7 @@ impl Protocol for MultiPaxos {
             batch: s.count("batch"),
             inflight: s.count("inflight"),
             snapshot: s.get("snapshot"),
+            parallel_accept: s.flag("parallel-accept"),
             timeout_with_leader: s.flag("timeouts"),
             network: s.network,
             bug: s.bug_of(&MpBug::ALL),
@@ -1904,6 +2011,7 @@ impl Serve for MultiPaxos {
             batch: s.count("batch"),
             inflight: s.count("inflight"),
             snapshot: s.get("snapshot"),
+            parallel_accept: s.flag("parallel-accept"),
             ..MpServer::new(index, servers)
         }
     }
@@ -1913,6 +2021,24 @@ impl Serve for MultiPaxos {
     fn leading(state: &MpState) -> Option<u64> {
         state.leading().map(|b| b.round)
     }
+
+    /// With `--parallel-accept`: proposals (`Accept`), the leader's `Persist` note, heartbeats
+    /// and replies to clients leave before earlier saves are durable: none claims a durable
+    /// acceptance (a decision counts the leader's own only after `Persisted`). Promises,
+    /// acceptances and refusals always wait.
+    fn early(server: &MpServer) -> Option<fn(&MpServer, &KvMsg<MpMsg>) -> bool> {
+        server.parallel_accept.then_some(|_, msg| match msg {
+            KvMsg::Internal(m) => matches!(
+                m,
+                MpMsg::Accept { .. } | MpMsg::Persist { .. } | MpMsg::Heartbeat { .. }
+            ),
+            KvMsg::ReadOk { .. }
+            | KvMsg::WriteOk { .. }
+            | KvMsg::CasOk { .. }
+            | KvMsg::Error { .. } => true,
+            _ => false,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1920,11 +2046,11 @@ mod tests {
     use super::*;
 
     fn op(msg_id: MsgId, value: u64) -> Batch {
-        vec![Cmd::Op {
+        Arc::new(vec![Cmd::Op {
             client: Id::from(9),
             msg_id,
             cmd: Command::Write { key: 0, value },
-        }]
+        }])
     }
 
     fn replay(base: &MpStorage, records: Vec<MpRecord>) -> MpStorage {
@@ -1987,7 +2113,7 @@ mod tests {
             promised: b1,
             ..Acceptor::default()
         };
-        *a.accepted.entry_or_default(4) = (b1, vec![Cmd::Noop]);
+        *a.accepted.entry_or_default(4) = (b1, Arc::new(vec![Cmd::Noop]));
         let a = Arc::new(a);
         let bytes = postcard::to_allocvec(&a).unwrap();
         let back: MpStorage = postcard::from_bytes(&bytes).unwrap();
