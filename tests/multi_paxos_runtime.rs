@@ -153,3 +153,24 @@ fn parallel_accept_can_be_turned_off() {
         assert_eq!(n["counters"]["to_self"], 0, "{n}");
     }
 }
+
+/// A replica restarted under load lags by thousands of slots; it catches up through `Learn`
+/// messages that each fit in a datagram (none is dropped as unsendable).
+#[test]
+fn a_restarted_replica_catches_up_in_datagram_sized_pieces() {
+    let r = assert_linearizable_with_progress(&[
+        "--clients",
+        "32",
+        "--duration",
+        "3",
+        "--crash",
+        "2@1",
+        "--restart",
+        "2@2",
+    ]);
+    for n in r["cluster"]["nodes"].as_array().unwrap() {
+        assert_eq!(n["counters"]["unsendable"], 0, "{n}");
+    }
+    let restarted = &r["cluster"]["nodes"][2]["counters"];
+    assert_eq!(restarted["recoveries"], 1, "{restarted}");
+}

@@ -515,8 +515,9 @@ pub struct MpServer {
 pub const MAX_QUEUED: usize = 65_536;
 /// The most replicas (promise and acceptance sets are bit sets).
 pub const MAX_SERVERS: usize = 64;
-/// The most decided slots one `Learn` carries.
-pub const MAX_LEARN: usize = 256;
+/// The most commands one `Learn` carries (about 25 bytes each on the wire: the message stays
+/// well inside a datagram); at least one slot's batch, whatever its size.
+pub const MAX_LEARN_CMDS: usize = 1536;
 
 type MpOut = Out<MpServer>;
 
@@ -896,17 +897,20 @@ impl MpServer {
             }
         }
         o.send(src, KvMsg::Internal(MpMsg::Accepted { ballot, slot }));
-        self.learn_commit(state, src, ballot, commit, o);
+        self.learn_commit(state, src, ballot, commit, false, o);
     }
 
     /// Slots up to `commit` are decided in `ballot`: those this replica accepted in that ballot
-    /// hold the decided value. With keepalive, a replica missing some asks for them.
+    /// hold the decided value. With `ask` (a heartbeat's, so at most one request per heartbeat
+    /// period), a replica missing some asks the leader for them.
+    #[allow(clippy::too_many_arguments)]
     fn learn_commit(
         &self,
         state: &mut MpState,
         src: Id,
         ballot: Ballot,
         commit: Slot,
+        ask: bool,
         o: &mut MpOut,
     ) {
         if commit <= state.applied {
@@ -926,7 +930,7 @@ impl MpServer {
             }
         }
         self.apply(state, o);
-        if missing && self.keepalive && !state.is_leader() {
+        if missing && ask && self.keepalive && !state.is_leader() {
             let from = state.applied + 1;
             o.send(src, KvMsg::Internal(MpMsg::CatchUp { from }));
         }
@@ -1178,9 +1182,14 @@ impl MpServer {
             .then(|| state.a.snapshot.clone().map(|sm| (state.a.start, sm)))
             .flatten();
         let first = from.max(state.a.start + 1);
+        let mut cmds = 0;
         let batches: Vec<Batch> = (first..=state.applied)
-            .take(MAX_LEARN)
             .map_while(|s| state.log.get(&s).cloned())
+            .take_while(|b| {
+                let fits = cmds == 0 || cmds + b.len() <= MAX_LEARN_CMDS;
+                cmds += b.len();
+                fits
+            })
             .collect();
         o.send(
             src,
@@ -1253,7 +1262,7 @@ impl MpServer {
             state.leader = Some(src);
             self.arm_election(state, o);
         }
-        self.learn_commit(state, src, ballot, commit, o);
+        self.learn_commit(state, src, ballot, commit, true, o);
     }
 
     // -----------------------------------------------------------------------------------------
