@@ -531,7 +531,7 @@ impl MpServer {
             bug: None,
             batch: 256,
             inflight: 2,
-            snapshot: 10_000,
+            snapshot: 1_000,
             parallel_accept: true,
             max_round: u64::MAX,
             keepalive: true,
@@ -1878,7 +1878,7 @@ impl Protocol for MultiPaxos {
                 default: 0,
                 min: 0,
                 max: 1_000_000,
-                run: Some(10_000),
+                run: Some(1_000),
             },
             Param {
                 name: "parallel-accept",
