@@ -5,32 +5,13 @@
 //! symmetry counting exactly the orbits.
 
 use serde_json::Value;
-use std::process::Command;
 
 fn check(args: &[&str]) -> (i32, Value) {
-    let mut all = vec!["check", "multi-paxos"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json", "--threads", "2"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(&all)
-        .output()
-        .expect("the synod binary runs");
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert!(
-        json.is_object(),
-        "{all:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), json)
+    common::check_json("multi-paxos", args)
 }
 
 fn verdict<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no property {name}"))
+    common::property(report, name)
 }
 
 const SAFETY: [&str; 3] = ["slot agreement", "log prefix", "linearizable"];
@@ -136,13 +117,7 @@ fn caught(bug: &str, property: &str, steps: usize) -> Value {
 }
 
 fn steps_text(trace: &Value) -> String {
-    trace["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    common::steps_text(trace)
 }
 
 /// A new leader that ignores what phase 1 reported puts a no-op in a slot that already holds

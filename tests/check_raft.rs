@@ -4,32 +4,13 @@
 //! caught with a shortest trace; and server symmetry counting exactly the orbits.
 
 use serde_json::Value;
-use std::process::Command;
 
 fn check(args: &[&str]) -> (i32, Value) {
-    let mut all = vec!["check", "raft"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json", "--threads", "2"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(&all)
-        .output()
-        .expect("the synod binary runs");
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert!(
-        json.is_object(),
-        "{all:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), json)
+    common::check_json("raft", args)
 }
 
 fn verdict<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no property {name}"))
+    common::property(report, name)
 }
 
 const SAFETY: [&str; 6] = [
@@ -157,13 +138,7 @@ fn caught(bug: &str, extra: &[&str], property: &str, steps: usize) -> Value {
 
 /// The text of every step of a trace, one per line.
 fn steps_text(trace: &Value) -> String {
-    trace["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    common::steps_text(trace)
 }
 
 /// The paper's Figure 8 with three servers and four terms: a leader of term 3 commits an entry

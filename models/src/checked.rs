@@ -310,6 +310,28 @@ pub type KvModel<S, C> = System<KvActor<S>, C, History>;
 /// Its state.
 pub type KvSystemState<S> = SystemState<KvActor<S>, History>;
 
+/// Whether `env` is a reply to a request its client no longer waits for (request ids only
+/// grow, so it never will again): an obsolete message for [`System::obsolete`]. `None` when
+/// `env` is not a reply to a client.
+pub fn stale_client_reply<S, I>(state: &KvSystemState<S>, env: &Envelope<KvMsg<I>>) -> Option<bool>
+where
+    S: Actor<Msg = KvMsg<I>>,
+    I: Clone + Debug + Eq + Hash,
+{
+    match &env.msg {
+        KvMsg::ReadOk { in_reply_to, .. }
+        | KvMsg::WriteOk { in_reply_to }
+        | KvMsg::CasOk { in_reply_to }
+        | KvMsg::Error { in_reply_to, .. } => Some(
+            match state.actors.get(usize::from(env.dst)).map(|s| &*s.state) {
+                Some(KvState::Client(c)) => c.awaiting.is_none_or(|a| *in_reply_to < a),
+                _ => false,
+            },
+        ),
+        _ => None,
+    }
+}
+
 /// The action filter of KV models: only servers crash (a client is the test harness).
 pub fn servers_only_crash<S, C, I>(
     m: &KvModel<S, C>,

@@ -65,11 +65,13 @@
 //! `Accept`. Messages that can no longer change anything are dropped (`obsolete`), and a crash
 //! restarts the replica in the same step, as for Raft.
 
-use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
+use crate::checked::{
+    canonical_clients, servers_only_crash, stale_client_reply, Checked, KvModel, KvSystemState,
+};
 use crate::durable::Durable;
 use crate::kv::{
     record_invocations, record_returns, ClientPerm, Command, History, Key, KeyMap, KvActor,
-    KvClient, KvConfig, KvMsg, KvState, KvStore, MsgId, Outcome, Permute, Step, MAX_CLIENTS,
+    KvClient, KvConfig, KvMsg, KvStore, MsgId, Outcome, Permute, Step, MAX_CLIENTS,
 };
 use crate::protocol::{
     always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
@@ -1756,16 +1758,7 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
                 _ => false,
             }
         }
-        KvMsg::ReadOk { in_reply_to, .. }
-        | KvMsg::WriteOk { in_reply_to }
-        | KvMsg::CasOk { in_reply_to }
-        | KvMsg::Error { in_reply_to, .. } => {
-            match state.actors.get(usize::from(env.dst)).map(|s| &*s.state) {
-                Some(KvState::Client(c)) => c.awaiting.is_none_or(|a| *in_reply_to < a),
-                _ => false,
-            }
-        }
-        _ => false,
+        _ => stale_client_reply(state, env).unwrap_or(false),
     }
 }
 

@@ -108,13 +108,13 @@
 //! its term's no-op on top of entries of an earlier term), `snapshot installed`.
 
 use crate::checked::{
-    canonical_servers_and_clients, servers_only_crash, Checked, KvModel, KvSystemState,
+    canonical_servers_and_clients, servers_only_crash, stale_client_reply, Checked, KvModel,
+    KvSystemState,
 };
 use crate::durable::Durable;
 use crate::kv::{
     record_invocations, record_returns, ClientPerm, Command, History, Key, KvActor, KvClient,
-    KvConfig, KvMsg, KvState, KvStore, MsgId, Permute, PermuteServers, ServerPerm, Step,
-    MAX_CLIENTS,
+    KvConfig, KvMsg, KvStore, MsgId, Permute, PermuteServers, ServerPerm, Step, MAX_CLIENTS,
 };
 use crate::protocol::{
     always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
@@ -2106,16 +2106,7 @@ fn obsolete(m: &Inner, state: &RaftSystem, env: &Envelope<KvMsg<RaftMsg>>) -> bo
                 },
             }
         }
-        KvMsg::ReadOk { in_reply_to, .. }
-        | KvMsg::WriteOk { in_reply_to }
-        | KvMsg::CasOk { in_reply_to }
-        | KvMsg::Error { in_reply_to, .. } => {
-            match state.actors.get(usize::from(env.dst)).map(|s| &*s.state) {
-                Some(KvState::Client(c)) => c.awaiting.is_none_or(|a| *in_reply_to < a),
-                _ => false,
-            }
-        }
-        _ => false,
+        _ => stale_client_reply(state, env).unwrap_or(false),
     }
 }
 

@@ -213,3 +213,43 @@ pub fn bench_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
     });
     (out.status.code(), json)
 }
+
+/// `synod check PROTOCOL ARGS --format json --threads 2`: the exit code and the report.
+pub fn check_json(protocol: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["check", protocol];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "--threads", "2"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(&all)
+        .output()
+        .expect("the synod binary runs");
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    assert!(
+        json.is_object(),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), json)
+}
+
+/// The entry of property `name` in a `check` JSON report.
+pub fn property<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no property {name}"))
+}
+
+/// The text of every step of a trace in a `check` JSON report, one per line.
+pub fn steps_text(trace: &serde_json::Value) -> String {
+    trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
