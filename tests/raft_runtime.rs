@@ -14,11 +14,9 @@ fn bench(args: &[&str]) -> (Option<i32>, Value) {
 }
 
 fn assert_linearizable_with_progress(args: &[&str]) -> Value {
-    let (code, r) = bench(args);
-    assert_eq!(code, Some(0), "{args:?}: {r}");
-    assert_eq!(r["lincheck"]["verdict"], "linearizable", "{args:?}: {r}");
-    assert!(r["load"]["ops_ok"].as_u64().unwrap() > 100, "{args:?}: {r}");
-    r
+    let mut all = vec!["raft"];
+    all.extend_from_slice(args);
+    common::assert_linearizable_with_progress(&all)
 }
 
 #[test]

@@ -70,8 +70,8 @@ use crate::checked::{
 };
 use crate::durable::Durable;
 use crate::kv::{
-    record_invocations, record_returns, ClientPerm, Command, History, Key, KeyMap, KvActor,
-    KvClient, KvConfig, KvMsg, KvStore, MsgId, Outcome, Permute, Step, MAX_CLIENTS,
+    record_invocations, record_returns, request_op, ClientPerm, Command, History, Key, KeyMap,
+    KvActor, KvClient, KvConfig, KvMsg, KvOp, KvStore, MsgId, Outcome, Permute, Step, MAX_CLIENTS,
 };
 use crate::protocol::{
     always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
@@ -446,6 +446,15 @@ impl fmt::Debug for MpState {
 impl MpState {
     pub fn is_leader(&self) -> bool {
         matches!(self.role, Role::Leader(_))
+    }
+
+    /// The ballot this replica campaigns or leads with, if it does.
+    pub fn ballot_in_use(&self) -> Option<Ballot> {
+        match &self.role {
+            Role::Leader(l) => Some(l.ballot),
+            Role::Candidate { ballot, .. } => Some(*ballot),
+            Role::Follower => None,
+        }
     }
 
     /// The ballot this replica leads with, if it leads.
@@ -1024,10 +1033,8 @@ impl MpServer {
     }
 
     fn on_reject(&self, state: &mut MpState, ballot: Ballot, promised: Ballot, o: &mut MpOut) {
-        let mine = match &state.role {
-            Role::Leader(l) => l.ballot,
-            Role::Candidate { ballot, .. } => *ballot,
-            Role::Follower => return,
+        let Some(mine) = state.ballot_in_use() else {
+            return;
         };
         if ballot != mine || promised <= mine {
             return;
@@ -1272,37 +1279,26 @@ impl MpServer {
     // -----------------------------------------------------------------------------------------
 
     fn on_client(&self, state: &mut MpState, src: Id, msg: KvMsg<MpMsg>, o: &mut MpOut) {
-        let (msg_id, cmd) = match msg {
-            KvMsg::Read { msg_id, key } => (
-                msg_id,
-                Cmd::Read {
-                    client: src,
-                    msg_id,
-                    key,
-                },
-            ),
-            KvMsg::Write { msg_id, key, value } => (
-                msg_id,
-                Cmd::Op {
-                    client: src,
-                    msg_id,
-                    cmd: Command::Write { key, value },
-                },
-            ),
-            KvMsg::Cas {
+        let Some((msg_id, op)) = request_op(&msg) else {
+            return; // replies are not requests
+        };
+        let client = src;
+        let cmd = match op {
+            KvOp::Read(key) => Cmd::Read {
+                client,
                 msg_id,
                 key,
-                from,
-                to,
-            } => (
+            },
+            KvOp::Write(key, value) => Cmd::Op {
+                client,
                 msg_id,
-                Cmd::Op {
-                    client: src,
-                    msg_id,
-                    cmd: Command::Cas { key, from, to },
-                },
-            ),
-            _ => return, // replies are not requests
+                cmd: Command::Write { key, value },
+            },
+            KvOp::Cas(key, from, to) => Cmd::Op {
+                client,
+                msg_id,
+                cmd: Command::Cas { key, from, to },
+            },
         };
         let Role::Leader(l) = &mut state.role else {
             o.send(src, KvMsg::not_leader(msg_id, state.leader));
@@ -1726,11 +1722,7 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
                     Role::Leader(l) => l.ballot != *ballot || !l.proposals.contains_key(slot),
                     _ => true,
                 },
-                MpMsg::Reject { ballot, .. } => match &dst.role {
-                    Role::Leader(l) => l.ballot != *ballot,
-                    Role::Candidate { ballot: mine, .. } => mine != ballot,
-                    Role::Follower => true,
-                },
+                MpMsg::Reject { ballot, .. } => dst.ballot_in_use() != Some(*ballot),
                 // A leader's notes to itself count only while it leads with their ballot;
                 // `Persisted` only while an open slot it covers lacks the leader's own count.
                 MpMsg::Persist { .. } | MpMsg::Persisted { .. } if env.src != env.dst => true,
@@ -1749,11 +1741,7 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
                 MpMsg::Prepare { ballot, .. } | MpMsg::Accept { ballot, .. }
                     if *ballot < dst.a.promised && bug != Some(MpBug::AcceptBelowPromise) =>
                 {
-                    replica(env.src).is_none_or(|src| match &src.role {
-                        Role::Leader(l) => l.ballot != *ballot,
-                        Role::Candidate { ballot: mine, .. } => mine != ballot,
-                        Role::Follower => true,
-                    })
+                    replica(env.src).is_none_or(|src| src.ballot_in_use() != Some(*ballot))
                 }
                 _ => false,
             }

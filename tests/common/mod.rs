@@ -253,3 +253,13 @@ pub fn steps_text(trace: &serde_json::Value) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// `synod bench ARGS --format json` that must exit 0 with a linearizable history and more
+/// than 100 successful operations; the report.
+pub fn assert_linearizable_with_progress(args: &[&str]) -> serde_json::Value {
+    let (code, r) = bench_json(args);
+    assert_eq!(code, Some(0), "{args:?}: {r}");
+    assert_eq!(r["lincheck"]["verdict"], "linearizable", "{args:?}: {r}");
+    assert!(r["load"]["ops_ok"].as_u64().unwrap() > 100, "{args:?}: {r}");
+    r
+}
