@@ -441,3 +441,20 @@ fn descriptors_list_the_models_properties() {
         assert_eq!(from_model, listed, "{}", entry.name());
     }
 }
+
+/// Every parameter of every protocol refuses a value past its bound: exit 2, naming the
+/// parameter (`--parallel-append 2` is a typo, never a silent clamp).
+#[test]
+fn every_parameter_refuses_a_value_past_its_bound() {
+    for entry in catalog() {
+        let name = entry["name"].as_str().unwrap();
+        for p in entry["parameters"].as_array().unwrap() {
+            let param = p["name"].as_str().unwrap();
+            let past = (p["max"].as_u64().unwrap() + 1).to_string();
+            let flag = format!("--{param}");
+            let (code, _, err) = synod(&["check", name, &flag, &past]);
+            assert_eq!(code, 2, "{name} {flag} {past}: {err}");
+            assert!(err.contains(&flag), "{name} {flag} {past}: {err}");
+        }
+    }
+}
