@@ -34,11 +34,22 @@
 //!
 //! # The store
 //!
-//! Every command goes through the log: writes, cas and **reads** (a read is decided in a slot
-//! and answered when the leader applies it, so it sees every write decided before it). Client
-//! sessions live in the replicated state machine ([`KvStore`]), so a retry after a leader change
-//! applies at most once. Once `--snapshot N` slots are applied past the last snapshot, a replica
-//! snapshots its state machine and drops those slots from its acceptor and learner state.
+//! Writes and cas go through the log. **Reads do not**: the leader answers them from its state
+//! machine once it has confirmed that its ballot still stands, the ReadIndex idea of the Raft
+//! dissertation (section 6.4) in Paxos terms. A read waits for a heartbeat round that starts
+//! after it arrived: `Heartbeat(b, round)` to every replica, answered `HeartbeatOk(b, round)`
+//! by each one that has promised nothing above `b`. A majority of acknowledgements shows that
+//! no higher ballot had finished phase 1 when the read arrived, so nothing was decided that
+//! this leader will not apply; the leader also waits until it has applied every slot phase 1
+//! covered (what earlier ballots may have decided). One round is out at a time and the reads
+//! that arrive meanwhile share the next, so a round costs one message per replica whatever the
+//! load. The acknowledgement needs no disk: it claims only the absence of a higher promise.
+//! A leader that steps down answers its waiting reads with error 11.
+//!
+//! Client sessions live in the replicated state machine ([`KvStore`]), so a retry after a
+//! leader change applies at most once. Once `--snapshot N` slots are applied past the last
+//! snapshot, a replica snapshots its state machine and drops those slots from its acceptor and
+//! learner state.
 //!
 //! # Durability
 //!
@@ -60,10 +71,11 @@
 //!
 //! Elections happen whenever the checker fires a timer, so rounds are bounded (`--ballots`): a
 //! replica does not start phase 1 past that round. Each client runs a short script (`--ops`).
-//! Heartbeats, catch-up and retransmission are for the network (`keepalive`); in the checker
-//! nothing is lost unless a lossy network is chosen, and followers learn decisions with the next
-//! `Accept`. Messages that can no longer change anything are dropped (`obsolete`), and a crash
-//! restarts the replica in the same step, as for Raft.
+//! Periodic heartbeats, catch-up and retransmission are for the network (`keepalive`); in the
+//! checker heartbeats go out only for reads, nothing is lost unless a lossy network is chosen,
+//! and followers learn decisions with the next `Accept` or heartbeat. Messages that can no
+//! longer change anything are dropped (`obsolete`), and a crash restarts the replica in the
+//! same step, as for Raft.
 
 use crate::checked::{
     canonical_clients, servers_only_crash, stale_client_reply, Checked, KvModel, KvSystemState,
@@ -114,11 +126,6 @@ pub enum Cmd {
         msg_id: MsgId,
         cmd: Command,
     },
-    Read {
-        client: Id,
-        msg_id: MsgId,
-        key: Key,
-    },
 }
 
 impl fmt::Debug for Cmd {
@@ -139,11 +146,6 @@ impl fmt::Debug for Cmd {
                 "c{}#{msg_id} cas k{key} {from}->{to}",
                 usize::from(*client)
             ),
-            Cmd::Read {
-                client,
-                msg_id,
-                key,
-            } => write!(f, "c{}#{msg_id} read k{key}", usize::from(*client)),
         }
     }
 }
@@ -261,8 +263,15 @@ pub enum MpMsg {
     Accepted { ballot: Ballot, slot: Slot },
     /// The answer to a `Prepare` or `Accept` of a ballot below the acceptor's promise.
     Reject { ballot: Ballot, promised: Ballot },
-    /// The leader is alive; every slot up to `commit` is decided (network only).
-    Heartbeat { ballot: Ballot, commit: Slot },
+    /// The leader is alive and every slot up to `commit` is decided; answer with `round` (the
+    /// leader's read confirmations). Periodic on the network; in the checker, only for reads.
+    Heartbeat {
+        ballot: Ballot,
+        commit: Slot,
+        round: u64,
+    },
+    /// The sender had promised no ballot above `ballot` when the heartbeat of `round` came.
+    HeartbeatOk { ballot: Ballot, round: u64 },
     /// A replica asks the leader for the decided slots from `from` (network only).
     CatchUp { from: Slot },
     /// Decided slots `from..` (and before them, when `snapshot` is set, the state machine after
@@ -307,8 +316,13 @@ impl fmt::Debug for MpMsg {
             MpMsg::Reject { ballot, promised } => {
                 write!(f, "Reject({ballot:?}, promised {promised:?})")
             }
-            MpMsg::Heartbeat { ballot, commit } => {
-                write!(f, "Heartbeat({ballot:?} commit {commit})")
+            MpMsg::Heartbeat {
+                ballot,
+                commit,
+                round,
+            } => write!(f, "Heartbeat({ballot:?} commit {commit} round {round})"),
+            MpMsg::HeartbeatOk { ballot, round } => {
+                write!(f, "HeartbeatOk({ballot:?} round {round})")
             }
             MpMsg::CatchUp { from } => write!(f, "CatchUp(from {from})"),
             MpMsg::Learn {
@@ -354,12 +368,32 @@ pub struct Proposal {
     pub inherited: bool,
 }
 
+/// A read waiting for the leader to confirm its ballot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PendingRead {
+    pub client: Id,
+    pub msg_id: MsgId,
+    pub key: Key,
+    /// Answer once a majority acknowledged a heartbeat of this round or a later one.
+    pub round: u64,
+}
+
 /// A leader's volatile state.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeaderState {
     pub ballot: Ballot,
     /// The next free slot.
     pub next: Slot,
+    /// The last slot phase 1 covered: every slot decided before this ballot is at or below
+    /// it, so reads wait until it is applied (0 once it is: states that differ only in a
+    /// floor already passed behave alike).
+    pub floor: Slot,
+    /// The latest heartbeat round sent for reads (0: none yet).
+    pub round: u64,
+    /// Per replica (by index), the highest round it acknowledged in this ballot.
+    pub acked: Vec<u64>,
+    /// Reads waiting for their round (bounded by [`MAX_PENDING_READS`]).
+    pub reads: Vec<PendingRead>,
     /// Open slots, by slot.
     pub proposals: im::OrdMap<Slot, Proposal>,
     /// Client commands waiting for a free slot (bounded by [`MAX_QUEUED`]).
@@ -479,15 +513,18 @@ pub enum MpBug {
     ApplyOutOfOrder,
     /// A slot counts as decided with one acceptance fewer than a majority.
     QuorumMinusOne,
+    /// A leader answers a read from its state machine without confirming its ballot.
+    UnconfirmedRead,
 }
 
 impl MpBug {
-    pub const ALL: [(&'static str, MpBug); 5] = [
+    pub const ALL: [(&'static str, MpBug); 6] = [
         ("skip-repropose", MpBug::SkipRepropose),
         ("accept-below-promise", MpBug::AcceptBelowPromise),
         ("stale-leader-phase2", MpBug::StaleLeaderPhase2),
         ("apply-out-of-order", MpBug::ApplyOutOfOrder),
         ("quorum-minus-one", MpBug::QuorumMinusOne),
+        ("unconfirmed-read", MpBug::UnconfirmedRead),
     ];
 }
 
@@ -524,6 +561,8 @@ pub struct MpServer {
 
 /// Client commands waiting for a slot beyond this are refused with error 11.
 pub const MAX_QUEUED: usize = 65_536;
+/// Reads waiting for a confirmation beyond this are refused with error 11.
+pub const MAX_PENDING_READS: usize = 4096;
 /// The most replicas (promise and acceptance sets are bit sets).
 pub const MAX_SERVERS: usize = 64;
 /// The most commands one `Learn` carries (about 25 bytes each on the wire: the message stays
@@ -599,10 +638,14 @@ impl MpServer {
 
     /// Follows `ballot`'s owner: stops leading or campaigning.
     fn follow(&self, state: &mut MpState, ballot: Ballot, o: &mut MpOut) {
-        if state.is_leader() {
+        if let Role::Leader(l) = &state.role {
             // Open slots may yet be decided by the next leader (they are in acceptors' state)
             // or not, and queued commands are dropped: their clients time out and retry, and
-            // sessions apply a command at most once.
+            // sessions apply a command at most once. Waiting reads can no longer be confirmed
+            // by this replica: definite failures (a read changes nothing).
+            for r in &l.reads {
+                o.send(r.client, KvMsg::not_leader(r.msg_id, None));
+            }
             o.cancel_timer(MpTimer::Heartbeat);
         }
         state.role = Role::Follower;
@@ -766,9 +809,18 @@ impl MpServer {
         }
         let from = state.applied + 1;
         let top = learned.keys().next_back().copied().unwrap_or(0);
+        let next = from.max(top + 1);
         let mut l = LeaderState {
             ballot,
-            next: from.max(top + 1),
+            next,
+            floor: if next - 1 > state.applied {
+                next - 1
+            } else {
+                0
+            },
+            round: 0,
+            acked: vec![0; self.servers.len()],
+            reads: Vec::new(),
             proposals: im::OrdMap::new(),
             queue: Vec::new(),
             persisting: false,
@@ -1118,15 +1170,6 @@ impl MpServer {
                             o.send(client, outcome.reply(msg_id));
                         }
                     }
-                    Cmd::Read {
-                        client,
-                        msg_id,
-                        key,
-                    } => {
-                        if leader {
-                            o.send(client, sm.read(msg_id, key));
-                        }
-                    }
                 }
             }
             if self.ghosts {
@@ -1137,6 +1180,12 @@ impl MpServer {
                 state.log.insert(s, batch); // kept to answer `CatchUp`
             }
         }
+        if let Role::Leader(l) = &mut state.role {
+            if l.floor <= state.applied {
+                l.floor = 0;
+            }
+        }
+        self.answer_reads(state, o);
         self.maybe_compact(state, o);
     }
 
@@ -1231,13 +1280,10 @@ impl MpServer {
     }
 
     fn on_heartbeat(&self, state: &mut MpState, o: &mut MpOut) {
-        let Some(ballot) = state.leading() else {
+        if !state.is_leader() {
             return;
-        };
-        let commit = state.applied;
-        for p in self.peers() {
-            o.send(p, KvMsg::Internal(MpMsg::Heartbeat { ballot, commit }));
         }
+        self.send_heartbeat(state, o);
         // Open slots whose messages may have been lost: propose them again.
         if let Role::Leader(l) = &state.role {
             let open: Vec<(Slot, Batch)> = l
@@ -1252,12 +1298,29 @@ impl MpServer {
         o.set_timer(MpTimer::Heartbeat, ms(HEARTBEAT_MS..HEARTBEAT_MS + 1));
     }
 
+    /// Sends the current read round (and the commit point) to every peer.
+    fn send_heartbeat(&self, state: &MpState, o: &mut MpOut) {
+        let Role::Leader(l) = &state.role else {
+            return;
+        };
+        let msg = MpMsg::Heartbeat {
+            ballot: l.ballot,
+            commit: state.applied,
+            round: l.round,
+        };
+        for p in self.peers() {
+            o.send(p, KvMsg::Internal(msg.clone()));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn on_heartbeat_msg(
         &self,
         state: &mut MpState,
         src: Id,
         ballot: Ballot,
         commit: Slot,
+        round: u64,
         o: &mut MpOut,
     ) {
         if ballot < state.a.promised {
@@ -1271,7 +1334,116 @@ impl MpServer {
             state.leader = Some(src);
             self.arm_election(state, o);
         }
-        self.learn_commit(state, src, ballot, commit, true, o);
+        // The acknowledgement needs no disk: it says that no higher ballot was promised when
+        // it left, and a promise that a crash forgets was never sent to anyone.
+        o.send(src, KvMsg::Internal(MpMsg::HeartbeatOk { ballot, round }));
+        self.learn_commit(state, src, ballot, commit, self.keepalive, o);
+    }
+
+    fn on_heartbeat_ok(
+        &self,
+        state: &mut MpState,
+        src: Id,
+        ballot: Ballot,
+        round: u64,
+        o: &mut MpOut,
+    ) {
+        let Some(i) = self.index_of(src) else {
+            return;
+        };
+        let Role::Leader(l) = &mut state.role else {
+            return;
+        };
+        if l.ballot != ballot || round <= l.acked[i] {
+            return;
+        }
+        l.acked[i] = round;
+        self.answer_reads(state, o);
+        self.start_round(state, o);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Reads
+    // -----------------------------------------------------------------------------------------
+
+    /// Whether a majority (the leader included) acknowledged `round` or a later one.
+    fn confirmed(&self, l: &LeaderState, round: u64) -> bool {
+        let me = self.index;
+        let others = l
+            .acked
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i != me && **r >= round)
+            .count();
+        1 + others >= self.majority()
+    }
+
+    /// A read waits for a round that starts after it arrived: the acknowledgements then show
+    /// that no higher ballot had finished phase 1 when it arrived, so no command was decided
+    /// beyond what this leader will have applied. One round is out at a time; the reads that
+    /// arrive meanwhile share the next.
+    fn on_read(&self, state: &mut MpState, client: Id, msg_id: MsgId, key: Key, o: &mut MpOut) {
+        if self.bug(MpBug::UnconfirmedRead) {
+            o.send(client, state.sm.read(msg_id, key));
+            return;
+        }
+        let Role::Leader(l) = &mut state.role else {
+            return;
+        };
+        if l.reads.len() >= MAX_PENDING_READS {
+            o.send(client, KvMsg::not_leader(msg_id, state.leader));
+            return;
+        }
+        let round = l.round + 1;
+        l.reads.push(PendingRead {
+            client,
+            msg_id,
+            key,
+            round,
+        });
+        self.start_round(state, o);
+        self.answer_reads(state, o); // a one-replica cluster confirms at once
+    }
+
+    /// Starts the next round if a read waits for it and the current one is confirmed.
+    fn start_round(&self, state: &mut MpState, o: &mut MpOut) {
+        let Role::Leader(l) = &mut state.role else {
+            return;
+        };
+        let waiting = l.reads.iter().any(|r| r.round > l.round);
+        if !waiting || (l.round > 0 && !self.confirmed(l, l.round)) {
+            return;
+        }
+        l.round += 1;
+        self.send_heartbeat(state, o);
+    }
+
+    /// Answers the reads whose round is confirmed, once phase 1's slots are applied.
+    fn answer_reads(&self, state: &mut MpState, o: &mut MpOut) {
+        let applied = state.applied;
+        let Role::Leader(l) = &state.role else {
+            return;
+        };
+        if l.reads.is_empty() || applied < l.floor {
+            return;
+        }
+        let ready: Vec<bool> = l.reads.iter().map(|r| self.confirmed(l, r.round)).collect();
+        if !ready.contains(&true) {
+            return;
+        }
+        let sm = Arc::clone(&state.sm);
+        let Role::Leader(l) = &mut state.role else {
+            unreachable!("matched above");
+        };
+        let mut ready = ready.into_iter();
+        l.reads.retain(|r| {
+            if ready.next() == Some(true) {
+                o.send(r.client, sm.read(r.msg_id, r.key));
+                false
+            } else {
+                true
+            }
+        });
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1284,11 +1456,14 @@ impl MpServer {
         };
         let client = src;
         let cmd = match op {
-            KvOp::Read(key) => Cmd::Read {
-                client,
-                msg_id,
-                key,
-            },
+            KvOp::Read(key) => {
+                if !state.is_leader() {
+                    o.send(src, KvMsg::not_leader(msg_id, state.leader));
+                } else {
+                    self.on_read(state, src, msg_id, key, o);
+                }
+                return;
+            }
             KvOp::Write(key, value) => Cmd::Op {
                 client,
                 msg_id,
@@ -1304,15 +1479,13 @@ impl MpServer {
             o.send(src, KvMsg::not_leader(msg_id, state.leader));
             return;
         };
-        if let Cmd::Op { .. } = cmd {
-            match state.sm.sessions.seen(src, msg_id) {
-                crate::kv::Seen::Retry(outcome) => {
-                    o.send(src, outcome.reply(msg_id));
-                    return;
-                }
-                crate::kv::Seen::Stale => return,
-                crate::kv::Seen::New => {}
+        match state.sm.sessions.seen(src, msg_id) {
+            crate::kv::Seen::Retry(outcome) => {
+                o.send(src, outcome.reply(msg_id));
+                return;
             }
+            crate::kv::Seen::Stale => return,
+            crate::kv::Seen::New => {}
         }
         if l.queue.len() >= MAX_QUEUED {
             o.send(src, KvMsg::not_leader(msg_id, state.leader));
@@ -1378,7 +1551,12 @@ impl Actor for MpServer {
             } => self.on_accept(s, src, ballot, slot, batch, commit, o),
             MpMsg::Accepted { ballot, slot } => self.on_accepted(s, src, ballot, slot, o),
             MpMsg::Reject { ballot, promised } => self.on_reject(s, ballot, promised, o),
-            MpMsg::Heartbeat { ballot, commit } => self.on_heartbeat_msg(s, src, ballot, commit, o),
+            MpMsg::Heartbeat {
+                ballot,
+                commit,
+                round,
+            } => self.on_heartbeat_msg(s, src, ballot, commit, round, o),
+            MpMsg::HeartbeatOk { ballot, round } => self.on_heartbeat_ok(s, src, ballot, round, o),
             MpMsg::CatchUp { from } => self.on_catch_up(s, src, from, o),
             MpMsg::Learn {
                 snapshot,
@@ -1418,15 +1596,6 @@ impl Permute for Cmd {
                 client: p.id(client),
                 msg_id,
                 cmd: cmd.permute(p),
-            },
-            Cmd::Read {
-                client,
-                msg_id,
-                key,
-            } => Cmd::Read {
-                client: p.id(client),
-                msg_id,
-                key,
             },
         }
     }
@@ -1495,7 +1664,15 @@ impl Permute for MpState {
                     })
                     .collect(),
                 queue: l.queue.iter().map(|c| c.permute(p)).collect(),
-                persisting: l.persisting,
+                reads: l
+                    .reads
+                    .iter()
+                    .map(|r| PendingRead {
+                        client: p.id(r.client),
+                        ..*r
+                    })
+                    .collect(),
+                ..(**l).clone()
             })),
         };
         MpState {
@@ -1689,9 +1866,11 @@ fn cas_committed(_: &Inner, state: &MpSystem) -> bool {
 /// - an `Accepted` to a replica no longer leading with that ballot, or for a slot no longer
 ///   open;
 /// - a `Reject` of a ballot its receiver no longer campaigns or leads with;
-/// - a `Prepare` or `Accept` below its receiver's promise (it would only be refused) whose
-///   sender no longer campaigns or leads with that ballot (promises only grow, and a replica
-///   never uses a ballot again);
+/// - a `HeartbeatOk` to a replica no longer leading with that ballot, or of a round its sender
+///   already acknowledged (acknowledged rounds only grow);
+/// - a `Prepare`, `Accept` or `Heartbeat` below its receiver's promise (it would only be
+///   refused) whose sender no longer campaigns or leads with that ballot (promises only grow,
+///   and a replica never uses a ballot again);
 /// - a client reply to a request the client no longer waits for (request ids only grow).
 fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
     let bug = m.cfg.bug;
@@ -1723,6 +1902,13 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
                     _ => true,
                 },
                 MpMsg::Reject { ballot, .. } => dst.ballot_in_use() != Some(*ballot),
+                MpMsg::HeartbeatOk { ballot, round } => match &dst.role {
+                    Role::Leader(l) if l.ballot == *ballot => {
+                        let from = usize::from(env.src);
+                        l.acked.get(from).is_none_or(|acked| round <= acked)
+                    }
+                    _ => true,
+                },
                 // A leader's notes to itself count only while it leads with their ballot;
                 // `Persisted` only while an open slot it covers lacks the leader's own count.
                 MpMsg::Persist { .. } | MpMsg::Persisted { .. } if env.src != env.dst => true,
@@ -1738,7 +1924,9 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
                 },
                 // Below the receiver's promise it is only refused, and the refusal counts only
                 // while its sender still campaigns or leads with that ballot.
-                MpMsg::Prepare { ballot, .. } | MpMsg::Accept { ballot, .. }
+                MpMsg::Prepare { ballot, .. }
+                | MpMsg::Accept { ballot, .. }
+                | MpMsg::Heartbeat { ballot, .. }
                     if *ballot < dst.a.promised && bug != Some(MpBug::AcceptBelowPromise) =>
                 {
                     replica(env.src).is_none_or(|src| src.ballot_in_use() != Some(*ballot))
@@ -1805,7 +1993,7 @@ pub struct MultiPaxos;
 impl Protocol for MultiPaxos {
     const DESCRIPTOR: Descriptor = Descriptor {
         name: "multi-paxos",
-        summary: "Multi-Paxos (Lamport 2001; van Renesse and Altinbuken 2015): a log of Paxos slots, a stable leader running phase 2 only, reads through the log",
+        summary: "Multi-Paxos (Lamport 2001; van Renesse and Altinbuken 2015): a log of Paxos slots, a stable leader running phase 2 only, reads confirmed by a heartbeat round",
         params: &[
             Param::model("servers", "replicas (each proposer, acceptor and learner)", 3, 1, 5),
             Param::model("clients", "clients; client i writes i+1 to key 0, then cas to 10(i+1), then reads", 1, 1, 3),
@@ -1911,6 +2099,13 @@ impl Protocol for MultiPaxos {
                 needs: &[Need::Param("clients", 2), Need::Param("inflight", 2)],
             },
             BugInfo {
+                name: "unconfirmed-read",
+                summary: "a leader answers reads from its own state machine without confirming with a majority that its ballot still stands",
+                source: "Chandra, Griesemer and Redstone, Paxos Made Live (2007): a master serves local reads only while it holds a lease, since another replica may have become master",
+                violates: "linearizable",
+                needs: &[Need::Param("ops", 3)],
+            },
+            BugInfo {
                 name: "quorum-minus-one",
                 summary: "a slot counts as decided with one acceptance fewer than a majority",
                 source: "tlaplus/Examples, specifications/MultiPaxos-SMR README: shrink the quorum to check the invariants catch it",
@@ -1950,6 +2145,12 @@ impl Protocol for MultiPaxos {
                 params: &[("parallel-accept", 1), ("crashes", 1), ("ops", 1)],
                 symmetry: false,
                 unique_states: 375_034,
+                source: "tests/check_multi_paxos.rs",
+            },
+            Pinned {
+                params: &[("ops", 3), ("timeouts", 0)],
+                symmetry: false,
+                unique_states: 322_200,
                 source: "tests/check_multi_paxos.rs",
             },
             Pinned {
@@ -2012,16 +2213,19 @@ impl Serve for MultiPaxos {
         state.leading().map(|b| b.round)
     }
 
-    /// With `--parallel-accept`: proposals (`Accept`), the leader's `Persist` note, heartbeats
-    /// and replies to clients leave before earlier saves are durable: none claims a durable
+    /// Heartbeats, their acknowledgements (which claim only that no higher ballot was
+    /// promised, see `on_heartbeat_msg`) and replies to clients (of decided commands, and of
+    /// confirmed reads) leave before earlier saves are durable; with `--parallel-accept`,
+    /// proposals (`Accept`) and the leader's `Persist` note too: none claims a durable
     /// acceptance (a decision counts the leader's own only after `Persisted`). Promises,
     /// acceptances and refusals always wait.
-    fn early(server: &MpServer) -> Option<fn(&MpServer, &KvMsg<MpMsg>) -> bool> {
-        server.parallel_accept.then_some(|_, msg| match msg {
-            KvMsg::Internal(m) => matches!(
-                m,
-                MpMsg::Accept { .. } | MpMsg::Persist { .. } | MpMsg::Heartbeat { .. }
-            ),
+    fn early(_: &MpServer) -> Option<fn(&MpServer, &KvMsg<MpMsg>) -> bool> {
+        Some(|server, msg| match msg {
+            KvMsg::Internal(m) => match m {
+                MpMsg::Heartbeat { .. } | MpMsg::HeartbeatOk { .. } => true,
+                MpMsg::Accept { .. } | MpMsg::Persist { .. } => server.parallel_accept,
+                _ => false,
+            },
             KvMsg::ReadOk { .. }
             | KvMsg::WriteOk { .. }
             | KvMsg::CasOk { .. }
