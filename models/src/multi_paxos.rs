@@ -566,7 +566,8 @@ pub const MAX_PENDING_READS: usize = 4096;
 /// The most replicas (promise and acceptance sets are bit sets).
 pub const MAX_SERVERS: usize = 64;
 /// The most commands one `Learn` carries (about 25 bytes each on the wire: the message stays
-/// well inside a datagram); at least one slot's batch, whatever its size.
+/// well inside a datagram); at least one slot's batch, whatever its size. A `Promise` that
+/// would report more sends the state machine of its applied slots instead.
 pub const MAX_LEARN_CMDS: usize = 1536;
 
 type MpOut = Out<MpServer>;
@@ -727,15 +728,24 @@ impl MpServer {
         }
         self.promise(state, ballot, o);
         let a = &state.a;
-        let accepted = a
+        let mut accepted: Vec<(Slot, Ballot, Batch)> = a
             .accepted
             .iter()
             .filter(|(s, _)| **s >= from)
             .map(|(s, (b, v))| (*s, *b, v.clone()))
             .collect();
-        let snapshot = (a.start >= from)
+        let mut snapshot = (a.start >= from)
             .then(|| a.snapshot.clone().map(|sm| (a.start, sm)))
             .flatten();
+        let cmds: usize = accepted.iter().map(|(_, _, v)| v.len()).sum();
+        if cmds > MAX_LEARN_CMDS && state.applied >= from {
+            // A candidate far behind would get more than a datagram holds. The slots this
+            // replica applied are decided, and its state machine carries them in fewer bytes:
+            // report it as the snapshot of those slots, and only the proposals above them.
+            let applied = state.applied;
+            accepted.retain(|(s, _, _)| *s > applied);
+            snapshot = Some((applied, Arc::clone(&state.sm)));
+        }
         o.send(
             src,
             KvMsg::Internal(MpMsg::Promise {
@@ -2295,6 +2305,78 @@ mod tests {
         after.start = 1;
         after.snapshot = Some(Arc::new(KvStore::default()));
         assert_eq!(Arc::new(after).delta(&before), None);
+    }
+
+    /// A replica that applied 3,000 slots promises a candidate that asks from slot 1 with its
+    /// state machine and the proposals above what it applied, not 3,000 proposals; a
+    /// candidate asking for a few slots gets them as they are.
+    #[test]
+    fn a_promise_to_a_lagging_candidate_fits_in_a_datagram() {
+        let ids: Vec<Id> = (0..3).map(Id::from).collect();
+        let server = MpServer::new(0, ids.clone());
+        let b1 = Ballot {
+            round: 1,
+            leader: 0,
+        };
+        let mut a = Acceptor {
+            promised: b1,
+            ..Acceptor::default()
+        };
+        for s in 1..=3_005 {
+            *a.accepted.entry_or_default(s) = (b1, op(s, s));
+        }
+        let mut out = MpOut::new();
+        let mut state = server.on_start(ids[0], &Some(Arc::new(a)), &mut out);
+        let mut sm = KvStore::default();
+        for s in 1..=3_000 {
+            sm.execute(Id::from(9), s, Command::Write { key: 0, value: s }, 8);
+        }
+        state.applied = 3_000;
+        state.sm = Arc::new(sm);
+        let promise = |from: Slot, state: &mut MpState| {
+            let mut out = MpOut::new();
+            let b2 = Ballot {
+                round: 2,
+                leader: 1,
+            };
+            server.on_prepare(state, ids[1], b2, from, &mut out);
+            let sent = out.into_iter().find_map(|c| match c {
+                stateright::actor::Command::Send(_, KvMsg::Internal(m @ MpMsg::Promise { .. })) => {
+                    Some(m)
+                }
+                _ => None,
+            });
+            let bytes = postcard::to_allocvec(sent.as_ref().expect("a promise")).unwrap();
+            (sent.unwrap(), bytes.len())
+        };
+        let (m, bytes) = promise(1, &mut state.clone());
+        let MpMsg::Promise {
+            accepted, snapshot, ..
+        } = m
+        else {
+            unreachable!()
+        };
+        let slots: Vec<Slot> = accepted.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(slots, (3_001..=3_005).collect::<Vec<_>>());
+        let (at, sm) = snapshot.expect("a snapshot");
+        assert_eq!(at, 3_000);
+        assert_eq!(
+            sm.read::<MpMsg>(1, 0),
+            KvMsg::ReadOk {
+                in_reply_to: 1,
+                value: 3_000
+            }
+        );
+        assert!(bytes < 1_000, "{bytes} bytes");
+        let (m, _) = promise(2_990, &mut state);
+        let MpMsg::Promise {
+            accepted, snapshot, ..
+        } = m
+        else {
+            unreachable!()
+        };
+        assert_eq!(accepted.len(), 16);
+        assert!(snapshot.is_none());
     }
 
     #[test]
