@@ -258,6 +258,28 @@ impl Sessions {
         self.0.is_empty()
     }
 
+    /// For a replicated store's leader: whether request `msg_id` of `client` was already
+    /// applied or superseded. A retry is answered with its cached reply (into `o`), a stale
+    /// request is ignored; either way `true`, and the request must not be proposed again.
+    pub fn settled<I, A>(
+        &self,
+        client: Id,
+        msg_id: MsgId,
+        o: &mut stateright::actor::Out<A>,
+    ) -> bool
+    where
+        A: stateright::actor::Actor<Msg = KvMsg<I>>,
+    {
+        match self.seen(client, msg_id) {
+            Seen::Retry(outcome) => {
+                o.send(client, outcome.reply(msg_id));
+                true
+            }
+            Seen::Stale => true,
+            Seen::New => false,
+        }
+    }
+
     /// Classifies request `msg_id` of `client`.
     pub fn seen(&self, client: Id, msg_id: MsgId) -> Seen {
         match self.get(client) {

@@ -1489,13 +1489,8 @@ impl MpServer {
             o.send(src, KvMsg::not_leader(msg_id, state.leader));
             return;
         };
-        match state.sm.sessions.seen(src, msg_id) {
-            crate::kv::Seen::Retry(outcome) => {
-                o.send(src, outcome.reply(msg_id));
-                return;
-            }
-            crate::kv::Seen::Stale => return,
-            crate::kv::Seen::New => {}
+        if state.sm.sessions.settled(src, msg_id, o) {
+            return;
         }
         if l.queue.len() >= MAX_QUEUED {
             o.send(src, KvMsg::not_leader(msg_id, state.leader));

@@ -1182,13 +1182,8 @@ impl RaftServer {
         match request {
             Err(key) => self.on_read(state, src, msg_id, key, o),
             Ok(cmd) => {
-                match state.sm.sessions.seen(src, msg_id) {
-                    crate::kv::Seen::Retry(outcome) => {
-                        o.send(src, outcome.reply(msg_id));
-                        return;
-                    }
-                    crate::kv::Seen::Stale => return,
-                    crate::kv::Seen::New => {}
+                if state.sm.sessions.settled(src, msg_id, o) {
+                    return;
                 }
                 if state.log().last_index() - state.commit >= MAX_UNCOMMITTED {
                     o.send(src, KvMsg::not_leader(msg_id, state.leader));
