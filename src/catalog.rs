@@ -69,6 +69,8 @@ impl std::error::Error for ConfigError {}
 type CheckFn = fn(&Settings, &CheckOptions, Header) -> Report;
 /// Serves the explorer; blocks.
 type ExploreFn = fn(&Settings, &str, usize);
+/// Follows a path of action indices (the web UI's interactive stepping).
+type StepFn = fn(&Settings, &[usize]) -> Result<serde_json::Value, String>;
 /// Checks refinement of the protocol's specification; an error when the settings admit none.
 type RefineFn = fn(&Settings, &RefineOptions) -> Result<RefinementReport, ConfigError>;
 /// Runs the protocol's servers under `stateright::actor::spawn` (for `bench --compare`).
@@ -79,6 +81,7 @@ pub struct Entry {
     pub descriptor: Descriptor,
     check: CheckFn,
     explore: ExploreFn,
+    step: StepFn,
     runnable: Option<fn(Settings) -> Runnable>,
     /// What each key of a runnable protocol's store is, for checking histories.
     store: Option<crate::lincheck::Model>,
@@ -106,6 +109,7 @@ where
             descriptor: P::DESCRIPTOR,
             check: |s, o, header| check::run(&|| P::model(s), o, header),
             explore: |s, addr, threads| crate::explore::serve(P::model(s), addr, threads),
+            step: |s, path| crate::ui::step::explore(&P::model(s), path),
             runnable: None,
             store: None,
             spawn: None,
@@ -460,6 +464,11 @@ impl Entry {
     /// Checks the protocol with the notes of its resolution in the report.
     pub fn check_resolved(&self, resolved: &Resolved, opts: &CheckOptions) -> Report {
         (self.check)(&resolved.settings, opts, self.header(resolved))
+    }
+
+    /// The state at the end of `path` and what can happen next (see [`crate::ui::step`]).
+    pub fn step(&self, settings: &Settings, path: &[usize]) -> Result<serde_json::Value, String> {
+        (self.step)(settings, path)
     }
 
     /// Serves the explorer for these settings (blocks).

@@ -14,4 +14,5 @@ pub mod explore;
 pub mod lincheck;
 pub mod net;
 pub mod serve;
+pub mod ui;
 pub mod util;

@@ -321,7 +321,11 @@ impl Sessions {
 impl fmt::Debug for Sessions {
     /// `[#1 of 3 -> write_ok, #2 of 4 -> error 22]`, least recently used first; `of 3` names the
     /// client's actor id.
+    /// Alternate (`{:#?}`): a list of the sessions, each a struct.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f.debug_list().entries(self.0.iter()).finish();
+        }
         write!(f, "[")?;
         for (i, s) in self.0.iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
@@ -397,8 +401,15 @@ pub struct KvStore {
 }
 
 impl fmt::Debug for KvStore {
-    /// `k0=1 sessions [#1 of 3 -> write_ok]`.
+    /// `k0=1 sessions [#1 of 3 -> write_ok]`; alternate (`{:#?}`): a struct of its fields.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("KvStore")
+                .field("data", &self.data)
+                .field("sessions", &self.sessions)
+                .finish();
+        }
         if self.data.is_empty() {
             write!(f, "(empty)")?;
         }
@@ -594,7 +605,17 @@ pub struct ClientState {
 }
 
 impl fmt::Debug for ClientState {
+    /// `starts at server 0, 1 done, awaiting #2`; alternate (`{:#?}`): a struct of its fields.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("ClientState")
+                .field("first", &self.first)
+                .field("completed", &self.completed)
+                .field("awaiting", &self.awaiting)
+                .field("hops", &self.hops)
+                .finish();
+        }
         write!(
             f,
             "starts at server {}, {} done",

@@ -168,7 +168,18 @@ pub struct Acceptor {
 }
 
 impl fmt::Debug for Acceptor {
+    /// `promised b2.1 snapshot ..3 4:b2.1[c3#1 k0=1]`; alternate (`{:#?}`): a struct of its
+    /// fields.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("Acceptor")
+                .field("promised", &self.promised)
+                .field("accepted", &self.accepted)
+                .field("start", &self.start)
+                .field("snapshot", &self.snapshot)
+                .finish();
+        }
         write!(f, "promised {:?}", self.promised)?;
         if self.start > 0 {
             write!(f, " snapshot ..{}", self.start)?;
@@ -443,7 +454,24 @@ pub struct MpState {
 }
 
 impl fmt::Debug for MpState {
+    /// One line, `LEADER b1.0 next 2 ..., promised b1.0, applied 1 sm k0=1, leader 0`;
+    /// alternate (`{:#?}`): a struct of all its fields, ghosts included.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("MpState")
+                .field("a", &self.a)
+                .field("role", &self.role)
+                .field("leader", &self.leader)
+                .field("decided", &self.decided)
+                .field("log", &self.log)
+                .field("applied", &self.applied)
+                .field("sm", &self.sm)
+                .field("history", &self.history)
+                .field("completed_inherited", &self.completed_inherited)
+                .field("cas_ok", &self.cas_ok)
+                .finish();
+        }
         match &self.role {
             Role::Follower => write!(f, "follower")?,
             Role::Candidate { ballot, votes, .. } => {

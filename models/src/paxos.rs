@@ -392,8 +392,17 @@ impl Instance {
 
 impl fmt::Debug for Instance {
     /// `promised b2.1 accepted 1@b1.0 decided 1 round b2.1 ... waiting [write 1 #1 of 3]`, where
-    /// `of 3` names the client's actor id.
+    /// `of 3` names the client's actor id. Alternate (`{:#?}`): a struct of its fields.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("Instance")
+                .field("acceptor", &self.acceptor)
+                .field("decided", &self.decided)
+                .field("round", &self.round)
+                .field("waiting", &self.waiting)
+                .finish();
+        }
         write!(f, "promised {:?}", self.acceptor.promised)?;
         if let Some((b, v)) = self.acceptor.accepted {
             write!(f, " accepted {v}@{b:?}")?;
@@ -474,7 +483,19 @@ pub struct PaxosState {
 }
 
 impl fmt::Debug for PaxosState {
+    /// `floor b1.0; k0: promised b1.0 ...; k1: ...`; alternate (`{:#?}`): a struct of its fields,
+    /// `keys` a map from key to instance.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("PaxosState")
+                .field("keys", &self.keys)
+                .field("saved", &self.saved)
+                .field("floor", &self.floor)
+                .field("idle", &self.idle)
+                .field("rounds", &self.rounds)
+                .finish();
+        }
         if self.floor != Ballot::default() {
             write!(f, "floor {:?}; ", self.floor)?;
         }

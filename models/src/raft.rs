@@ -245,7 +245,17 @@ impl Log {
 }
 
 impl fmt::Debug for Log {
+    /// `[snapshot..2 t1 | t1:c3#1 k0=1, t2:noop]`; alternate (`{:#?}`): a struct of its fields.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("Log")
+                .field("start", &self.start)
+                .field("start_term", &self.start_term)
+                .field("snapshot", &self.snapshot)
+                .field("entries", &self.entries)
+                .finish();
+        }
         write!(f, "[")?;
         if self.start > 0 {
             write!(f, "snapshot..{} t{}", self.start, self.start_term)?;
@@ -270,7 +280,16 @@ pub struct Persistent {
 }
 
 impl fmt::Debug for Persistent {
+    /// `term 2 voted 1 log [...]`; alternate (`{:#?}`): a struct of its fields.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("Persistent")
+                .field("term", &self.term)
+                .field("voted_for", &self.voted_for)
+                .field("log", &self.log)
+                .finish();
+        }
         write!(f, "term {}", self.term)?;
         if let Some(v) = self.voted_for {
             write!(f, " voted {}", usize::from(v))?;
@@ -580,7 +599,21 @@ pub struct RaftState {
 }
 
 impl fmt::Debug for RaftState {
+    /// One line, `LEADER s1:next 2 match 1, term 1 ..., commit 1 applied 1 sm k0=1, leader 0`;
+    /// alternate (`{:#?}`): a struct of all its fields.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("RaftState")
+                .field("p", &self.p)
+                .field("role", &self.role)
+                .field("leader", &self.leader)
+                .field("commit", &self.commit)
+                .field("applied", &self.applied)
+                .field("sm", &self.sm)
+                .field("installed", &self.installed)
+                .finish();
+        }
         let role = match &self.role {
             Role::Follower => "follower".to_string(),
             Role::PreCandidate { votes, denied } => {

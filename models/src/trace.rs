@@ -32,6 +32,36 @@ pub struct TraceStep {
     pub state: String,
 }
 
+/// A whole state as the trace viewer shows it: each actor's state (Rust's pretty `Debug`
+/// form, which the viewer reads as a tree), the messages in flight, and the recorded history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub actors: Vec<ActorSnapshot>,
+    /// Messages sent and not yet delivered (or dropped), in the network's order.
+    pub in_flight: Vec<InFlight>,
+    /// The clients' history as the properties see it, if the model records one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ActorSnapshot {
+    pub name: String,
+    /// Down (it crashed and has not restarted).
+    pub crashed: bool,
+    /// `{:#?}` of its state.
+    pub state: String,
+    /// Its timers that are set, `{:?}` each.
+    pub timers: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InFlight {
+    pub src: String,
+    pub dst: String,
+    pub message: String,
+}
+
 /// How a model describes its steps.
 pub trait Traceable: Model {
     /// Actor names in id order; empty for a model without actors.
@@ -47,6 +77,11 @@ pub trait Traceable: Model {
         action: &Self::Action,
         next: &Self::State,
     ) -> TraceStep;
+    /// The whole state, actor by actor, for the trace viewer; `None` for a model without
+    /// actors (the step's `state` already holds all of it).
+    fn snapshot(&self, _state: &Self::State) -> Option<Snapshot> {
+        None
+    }
 }
 
 impl<A, C, H> Traceable for System<A, C, H>
@@ -60,6 +95,40 @@ where
 {
     fn participants(&self) -> Vec<String> {
         self.actors.iter().map(|a| a.name()).collect()
+    }
+
+    fn snapshot(&self, state: &Self::State) -> Option<Snapshot> {
+        let name = |id: stateright::actor::Id| {
+            self.actors
+                .get(usize::from(id))
+                .map(|a| a.name())
+                .unwrap_or_else(|| format!("{id:?}"))
+        };
+        let actors = state
+            .actors
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| ActorSnapshot {
+                name: self.actors[i].name(),
+                crashed: state.is_crashed(i),
+                state: format!("{:#?}", slot.state),
+                timers: slot.timers.iter().map(|t| format!("{t:?}")).collect(),
+            })
+            .collect();
+        let in_flight = state
+            .network
+            .iter_all()
+            .map(|env| InFlight {
+                src: name(env.src),
+                dst: name(env.dst),
+                message: format!("{:?}", env.msg),
+            })
+            .collect();
+        Some(Snapshot {
+            actors,
+            in_flight,
+            history: Some(format!("{:?}", state.history)),
+        })
     }
 
     fn describe_init(&self, state: &Self::State) -> String {

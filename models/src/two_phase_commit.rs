@@ -93,7 +93,16 @@ pub struct TpState {
 }
 
 impl fmt::Debug for TpState {
+    /// `Prepared, prepared {rm0,rm2}`; alternate (`{:#?}`): a struct of its fields, `prepared`
+    /// as the set of RMs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("TpState")
+                .field("phase", &self.phase)
+                .field("prepared", &RmBits(self.prepared))
+                .finish();
+        }
         write!(f, "{:?}", self.phase)?;
         if self.prepared != 0 {
             let rms: Vec<String> = (0..64)
@@ -103,6 +112,19 @@ impl fmt::Debug for TpState {
             write!(f, ", prepared {{{}}}", rms.join(","))?;
         }
         Ok(())
+    }
+}
+
+/// A set of RM indices held as bits, printed as a set of `rm{i}`.
+struct RmBits(u64);
+
+impl fmt::Debug for RmBits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut set = f.debug_set();
+        for i in (0..64).filter(|i| self.0 & (1 << i) != 0) {
+            set.entry(&format_args!("rm{i}"));
+        }
+        set.finish()
     }
 }
 

@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_models::checked::Checked;
 use trace::Traceable;
@@ -64,6 +66,56 @@ pub struct CheckOptions {
     /// Stop the search (as a timeout does) once the process's resident memory reaches this many
     /// bytes.
     pub max_memory: Option<u64>,
+    /// Where another thread reads the search's progress and asks it to stop (the web UI).
+    pub watch: Option<Arc<Watch>>,
+}
+
+/// A search's progress as another thread sees it, and that thread's way to stop it.
+#[derive(Debug, Default)]
+pub struct Watch {
+    progress: Mutex<Progressed>,
+    stop: AtomicBool,
+}
+
+/// How far a search has come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Progressed {
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    /// States generated per second so far.
+    pub states_per_sec: f64,
+    /// The search is the single-threaded re-run that shortens a counterexample.
+    pub minimising: bool,
+}
+
+impl Watch {
+    /// The latest progress.
+    pub fn progress(&self) -> Progressed {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the search to stop; it reports what it found so far, `stopped: interrupted`.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn update(&self, data: &ReportData, minimising: bool) {
+        let seconds = data.duration.as_secs_f64();
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Progressed {
+            states: data.total_states,
+            unique_states: data.unique_states,
+            max_depth: data.max_depth,
+            seconds,
+            states_per_sec: data.total_states as f64 / seconds.max(1e-9),
+            minimising,
+        };
+    }
 }
 
 impl Default for CheckOptions {
@@ -76,6 +128,7 @@ impl Default for CheckOptions {
             seed: 0,
             progress: false,
             max_memory: None,
+            watch: None,
         }
     }
 }
@@ -133,7 +186,9 @@ where
         .any(|p| p.expectation != Expectation::Sometimes && found.discoveries.contains_key(p.name));
     let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
     let simulation = opts.strategy == Strategy::Simulation;
-    let stopped = if found.out_of_memory {
+    let stopped = if found.interrupted {
+        Some(Stopped::Interrupted)
+    } else if found.out_of_memory {
         Some(Stopped::MaxMemory)
     } else if found.cut {
         Some(Stopped::Timeout)
@@ -240,6 +295,8 @@ pub enum Stopped {
     MaxDepth,
     /// The process's resident memory reached `--max-memory`.
     MaxMemory,
+    /// Someone asked it to stop (the web UI's Stop button).
+    Interrupted,
 }
 
 impl Stopped {
@@ -248,6 +305,7 @@ impl Stopped {
             Stopped::Timeout => "timeout",
             Stopped::MaxDepth => "max-depth",
             Stopped::MaxMemory => "max-memory",
+            Stopped::Interrupted => "interrupted",
         }
     }
 }
@@ -257,6 +315,8 @@ struct Search<M: Model> {
     cut: bool,
     /// The stop was the memory budget.
     out_of_memory: bool,
+    /// The stop was asked for through the watch.
+    interrupted: bool,
     /// The highest resident memory seen while polling, bytes.
     memory_peak: Option<u64>,
     /// Runs started (simulation).
@@ -290,7 +350,7 @@ where
         .sticky()
         .checker()
         .threads(threads.max(1))
-        .finish_when(finish_when);
+        .finish_when(finish_when.clone());
     if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
         // Simulation restarts runs forever; its own timeout ends the loop.
         builder = builder.timeout(t);
@@ -303,20 +363,29 @@ where
         opts.strategy == Strategy::Simulation,
     );
     let budget = opts.max_memory;
+    // The single-threaded re-run of a multi-threaded BFS shortens what was found.
+    let minimising = matches!(finish_when, HasDiscoveries::AllOf(_));
+    let watch = opts.watch.clone().map(|w| (w, minimising));
     match opts.strategy {
-        Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget),
-        Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget),
+        Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget, watch),
+        Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget, watch),
         Strategy::Simulation => finish(
             builder.spawn_simulation(opts.seed, UniformChooser),
             progress,
             budget,
+            watch,
         ),
     }
 }
 
 /// Waits for the checker (drawing progress, watching memory), then ends the search and collects
 /// what it found.
-fn finish<M, C>(checker: C, mut progress: Progress, max_memory: Option<u64>) -> Search<M>
+fn finish<M, C>(
+    checker: C,
+    mut progress: Progress,
+    max_memory: Option<u64>,
+    watch: Option<(Arc<Watch>, bool)>,
+) -> Search<M>
 where
     M: Model,
     M::State: Clone + PartialEq,
@@ -333,9 +402,17 @@ where
         done,
     };
     let mut out_of_memory = false;
+    let mut interrupted = false;
     let mut memory_peak = memory::resident_bytes();
     while !checker.is_done() {
         progress.draw(data(&checker, false));
+        if let Some((w, minimising)) = &watch {
+            w.update(&data(&checker, false), *minimising);
+            if w.stop_requested() && !interrupted && !out_of_memory {
+                interrupted = true;
+                checker.model().request_stop();
+            }
+        }
         std::thread::sleep(progress.delay());
         let rss = memory::resident_bytes();
         memory_peak = memory_peak.max(rss);
@@ -348,10 +425,14 @@ where
     }
     let checker = checker.join();
     progress.draw(data(&checker, true));
+    if let Some((w, minimising)) = &watch {
+        w.update(&data(&checker, true), *minimising);
+    }
     checker.model().end_search();
     let discoveries = checker.discoveries();
     Search {
         out_of_memory,
+        interrupted,
         memory_peak,
         runs: checker.model().runs(),
         cut: checker.model().was_cut(),

@@ -147,6 +147,7 @@ impl RefinementReport {
                     memory::format_bytes(self.memory_peak_bytes.unwrap_or(0)),
                     memory::format_bytes(self.max_memory_bytes.unwrap_or(0)),
                 ),
+                Stopped::Interrupted => format!("stopped after {:.1} s on request", self.seconds),
             };
             let _ = writeln!(
                 out,

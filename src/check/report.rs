@@ -278,6 +278,7 @@ impl Report {
                     "resident memory reached --max-memory {}",
                     super::memory::format_bytes(self.max_memory_bytes.unwrap_or(0))
                 ),
+                super::Stopped::Interrupted => "stopped on request".to_string(),
             };
             let _ = writeln!(
                 out,

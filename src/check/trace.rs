@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use std::fmt::Write as _;
-pub use synod_models::trace::{TraceStep, Traceable};
+pub use synod_models::trace::{Snapshot, TraceStep, Traceable};
 
 /// A trace: the initial state and the steps from it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -18,6 +18,10 @@ pub struct Trace {
     pub steps: Vec<TraceStep>,
     /// True when the trace is known to be a shortest one (single-threaded BFS).
     pub shortest: bool,
+    /// The whole state before the first step and after each one (the trace viewer's input);
+    /// empty for a model without actors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<Snapshot>,
 }
 
 impl Trace {
@@ -156,10 +160,12 @@ pub fn build<M: Traceable>(
 ) -> Trace {
     let mut last = init;
     let mut out = Vec::with_capacity(steps.len());
+    let mut states: Vec<Snapshot> = model.snapshot(init).into_iter().collect();
     for (i, (action, next)) in steps.iter().enumerate() {
         let mut step = model.describe_step(last, action, next);
         step.step = i + 1;
         out.push(step);
+        states.extend(model.snapshot(next));
         last = next;
     }
     Trace {
@@ -167,5 +173,6 @@ pub fn build<M: Traceable>(
         initial_state: model.describe_init(init),
         steps: out,
         shortest,
+        states,
     }
 }

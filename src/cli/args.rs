@@ -237,6 +237,18 @@ pub(super) fn check_command() -> Command {
     protocol_subcommands(c, Mode::Check, "check")
 }
 
+pub(super) fn ui_command() -> Command {
+    Command::new("ui")
+        .about("Serves Synod's web UI: the catalog, checks with live progress, counterexample traces.")
+        .arg(
+            Arg::new("addr")
+                .long("addr")
+                .value_name("ADDR")
+                .default_value(crate::ui::DEFAULT_ADDR)
+                .help("Address to serve on (loopback by default: whoever reaches it can run checks here)"),
+        )
+}
+
 pub(super) fn explore_command() -> Command {
     let c = Command::new("explore")
         .about("Serves stateright's Explorer web UI for a protocol.")

@@ -68,6 +68,7 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
                 seed: seed.unwrap_or_else(clock_seed),
                 progress: true,
                 max_memory: Some(max_memory),
+                watch: None,
             },
             trace,
         ))

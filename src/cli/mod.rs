@@ -20,7 +20,7 @@ mod net;
 use crate::catalog::{self, Entry, Mode, RawSettings};
 use args::{
     bench_command, check_command, client_command, explore_command, format_arg, node_command,
-    param_id, run_command,
+    param_id, run_command, ui_command,
 };
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
@@ -52,6 +52,7 @@ pub fn command() -> Command {
                 .arg(format_arg()),
         )
         .subcommand(check_command())
+        .subcommand(ui_command())
         .subcommand(explore_command())
         .subcommand(run_command())
         .subcommand(node_command())
@@ -114,6 +115,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
         Some(("check", m)) => with_protocol(m, Mode::Check, check::check),
         Some(("explore", m)) => with_protocol(m, Mode::Check, check::explore),
+        Some(("ui", m)) => ui(m),
         Some(("run", m)) => with_protocol(m, Mode::Run, net::run),
         Some(("node", m)) => with_protocol(m, Mode::Run, net::node),
         Some(("bench", m)) => net::bench(m),
@@ -259,5 +261,25 @@ fn positive_secs(flag: &str, s: f64) -> Result<Duration, String> {
         Ok(Duration::from_secs_f64(s))
     } else {
         Err(format!("{flag} {s} must be a positive number of seconds"))
+    }
+}
+
+/// `synod ui`: serves the web UI until interrupted.
+fn ui(m: &ArgMatches) -> ExitCode {
+    let addr = m.get_one::<String>("addr").expect("has a default");
+    let addr = match crate::explore::check_addr(addr) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: serving on {addr}, which is not a loopback address: anyone who can reach it \
+             can run checks on this machine"
+        );
+    }
+    println!("Synod UI on http://{addr}/ (Ctrl-C to stop)");
+    match crate::ui::serve(addr) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(e),
     }
 }

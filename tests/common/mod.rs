@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod web;
+
 use stateright::Model;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};

@@ -1,0 +1,235 @@
+//! Helpers for the tests that talk HTTP to `synod explore` and `synod ui` and drive a real
+//! headless browser (Debian's chromium, which `.ci/run` installs).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The browsers the browser test looks for on PATH, in order.
+pub const BROWSERS: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
+
+/// The first browser on PATH. Without one the browser test prints one line and skips, unless
+/// `SYNOD_REQUIRE_BROWSER=1` (set by `.ci/run`, which installs Debian's chromium) makes it fail.
+pub fn browser() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    BROWSERS.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Kills and reaps the child when dropped, so a failed assertion never leaves a server running.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for the child to exit, killing it after `limit`. Returns its status, stdout, stderr.
+pub fn wait_with_limit(child: Child, limit: Duration, what: &str) -> (ExitStatus, String, String) {
+    let mut guard = ChildGuard(child);
+    let mut stdout = guard.0.stdout.take();
+    let mut stderr = guard.0.stderr.take();
+    // Read both pipes on their own threads so a full pipe never blocks the child.
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = stdout.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = stderr.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = guard.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = guard.0.kill();
+            let _ = guard.0.wait();
+            panic!(
+                "{what} did not exit within {limit:?}; stderr:\n{}",
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    )
+}
+
+/// A minimal HTTP/1.1 GET: returns the status code and the body (Content-Length or to EOF).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http(port, "GET", path, None)
+}
+
+/// A minimal HTTP/1.1 request with an optional JSON body: the status code and the body.
+pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the request");
+    stream.flush().expect("flush the request");
+
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).expect("read the response head");
+        assert!(
+            n > 0,
+            "GET {path}: connection closed before the headers ended"
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+    let mut body = buf[header_end + 4..].to_vec();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: bad status line in {head:?}"));
+    let length = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())?
+    });
+    match length {
+        Some(len) => {
+            while body.len() < len {
+                let n = stream.read(&mut chunk).expect("read the response body");
+                assert!(n > 0, "GET {path}: body shorter than Content-Length {len}");
+                body.extend_from_slice(&chunk[..n]);
+            }
+            body.truncate(len);
+        }
+        None => {
+            stream.read_to_end(&mut body).expect("read the body to EOF");
+        }
+    }
+    (status, String::from_utf8(body).expect("the body is UTF-8"))
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("synod-web-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Loads the UI in headless chromium and returns the DOM after its JavaScript ran.
+pub fn rendered_dom(browser: &Path, url: &str, profile: &Path) -> String {
+    rendered_dom_within(browser, url, profile, 5000)
+}
+
+/// [`rendered_dom`] with `budget_ms` of the page's virtual time (its timers run that long).
+pub fn rendered_dom_within(browser: &Path, url: &str, profile: &Path, budget_ms: u32) -> String {
+    let child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--virtual-time-budget={budget_ms}"),
+            "--dump-dom",
+            url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
+    let (status, dom, stderr) = wait_with_limit(child, Duration::from_secs(60), "the browser");
+    assert!(
+        status.success(),
+        "{} failed ({status}):\n{stderr}",
+        browser.display()
+    );
+    dom
+}
+
+/// Loads `url` in headless chromium at 1600x1000 and writes a PNG of the page to `out`.
+pub fn screenshot(browser: &Path, url: &str, profile: &Path, out: &Path) {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("create the screenshot directory");
+    }
+    let child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1600,1000",
+            &format!("--user-data-dir={}", profile.display()),
+            "--virtual-time-budget=20000",
+            &format!("--screenshot={}", out.display()),
+            url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
+    let (status, _, stderr) = wait_with_limit(child, Duration::from_secs(60), "the browser");
+    assert!(
+        status.success(),
+        "screenshot of {url} failed ({status}):\n{stderr}"
+    );
+    assert!(out.is_file(), "no screenshot written to {}", out.display());
+}

@@ -1,0 +1,413 @@
+//! `synod ui`: its JSON API over plain HTTP, and its pages in a real headless browser (Debian's
+//! chromium, which `.ci/run` installs): the catalog, a check's results, a counterexample's trace
+//! view reached by a deep link, and a trace file written by `check --trace-out`. Screenshots of
+//! each page go to `target/ui-screenshots/` for a reviewer.
+
+mod common;
+
+use common::web::{
+    browser, free_port, http, rendered_dom_within, screenshot, ChildGuard, TempDir, BROWSERS,
+    STARTUP_LIMIT,
+};
+use serde_json::Value;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `synod ui` on a free loopback port, killed on drop.
+struct Ui {
+    _guard: ChildGuard,
+    port: u16,
+}
+
+impl Ui {
+    fn start() -> Ui {
+        let mut last = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let child = Command::new(env!("CARGO_BIN_EXE_synod"))
+                .args(["ui", "--addr", &format!("127.0.0.1:{port}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn synod ui");
+            let mut guard = ChildGuard(child);
+            let started = Instant::now();
+            loop {
+                if let Some(status) = guard.0.try_wait().expect("try_wait") {
+                    last = format!("synod ui exited early ({status})");
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Ui {
+                        _guard: guard,
+                        port,
+                    };
+                }
+                assert!(started.elapsed() < STARTUP_LIMIT, "synod ui did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("could not start synod ui: {last}");
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let (code, text) = http(self.port, method, path, body);
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {:.500}", text));
+        (code, value)
+    }
+
+    /// Polls `GET /api/check` until the check is no longer running.
+    fn wait_done(&self) -> Value {
+        let started = Instant::now();
+        loop {
+            let (code, v) = self.call("GET", "/api/check", None);
+            assert_eq!(code, 200);
+            if v["status"] != "running" {
+                return v;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the check did not end: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self, fragment: &str) -> String {
+        format!("http://127.0.0.1:{}/{fragment}", self.port)
+    }
+}
+
+/// `synod check ... --format json` run by the CLI, for comparison.
+fn cli_check(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .arg("check")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("run synod check");
+    serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).expect("check prints JSON")
+}
+
+fn property<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no property {name}: {report}"))
+}
+
+const PAXOS_BUG: &str = r#"{"protocol":"paxos","bug":"accept-lower-ballot"}"#;
+
+#[test]
+fn the_api_runs_a_check_to_the_same_shortest_counterexample_as_the_cli() {
+    let ui = Ui::start();
+    let (code, catalog) = ui.call("GET", "/api/catalog", None);
+    assert_eq!(code, 200);
+    let names: Vec<&str> = catalog
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for p in ["paxos", "raft", "multi-paxos", "single-copy-kv"] {
+        assert!(names.contains(&p), "{names:?}");
+    }
+    let (code, idle) = ui.call("GET", "/api/check", None);
+    assert_eq!((code, idle["status"].as_str()), (200, Some("idle")));
+
+    let (code, started) = ui.call("POST", "/api/check", Some(PAXOS_BUG));
+    assert_eq!(code, 202, "{started}");
+    let done = ui.wait_done();
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["request"]["protocol"], "paxos");
+    assert!(
+        done["progress"]["unique_states"].as_u64().unwrap() > 0,
+        "{done}"
+    );
+    let ui_trace = &property(&done["report"], "agreement")["trace"];
+    let cli = cli_check(&["paxos", "--bug", "accept-lower-ballot"]);
+    let cli_trace = &property(&cli, "agreement")["trace"];
+    assert_eq!(ui_trace["shortest"], true);
+    assert_eq!(ui_trace["steps"], cli_trace["steps"], "the same trace");
+    let steps = ui_trace["steps"].as_array().unwrap().len();
+    assert_eq!(steps, 10);
+    // The viewer's input: every actor's state before the first step and after each.
+    let states = ui_trace["states"].as_array().unwrap();
+    assert_eq!(states.len(), steps + 1);
+    assert_eq!(states[0]["actors"].as_array().unwrap().len(), 5);
+    assert!(states[0]["in_flight"].as_array().unwrap().len() >= 2);
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_reason() {
+    let ui = Ui::start();
+    let cases = [
+        (r#"{"protocol":"paxoz"}"#, "valid protocols: paxos"),
+        (
+            r#"{"protocol":"paxos","params":{"servers":99}}"#,
+            "--servers 99 is out of range",
+        ),
+        (r#"{"protocol":"paxos","bug":"nope"}"#, "unknown bug 'nope'"),
+        (
+            r#"{"protocol":"paxos","strategy":"bogo"}"#,
+            "unknown strategy 'bogo'",
+        ),
+        (
+            r#"{"protocol":"paxos","colour":1}"#,
+            "unknown field `colour`",
+        ),
+        ("not json", "bad check request"),
+    ];
+    for (body, needle) in cases {
+        let (code, v) = ui.call("POST", "/api/check", Some(body));
+        assert_eq!(code, 400, "{body}: {v}");
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains(needle), "{body}: {error}");
+    }
+    let (code, v) = ui.call("GET", "/api/nothing", None);
+    assert_eq!(code, 404, "{v}");
+}
+
+/// One check at a time: a second is refused while the first runs, and Stop ends the first
+/// with what it found, marked interrupted.
+#[test]
+fn one_check_at_a_time_and_stop_interrupts_it() {
+    let ui = Ui::start();
+    let long = r#"{"protocol":"multi-paxos","params":{"ops":3},"threads":1}"#;
+    let (code, v) = ui.call("POST", "/api/check", Some(long));
+    assert_eq!(code, 202, "{v}");
+    let (code, v) = ui.call("POST", "/api/check", Some(PAXOS_BUG));
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("multi-paxos is running"),
+        "{v}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, v) = ui.call("POST", "/api/check/stop", None);
+    assert_eq!((code, v["status"].as_str()), (200, Some("stopping")));
+    let done = ui.wait_done();
+    assert_eq!(done["report"]["stopped"], "interrupted", "{done}");
+    assert_eq!(done["report"]["complete"], false);
+    // Now the next one may start.
+    let (code, v) = ui.call("POST", "/api/check", Some(PAXOS_BUG));
+    assert_eq!(code, 202, "{v}");
+    ui.wait_done();
+}
+
+/// A trace file written by `check --trace-out` (this test's own).
+fn trace_file(dir: &TempDir) -> PathBuf {
+    let path = dir.path().join("agreement.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args([
+            "check",
+            "paxos",
+            "--bug",
+            "accept-lower-ballot",
+            "--trace-out",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run synod check");
+    assert_eq!(out.status.code(), Some(1));
+    path
+}
+
+#[test]
+fn trace_files_are_served_only_when_they_hold_a_trace() {
+    let ui = Ui::start();
+    let dir = TempDir::new("ui-trace-files");
+    let path = trace_file(&dir);
+    let (code, v) = ui.call(
+        "GET",
+        &format!("/api/trace-file?path={}", path.display()),
+        None,
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["trace"]["steps"].as_array().unwrap().len(), 10);
+    let not_trace = dir.path().join("other.json");
+    std::fs::write(&not_trace, "{\"x\":1}").unwrap();
+    for (path, code, needle) in [
+        (not_trace.display().to_string(), 400, "holds no trace"),
+        ("/etc/passwd".to_string(), 400, "ends in .json"),
+        ("/no/such/file.json".to_string(), 404, "cannot read"),
+    ] {
+        let (got, v) = ui.call("GET", &format!("/api/trace-file?path={path}"), None);
+        assert_eq!(got, code, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(needle), "{v}");
+    }
+}
+
+/// Interactive stepping: the actions enabled after a path, each described like a trace step,
+/// crashes among them when the settings allow one, and a path that leaves the state space is
+/// refused with the step where it does.
+#[test]
+fn stepping_by_hand_lists_the_enabled_actions() {
+    let ui = Ui::start();
+    let (code, v) = ui.call(
+        "POST",
+        "/api/step",
+        Some(r#"{"protocol":"multi-paxos","params":{"crashes":1},"path":[0]}"#),
+    );
+    assert_eq!(code, 200, "{v}");
+    let kinds: Vec<&str> = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"deliver") && kinds.contains(&"timeout"),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"crash"), "{kinds:?}");
+    assert_eq!(v["trace"]["steps"].as_array().unwrap().len(), 0);
+    // Follow the first action twice: the trace grows by one step each time.
+    let (code, v) = ui.call(
+        "POST",
+        "/api/step",
+        Some(r#"{"protocol":"multi-paxos","params":{"crashes":1},"path":[0,0,0]}"#),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["trace"]["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(v["trace"]["states"].as_array().unwrap().len(), 3);
+    for p in v["properties"].as_array().unwrap() {
+        assert!(p["condition"].is_boolean(), "{p}");
+    }
+    let (code, v) = ui.call(
+        "POST",
+        "/api/step",
+        Some(r#"{"protocol":"paxos","path":[0,99]}"#),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("step 1 of the path: action 99"),
+        "{v}"
+    );
+}
+
+fn screenshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("ui-screenshots")
+}
+
+#[test]
+fn the_pages_render_in_a_real_browser() {
+    let required = std::env::var("SYNOD_REQUIRE_BROWSER").as_deref() == Ok("1");
+    let Some(browser) = browser() else {
+        assert!(
+            !required,
+            "SYNOD_REQUIRE_BROWSER=1 but none of {BROWSERS:?} is on PATH"
+        );
+        eprintln!("skipping the_pages_render_in_a_real_browser: none of {BROWSERS:?} is on PATH");
+        return;
+    };
+    let ui = Ui::start();
+    let profile = TempDir::new("ui-chromium");
+    let shots = screenshot_dir();
+    let dom =
+        |fragment: &str| rendered_dom_within(&browser, &ui.url(fragment), profile.path(), 20_000);
+
+    // The catalog: each protocol, its parameter form, its bugs and properties.
+    let page = dom("#/p/paxos");
+    for needle in [
+        "data-protocol=\"multi-paxos\"",
+        "data-param=\"servers\"",
+        "<option value=\"accept-lower-ballot\">",
+        "id=\"check\"",
+        "agreement",
+    ] {
+        assert!(page.contains(needle), "catalog lacks {needle:?}:\n{page}");
+    }
+    screenshot(
+        &browser,
+        &ui.url("#/p/paxos"),
+        profile.path(),
+        &shots.join("catalog.png"),
+    );
+
+    // A check's results: the counterexample is the shortest, as `check` reports it.
+    let check = "#/check?protocol=paxos&bug=accept-lower-ballot";
+    let page = dom(check);
+    assert!(
+        page.contains("counterexample: 10 steps (shortest)"),
+        "results:\n{page}"
+    );
+    assert!(page.contains("class=\"verdict violated\""), "{page}");
+    screenshot(
+        &browser,
+        &ui.url(check),
+        profile.path(),
+        &shots.join("results.png"),
+    );
+
+    // The trace view, by a deep link to step 6 (server 1's Accepted reaches server 0): the
+    // step count is the CLI's, the step is selected in the list and the diagram, and the actor
+    // it changed is highlighted.
+    let trace = format!("{check}&prop=agreement&step=6");
+    let page = dom(&trace);
+    assert!(page.contains("data-steps=\"10\""), "trace length:\n{page}");
+    assert!(page.contains("step 6 of 10"), "{page}");
+    assert!(
+        page.contains("class=\"selected\" data-step=\"6\""),
+        "the step list selects step 6:\n{page}"
+    );
+    assert!(
+        page.contains("class=\"row selected\" data-step=\"6\""),
+        "the diagram selects step 6:\n{page}"
+    );
+    assert!(
+        page.contains("class=\"actor changed\" data-actor=\"server 0\""),
+        "server 0 is highlighted as changed:\n{page}"
+    );
+    assert!(
+        !page.contains("class=\"actor changed\" data-actor=\"server 2\""),
+        "server 2 did not change at step 6"
+    );
+    assert!(
+        page.contains("in flight: "),
+        "pending messages drawn:\n{page}"
+    );
+    screenshot(
+        &browser,
+        &ui.url(&trace),
+        profile.path(),
+        &shots.join("trace.png"),
+    );
+
+    // Stepping by hand: the enabled actions as buttons, the properties at the current state.
+    let explore = "#/explore?protocol=multi-paxos&p.crashes=1&path=0.0.0.1.0";
+    let page = dom(explore);
+    assert!(page.contains("Next: 8 enabled actions"), "explore:\n{page}");
+    assert!(page.contains("data-action=\"7\""), "{page}");
+    assert!(page.contains("replica 2 crashes"), "{page}");
+    assert!(page.contains("id=\"properties-here\""), "{page}");
+    assert!(page.contains("holds here"), "{page}");
+    screenshot(
+        &browser,
+        &ui.url(explore),
+        profile.path(),
+        &shots.join("explore.png"),
+    );
+
+    // A trace file written by `check --trace-out`, opened by its path.
+    let dir = TempDir::new("ui-browser-file");
+    let path = trace_file(&dir);
+    let open = format!("#/open?path={}&step=3", path.display());
+    let page = dom(&open);
+    assert!(page.contains("data-steps=\"10\""), "trace file:\n{page}");
+    assert!(page.contains("step 3 of 10"), "{page}");
+    assert!(page.contains("agreement.json"), "{page}");
+}
