@@ -142,6 +142,25 @@ fn the_api_runs_a_check_to_the_same_shortest_counterexample_as_the_cli() {
     assert_eq!(states.len(), steps + 1);
     assert_eq!(states[0]["actors"].as_array().unwrap().len(), 5);
     assert!(states[0]["in_flight"].as_array().unwrap().len() >= 2);
+    // Paxos's own view at the end: key 0's promised and accepted ballots and decided values,
+    // one row per server, two servers deciding different values (the violation itself).
+    let view = &states[steps]["view"][0];
+    assert_eq!(view["title"], "key 0", "{view}");
+    assert_eq!(
+        view["columns"],
+        serde_json::json!(["server", "promised", "accepted", "decided"])
+    );
+    let decided: Vec<&str> = view["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[3]["text"].as_str().unwrap())
+        .filter(|d| *d != "-")
+        .collect();
+    assert!(
+        decided.len() >= 2 && decided.iter().any(|d| *d != decided[0]),
+        "two servers decided different values: {view}"
+    );
 }
 
 #[test]
@@ -297,6 +316,42 @@ fn stepping_by_hand_lists_the_enabled_actions() {
     );
 }
 
+/// Raft and Multi-Paxos draw their servers' logs (RaftScope-style): a row per server with its
+/// role and term or ballot, and a column per log index or slot.
+#[test]
+fn replicated_logs_have_a_protocol_view() {
+    let ui = Ui::start();
+    for (protocol, title, columns) in [
+        (
+            "raft",
+            "Servers and logs",
+            ["server", "role", "term", "voted for", "commit"],
+        ),
+        (
+            "multi-paxos",
+            "Replicas and slots",
+            ["replica", "role", "promised", "applied", ""],
+        ),
+    ] {
+        let body = format!(r#"{{"protocol":"{protocol}","path":[0]}}"#);
+        let (code, v) = ui.call("POST", "/api/step", Some(&body));
+        assert_eq!(code, 200, "{v}");
+        let view = &v["trace"]["states"][0]["view"][0];
+        assert!(view["title"].as_str().unwrap().starts_with(title), "{view}");
+        let have: Vec<&str> = view["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        for c in columns.iter().filter(|c| !c.is_empty()) {
+            assert!(have.contains(c), "{protocol}: {have:?}");
+        }
+        assert_eq!(view["rows"].as_array().unwrap().len(), 3, "{view}");
+        assert_eq!(view["rows"][0][1]["text"], "follower", "{view}");
+    }
+}
+
 fn screenshot_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
@@ -379,6 +434,10 @@ fn the_pages_render_in_a_real_browser() {
     assert!(
         page.contains("in flight: "),
         "pending messages drawn:\n{page}"
+    );
+    assert!(
+        page.contains("id=\"protocol-view\"") && page.contains("key 0"),
+        "Paxos's view:\n{page}"
     );
     screenshot(
         &browser,

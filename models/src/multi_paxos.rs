@@ -90,6 +90,7 @@ use crate::protocol::{
     Settings, ALL_NETWORKS,
 };
 use crate::system::System;
+use crate::trace::{ViewCell, ViewTable};
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Envelope, Id, Out};
@@ -1971,6 +1972,94 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
     }
 }
 
+/// Per replica its role and ballot, what it applied, and per slot what it accepted, coloured by
+/// the ballot's round (slots it knows decided marked; compacted slots shown as the snapshot).
+fn view(state: &MpSystem) -> Vec<ViewTable> {
+    let replicas: Vec<(usize, Option<&MpState>)> = state
+        .actors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, slot)| {
+            slot.state
+                .server()
+                .map(|s| (i, Some(s).filter(|_| !state.is_crashed(i))))
+        })
+        .collect();
+    let last = replicas
+        .iter()
+        .filter_map(|(_, s)| {
+            s.map(|s| {
+                let accepted =
+                    s.a.accepted
+                        .iter()
+                        .map(|(slot, _)| *slot)
+                        .max()
+                        .unwrap_or(0);
+                accepted.max(s.applied).max(s.a.start)
+            })
+        })
+        .max()
+        .unwrap_or(0);
+    let mut columns: Vec<String> = ["replica", "role", "promised", "applied"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    columns.extend((1..=last).map(|i| i.to_string()));
+    let rows = replicas
+        .iter()
+        .map(|(i, s)| {
+            let name = ViewCell::text(format!("replica {i}"));
+            let Some(s) = s else {
+                return vec![
+                    name.mark("crashed"),
+                    ViewCell::text("crashed").mark("crashed"),
+                ];
+            };
+            let role = match &s.role {
+                Role::Leader(l) => ViewCell::text(format!("leader {:?}", l.ballot))
+                    .colour(l.ballot.round)
+                    .mark("leader"),
+                Role::Candidate { ballot, .. } => ViewCell::text(format!("candidate {ballot:?}"))
+                    .colour(ballot.round)
+                    .mark("candidate"),
+                Role::Follower => ViewCell::text("follower"),
+            };
+            let mut row = vec![
+                name,
+                role,
+                ViewCell::text(format!("{:?}", s.a.promised)).colour(s.a.promised.round),
+                ViewCell::text(s.applied.to_string()),
+            ];
+            for slot in 1..=last {
+                let decided = slot <= s.applied || s.decided.contains_key(&slot);
+                let cell = if slot <= s.a.start {
+                    ViewCell::text("snap").title(format!("in the snapshot (up to {})", s.a.start))
+                } else if let Some((b, batch)) = s.a.accepted.get(&slot) {
+                    ViewCell::text(format!("{b:?}"))
+                        .colour(b.round)
+                        .title(format!("accepted {batch:?} in {b:?}"))
+                } else if let Some(batch) = s.decided.get(&slot).or_else(|| s.log.get(&slot)) {
+                    ViewCell::text("learned").title(format!("{batch:?}"))
+                } else {
+                    ViewCell::text("")
+                };
+                row.push(if decided && !cell.text.is_empty() {
+                    cell.mark("committed")
+                } else {
+                    cell
+                });
+            }
+            row
+        })
+        .collect();
+    vec![ViewTable {
+        title: "Replicas and slots (accepted ballots coloured by round; decided slots marked)"
+            .into(),
+        columns,
+        rows,
+    }]
+}
+
 /// The checked model of `cfg`.
 pub fn model(cfg: MpConfig) -> MpModel {
     let servers: Vec<Id> = (0..cfg.servers).map(Id::from).collect();
@@ -2011,7 +2100,8 @@ pub fn model(cfg: MpConfig) -> MpModel {
         .property(Expectation::Sometimes, "cas committed", cas_committed)
         .record_msg_out(record_invocations)
         .record_msg_in(record_returns)
-        .obsolete(obsolete);
+        .obsolete(obsolete)
+        .view(view);
     let mut checked = Checked::new(system);
     checked.allow = servers_only_crash;
     if cfg.symmetry {

@@ -106,6 +106,7 @@ use crate::protocol::{
     Serve, Settings, ALL_NETWORKS,
 };
 use crate::system::System;
+use crate::trace::{ViewCell, ViewTable};
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -1391,6 +1392,75 @@ fn record_out(
     record_invocations(cfg, history, env)
 }
 
+/// Per key, per server: the ballot it promised, the proposal it accepted (coloured by ballot),
+/// and the value it knows decided.
+fn view(state: &PaxosSystem) -> Vec<ViewTable> {
+    let servers: Vec<(usize, Option<&PaxosState>)> = state
+        .actors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, slot)| {
+            slot.state
+                .server()
+                .map(|s| (i, Some(s).filter(|_| !state.is_crashed(i))))
+        })
+        .collect();
+    let mut keys: Vec<Key> = servers
+        .iter()
+        .filter_map(|(_, s)| *s)
+        .flat_map(|s| s.keys.iter().map(|(k, _)| *k))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .map(|key| {
+            let rows = servers
+                .iter()
+                .map(|(i, s)| {
+                    let name = ViewCell::text(format!("server {i}"));
+                    let Some(s) = s else {
+                        return vec![
+                            name.mark("crashed"),
+                            ViewCell::text("crashed").mark("crashed"),
+                        ];
+                    };
+                    let colour = |b: Ballot| u64::from(b.round) * 8 + u64::from(b.server);
+                    let (promised, accepted, decided) = match s.keys.get(&key) {
+                        Some(inst) => (
+                            inst.acceptor.promised.max(s.floor),
+                            inst.acceptor.accepted,
+                            inst.decided,
+                        ),
+                        None => (s.floor, None, None),
+                    };
+                    vec![
+                        name,
+                        ViewCell::text(format!("{promised:?}")).colour(colour(promised)),
+                        match accepted {
+                            Some((b, v)) => {
+                                ViewCell::text(format!("{v} in {b:?}")).colour(colour(b))
+                            }
+                            None => ViewCell::text("-"),
+                        },
+                        match decided {
+                            Some(v) => ViewCell::text(v.to_string()).mark("committed"),
+                            None => ViewCell::text("-"),
+                        },
+                    ]
+                })
+                .collect();
+            ViewTable {
+                title: format!("key {key}"),
+                columns: ["server", "promised", "accepted", "decided"]
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+                rows,
+            }
+        })
+        .collect()
+}
+
 /// Builds the checked model: servers `0..servers`, then clients, each writing its own value and
 /// reading it back.
 pub fn model(cfg: PaxosConfig) -> PaxosModel {
@@ -1417,6 +1487,7 @@ pub fn model(cfg: PaxosConfig) -> PaxosModel {
         }))
         .network(cfg.network)
         .max_crashes(cfg.crashes)
+        .view(view)
         .property(Expectation::Always, "agreement", agreement)
         .property(Expectation::Always, "validity", validity)
         .property(Expectation::Always, "linearizable", linearizable)

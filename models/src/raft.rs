@@ -121,6 +121,7 @@ use crate::protocol::{
     Settings, ALL_NETWORKS,
 };
 use crate::system::System;
+use crate::trace::{ViewCell, ViewTable};
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Envelope, Id, Out};
@@ -1923,6 +1924,85 @@ impl KvConfig for RaftConfig {
     }
 }
 
+/// RaftScope's picture: per server its role, term, vote and commit index, and its log with each
+/// entry coloured by its term (entries up to the commit index marked committed).
+fn view(state: &RaftSystem) -> Vec<ViewTable> {
+    let servers: Vec<(usize, Option<&RaftState>)> = state
+        .actors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, slot)| {
+            slot.state
+                .server()
+                .map(|s| (i, Some(s).filter(|_| !state.is_crashed(i))))
+        })
+        .collect();
+    let last = servers
+        .iter()
+        .filter_map(|(_, s)| s.map(|s| s.log().last_index()))
+        .max()
+        .unwrap_or(0);
+    let mut columns: Vec<String> = ["server", "role", "term", "voted for", "commit"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    columns.extend((1..=last).map(|i| i.to_string()));
+    let rows = servers
+        .iter()
+        .map(|(i, s)| {
+            let name = ViewCell::text(format!("server {i}"));
+            let Some(s) = s else {
+                return vec![
+                    name.mark("crashed"),
+                    ViewCell::text("crashed").mark("crashed"),
+                ];
+            };
+            let role = match &s.role {
+                Role::Leader(_) => ViewCell::text("leader").mark("leader"),
+                Role::Candidate { .. } => ViewCell::text("candidate").mark("candidate"),
+                Role::PreCandidate { .. } => ViewCell::text("pre-candidate").mark("candidate"),
+                Role::Follower => ViewCell::text("follower"),
+            };
+            let log = s.log();
+            let mut row = vec![
+                name,
+                role,
+                ViewCell::text(s.term().to_string()).colour(s.term()),
+                ViewCell::text(
+                    s.p.voted_for
+                        .map_or("-".to_string(), |v| format!("server {}", usize::from(v))),
+                ),
+                ViewCell::text(s.commit.to_string()),
+            ];
+            for index in 1..=last {
+                let cell = if index <= log.start {
+                    ViewCell::text("snap").colour(log.start_term).title(format!(
+                        "in the snapshot (up to {}, term {})",
+                        log.start, log.start_term
+                    ))
+                } else if let Some(e) = log.entries.get((index - log.start - 1) as usize) {
+                    ViewCell::text(e.term.to_string())
+                        .colour(e.term)
+                        .title(format!("{e:?}"))
+                } else {
+                    ViewCell::text("")
+                };
+                row.push(if index <= s.commit && !cell.text.is_empty() {
+                    cell.mark("committed")
+                } else {
+                    cell
+                });
+            }
+            row
+        })
+        .collect();
+    vec![ViewTable {
+        title: "Servers and logs (entries coloured by term)".into(),
+        columns,
+        rows,
+    }]
+}
+
 /// The checked model of a Raft configuration.
 pub type RaftModel = Checked<KvModel<RaftServer, RaftConfig>>;
 pub type RaftSystem = KvSystemState<RaftServer>;
@@ -2220,7 +2300,8 @@ pub fn model(cfg: RaftConfig) -> RaftModel {
         )
         .record_msg_out(record_invocations)
         .record_msg_in(record_returns)
-        .obsolete(obsolete);
+        .obsolete(obsolete)
+        .view(view);
     let mut checked = Checked::new(system);
     checked.allow = servers_only_crash;
     if cfg.symmetry {

@@ -398,7 +398,12 @@ where
     pub record_msg_out: Recorder<A, C, H>,
     /// Messages in flight that can no longer change anything (see [`System::obsolete`]).
     pub obsolete: Option<Obsolete<A, C, H>>,
+    /// The protocol's own picture of a state for the trace viewer (see [`System::view`]).
+    pub view: Option<ViewFn<A, H>>,
 }
+
+/// A protocol's view of a state: a pure function to the small tables the UI draws.
+pub type ViewFn<A, H> = fn(&SystemState<A, H>) -> Vec<crate::trace::ViewTable>;
 
 /// Whether an envelope in flight is obsolete in a state (see [`System::obsolete`]).
 pub type Obsolete<A, C, H> =
@@ -428,6 +433,7 @@ where
             record_msg_in: |_, _, _| None,
             record_msg_out: |_, _, _| None,
             obsolete: None,
+            view: None,
         }
     }
 
@@ -506,6 +512,13 @@ where
     /// property that does not read the network has the same verdict.
     pub fn obsolete(mut self, f: Obsolete<A, C, H>) -> Self {
         self.obsolete = Some(f);
+        self
+    }
+
+    /// The protocol's view for the trace viewer (RaftScope-style logs, per-key ballots): it
+    /// changes nothing in the search.
+    pub fn view(mut self, f: ViewFn<A, H>) -> Self {
+        self.view = Some(f);
         self
     }
 

@@ -42,6 +42,54 @@ pub struct Snapshot {
     /// The clients' history as the properties see it, if the model records one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<String>,
+    /// The protocol's own picture of the state (empty when it has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub view: Vec<ViewTable>,
+}
+
+/// A table of a protocol's view: the UI draws it as it is, colouring cells by `colour`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ViewTable {
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<ViewCell>>,
+}
+
+/// One cell: its text, a colour key (cells with the same key share a colour: a term, a ballot
+/// round), a mark (`"leader"`, `"commit"`, `"crashed"`, ...) and a longer text on hover.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ViewCell {
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub colour: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+impl ViewCell {
+    pub fn text(text: impl Into<String>) -> ViewCell {
+        ViewCell {
+            text: text.into(),
+            ..ViewCell::default()
+        }
+    }
+
+    pub fn colour(mut self, key: u64) -> ViewCell {
+        self.colour = Some(key);
+        self
+    }
+
+    pub fn mark(mut self, mark: &'static str) -> ViewCell {
+        self.mark = Some(mark);
+        self
+    }
+
+    pub fn title(mut self, title: impl Into<String>) -> ViewCell {
+        self.title = Some(title.into());
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -128,6 +176,7 @@ where
             actors,
             in_flight,
             history: Some(format!("{:?}", state.history)),
+            view: self.view.map(|f| f(state)).unwrap_or_default(),
         })
     }
 

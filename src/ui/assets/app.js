@@ -377,6 +377,7 @@ function renderTrace() {
       onclick: () => setStep(s.step) }, `${s.step}. ${stepText(s)}`)));
   const parts = [bar, el("div", { class: "trace" }, steps, diagram(trace, step), statePanel(trace, step))];
   if (current.explore) parts.splice(1, 0, explorePanel());
+  if (trace.states && trace.states[step] && trace.states[step].view) parts.push(protocolView(trace, step));
   if (trace.states && trace.states.length) parts.push(historyTimeline(trace, step));
   if (current.query && !current.explore && route().path === "/check") parts.unshift(el("p", {}, el("a", { href: "#/check?" + backQuery(current.query) }, "← results")));
   $app.replaceChildren(...parts);
@@ -490,6 +491,29 @@ function statePanel(trace, step) {
   const pending = el("div", { class: "card pending" }, el("h3", {}, `In flight (${now.in_flight.length})`),
     el("ul", {}, now.in_flight.map((m) => el("li", {}, `${m.src} → ${m.dst}: ${m.message}`))));
   return el("div", { class: "state", id: "state" }, actors, pending);
+}
+
+// The protocol's own picture (RaftScope-style logs, per-key ballots): tables from the model,
+// cells coloured by their key (a term, a ballot), cells that the step changed outlined.
+const PALETTE = ["#dbe7ff", "#ffe2c6", "#d6f5dd", "#f8d7f1", "#fff3b0", "#d9f3f7", "#e8ddff", "#ffd6d6"];
+
+function protocolView(trace, step) {
+  const tables = trace.states[step].view;
+  const before = step > 0 && trace.states[step - 1].view ? trace.states[step - 1].view : null;
+  const cards = tables.map((t) => {
+    const prev = before ? before.find((b) => b.title === t.title) : null;
+    return el("div", { class: "view-table" }, el("h3", {}, t.title),
+      el("table", { class: "view" },
+        el("tr", {}, t.columns.map((c) => el("th", {}, c))),
+        t.rows.map((row, r) => el("tr", {}, row.map((cell, c) => {
+          const old = prev && prev.rows[r] && prev.rows[r][c];
+          const changed = before && (!old || old.text !== cell.text || old.mark !== cell.mark);
+          const style = cell.colour !== undefined && cell.colour !== null ? `background:${PALETTE[cell.colour % PALETTE.length]}` : null;
+          return el("td", { class: ["cell", cell.mark ? "mark-" + cell.mark : "", changed ? "changed" : ""].join(" ").trim(),
+            style, title: cell.title || null }, cell.text);
+        })))));
+  });
+  return el("div", { class: "card protocol-view", id: "protocol-view" }, cards);
 }
 
 // The clients' operations as bars from invocation to return, stepped like the trace.
