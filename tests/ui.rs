@@ -6,7 +6,7 @@
 mod common;
 
 use common::web::{
-    browser, free_port, http, rendered_dom_within, screenshot, ChildGuard, TempDir, BROWSERS,
+    browser, free_port, http, rendered_dom_within, screenshot, Cdp, ChildGuard, TempDir, BROWSERS,
     STARTUP_LIMIT,
 };
 use serde_json::Value;
@@ -469,4 +469,56 @@ fn the_pages_render_in_a_real_browser() {
     assert!(page.contains("data-steps=\"10\""), "trace file:\n{page}");
     assert!(page.contains("step 3 of 10"), "{page}");
     assert!(page.contains("agreement.json"), "{page}");
+}
+
+/// Stepping with the keyboard, as a user does: `j` and the down arrow go forward, `k` back; the
+/// selected step follows in the list and the diagram, and the actor each step changed is the
+/// one highlighted.
+#[test]
+fn the_keyboard_steps_through_a_trace() {
+    let Some(browser) = browser() else {
+        assert!(std::env::var("SYNOD_REQUIRE_BROWSER").as_deref() != Ok("1"));
+        eprintln!("skipping the_keyboard_steps_through_a_trace: no browser");
+        return;
+    };
+    let ui = Ui::start();
+    let url = ui.url("#/check?protocol=paxos&bug=accept-lower-ballot&prop=agreement&step=0");
+    let mut page = Cdp::open(&browser, &url);
+    page.wait_for("!!document.getElementById('trace-length')");
+    let label = |p: &mut Cdp| p.eval("document.getElementById('step-label').textContent");
+    let changed = |p: &mut Cdp| {
+        p.eval(
+            "[...document.querySelectorAll('.actor.changed')].map(a => a.dataset.actor).join(',')",
+        )
+    };
+    assert_eq!(label(&mut page), "step 0 of 10");
+    page.press("j");
+    assert_eq!(label(&mut page), "step 1 of 10");
+    // Step 1: client 0's write reaches server 0.
+    assert_eq!(changed(&mut page), "server 0");
+    page.press("ArrowDown");
+    page.press("j");
+    assert_eq!(label(&mut page), "step 3 of 10");
+    // Step 3: server 1's Promise reaches server 0.
+    assert_eq!(changed(&mut page), "server 0");
+    assert_eq!(
+        page.eval("document.querySelector('.steps .selected').dataset.step"),
+        "3"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#diagram .row.selected').dataset.step"),
+        "3"
+    );
+    page.press("k");
+    assert_eq!(label(&mut page), "step 2 of 10");
+    // Step 2: server 0's Prepare reaches server 1.
+    assert_eq!(changed(&mut page), "server 1");
+    // The URL follows, so the step can be shared.
+    assert!(page
+        .eval("location.hash")
+        .as_str()
+        .unwrap()
+        .ends_with("step=2"));
+    page.press("End");
+    assert_eq!(label(&mut page), "step 10 of 10");
 }

@@ -233,3 +233,163 @@ pub fn screenshot(browser: &Path, url: &str, profile: &Path, out: &Path) {
     );
     assert!(out.is_file(), "no screenshot written to {}", out.display());
 }
+
+/// A headless chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
+/// commands on its fd 3, answers on its fd 4, each a JSON object ended by a NUL byte), attached
+/// to the page it opened. Enough to press keys and read the page, as a user would.
+pub struct Cdp {
+    _child: ChildGuard,
+    to: std::fs::File,
+    from: std::io::BufReader<std::fs::File>,
+    session: String,
+    next_id: u64,
+    _profile: TempDir,
+}
+
+impl Cdp {
+    /// Starts chromium on `url` and attaches to its page.
+    pub fn open(browser: &Path, url: &str) -> Cdp {
+        use std::os::unix::io::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        let profile = TempDir::new("cdp-profile");
+        let mut to_chrome = [0; 2];
+        let mut from_chrome = [0; 2];
+        // SAFETY: pipe() fills the two arrays with fresh descriptors.
+        unsafe {
+            assert_eq!(libc::pipe(to_chrome.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe(from_chrome.as_mut_ptr()), 0);
+        }
+        let (child_read, child_write) = (to_chrome[0], from_chrome[1]);
+        let mut cmd = Command::new(browser);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1600,1000",
+            "--remote-debugging-pipe",
+            &format!("--user-data-dir={}", profile.path().display()),
+            url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // SAFETY: between fork and exec only dup2, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(child_read, 3) < 0 || libc::dup2(child_write, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start chromium");
+        // SAFETY: these descriptors are ours alone from here on.
+        let (to, from) = unsafe {
+            libc::close(child_read);
+            libc::close(child_write);
+            (
+                std::fs::File::from_raw_fd(to_chrome[1]),
+                std::fs::File::from_raw_fd(from_chrome[0]),
+            )
+        };
+        let mut cdp = Cdp {
+            _child: ChildGuard(child),
+            to,
+            from: std::io::BufReader::new(from),
+            session: String::new(),
+            next_id: 0,
+            _profile: profile,
+        };
+        let started = Instant::now();
+        let target = loop {
+            let targets = cdp.call("Target.getTargets", serde_json::json!({}));
+            let page = targets["targetInfos"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["type"] == "page")
+                .map(|t| t["targetId"].as_str().unwrap().to_string());
+            if let Some(id) = page {
+                break id;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no page target"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let attached = cdp.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target, "flatten": true }),
+        );
+        cdp.session = attached["sessionId"]
+            .as_str()
+            .expect("a session")
+            .to_string();
+        cdp
+    }
+
+    /// Sends a command (to the page once attached) and returns its result.
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::BufRead;
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            msg["sessionId"] = self.session.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("write to chromium");
+        loop {
+            let mut buf = Vec::new();
+            let n = self
+                .from
+                .read_until(0, &mut buf)
+                .expect("read from chromium");
+            assert!(n > 0, "chromium closed the pipe");
+            buf.pop();
+            let v: serde_json::Value = serde_json::from_slice(&buf).expect("CDP JSON");
+            if v["id"] == id {
+                assert!(v["error"].is_null(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page and returns its value.
+    pub fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression, "returnByValue": true }),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Waits until `expression` is true in the page.
+    pub fn wait_for(&mut self, expression: &str) {
+        let started = Instant::now();
+        while self.eval(expression) != serde_json::Value::Bool(true) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the page never satisfied {expression}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Presses and releases a key (`"j"`, `"ArrowDown"`, ...).
+    pub fn press(&mut self, key: &str) {
+        for kind in ["keyDown", "keyUp"] {
+            let mut p = serde_json::json!({ "type": kind, "key": key });
+            if key.len() == 1 && kind == "keyDown" {
+                p["text"] = key.into();
+            }
+            self.call("Input.dispatchKeyEvent", p);
+        }
+    }
+}
