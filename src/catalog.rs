@@ -67,8 +67,6 @@ impl std::error::Error for ConfigError {}
 
 /// Checks a protocol under validated settings.
 type CheckFn = fn(&Settings, &CheckOptions, Header) -> Report;
-/// Serves the explorer; blocks.
-type ExploreFn = fn(&Settings, &str, usize);
 /// Follows a path of action indices (the web UI's interactive stepping).
 type StepFn = fn(&Settings, &[usize]) -> Result<serde_json::Value, String>;
 /// Checks refinement of the protocol's specification; an error when the settings admit none.
@@ -80,7 +78,6 @@ type SpawnFn = fn(&Settings, Vec<SocketAddrV4>) -> Result<(), String>;
 pub struct Entry {
     pub descriptor: Descriptor,
     check: CheckFn,
-    explore: ExploreFn,
     step: StepFn,
     runnable: Option<fn(Settings) -> Runnable>,
     /// What each key of a runnable protocol's store is, for checking histories.
@@ -108,7 +105,6 @@ where
         entry: Entry {
             descriptor: P::DESCRIPTOR,
             check: |s, o, header| check::run(&|| P::model(s), o, header),
-            explore: |s, addr, threads| crate::explore::serve(P::model(s), addr, threads),
             step: |s, path| crate::ui::step::explore(&P::model(s), path),
             runnable: None,
             store: None,
@@ -469,11 +465,6 @@ impl Entry {
     /// The state at the end of `path` and what can happen next (see [`crate::ui::step`]).
     pub fn step(&self, settings: &Settings, path: &[usize]) -> Result<serde_json::Value, String> {
         (self.step)(settings, path)
-    }
-
-    /// Serves the explorer for these settings (blocks).
-    pub fn explore(&self, settings: &Settings, addr: &str, threads: usize) {
-        (self.explore)(settings, addr, threads)
     }
 
     /// Checks refinement, if the protocol has a specification; the error says which do.

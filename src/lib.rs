@@ -10,7 +10,6 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod client;
-pub mod explore;
 pub mod lincheck;
 pub mod net;
 pub mod serve;

@@ -2,7 +2,6 @@
 //! options as global arguments, and one subcommand per protocol built from its descriptor.
 
 use crate::catalog::{self, Entry, Mode};
-use crate::explore;
 use clap::{value_parser, Arg, ArgAction, Command};
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -251,22 +250,15 @@ pub(super) fn ui_command() -> Command {
 
 pub(super) fn explore_command() -> Command {
     let c = Command::new("explore")
-        .about("Serves stateright's Explorer web UI for a protocol.")
+        .about("Serves the web UI (as `synod ui`) and prints a link that steps through this configuration by hand.")
         .subcommand_required(true)
         .next_help_heading("Explorer options")
         .arg(global(
             Arg::new("addr")
                 .long("addr")
                 .value_name("ADDR")
-                .default_value(explore::DEFAULT_ADDR)
+                .default_value(crate::ui::DEFAULT_ADDR)
                 .help("Address to serve on (loopback by default)"),
-        ))
-        .arg(global(
-            Arg::new("threads")
-                .long("threads")
-                .value_name("N")
-                .value_parser(value_parser!(usize))
-                .help("Checker threads behind the explorer [default: the number of cores]"),
         ));
     protocol_subcommands(c, Mode::Check, "explore")
 }

@@ -1,10 +1,10 @@
-//! `synod check` (properties, or refinement with `--refines`), trace export, and `synod explore`.
+//! `synod check` (properties, or refinement with `--refines`), trace export, and `synod explore`
+//! (the web UI at a configuration's first state).
 
 use super::{cores, given, positive_secs, raw_settings, usage_error};
 use crate::catalog::{Entry, Mode, Resolved};
 use crate::check::refine::RefineOptions;
 use crate::check::{memory, CheckOptions, Report, Strategy};
-use crate::explore as explorer;
 use clap::ArgMatches;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -222,33 +222,37 @@ fn write_trace(report: &Report, path: &std::path::Path, kind: TraceKind) -> Resu
     Ok(())
 }
 
+/// `synod explore`: the web UI, with a link to step through this configuration by hand.
 pub(super) fn explore(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
     let resolved = match entry.resolve(&raw_settings(entry, m, Mode::Check), Mode::Check) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
-    let threads = m.get_one::<usize>("threads").copied();
-    if threads == Some(0) {
-        return usage_error("--threads must be at least 1");
+    if resolved.settings.symmetry {
+        return usage_error(
+            "explore steps through real states, never reduced ones: drop --symmetry",
+        );
     }
     let addr = m.get_one::<String>("addr").expect("has a default");
-    let addr = match explorer::check_addr(addr) {
+    let addr = match crate::ui::check_addr(addr) {
         Ok(a) => a,
         Err(e) => return usage_error(e),
     };
     for note in &resolved.notes {
         println!("{note}");
     }
-    println!(
-        "Exploring {} on http://{addr}/ (Ctrl-C to stop)",
-        entry.name()
-    );
-    entry.explore(
-        &resolved.settings,
-        &addr.to_string(),
-        threads.unwrap_or(cores()),
-    );
-    ExitCode::SUCCESS
+    let s = &resolved.settings;
+    let mut query = format!("protocol={}", entry.name());
+    for (name, value) in &s.params {
+        query.push_str(&format!("&p.{name}={value}"));
+    }
+    if !entry.descriptor.networks.is_empty() {
+        query.push_str(&format!("&network={}", s.network.name()));
+    }
+    if let Some(bug) = s.bug {
+        query.push_str(&format!("&bug={bug}"));
+    }
+    super::serve_ui(addr, &format!("#/explore?{query}&path=0"))
 }
 
 /// A seed for a simulation the user gave none: the clock's nanoseconds (reported, so a run can be

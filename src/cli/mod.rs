@@ -267,17 +267,22 @@ fn positive_secs(flag: &str, s: f64) -> Result<Duration, String> {
 /// `synod ui`: serves the web UI until interrupted.
 fn ui(m: &ArgMatches) -> ExitCode {
     let addr = m.get_one::<String>("addr").expect("has a default");
-    let addr = match crate::explore::check_addr(addr) {
+    let addr = match crate::ui::check_addr(addr) {
         Ok(a) => a,
         Err(e) => return usage_error(e),
     };
+    serve_ui(addr, "")
+}
+
+/// Serves the UI on a checked address, printing its URL (with `fragment`, a page to open).
+fn serve_ui(addr: std::net::SocketAddr, fragment: &str) -> ExitCode {
     if !addr.ip().is_loopback() {
         eprintln!(
             "warning: serving on {addr}, which is not a loopback address: anyone who can reach it \
              can run checks on this machine"
         );
     }
-    println!("Synod UI on http://{addr}/ (Ctrl-C to stop)");
+    println!("Synod UI on http://{addr}/{fragment} (Ctrl-C to stop)");
     match crate::ui::serve(addr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => usage_error(e),

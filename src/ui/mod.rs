@@ -22,12 +22,24 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The default address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// Resolves and test-binds `addr`, so a busy port or a bad address is a clear error rather than a
+/// panic inside the HTTP server.
+pub fn check_addr(addr: &str) -> Result<SocketAddr, String> {
+    let resolved = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve --addr {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--addr {addr} resolves to no address"))?;
+    TcpListener::bind(resolved).map_err(|e| format!("cannot listen on {resolved}: {e}"))?;
+    Ok(resolved)
+}
 
 /// The largest request body accepted, bytes.
 const MAX_BODY_BYTES: u64 = 64 << 10;
