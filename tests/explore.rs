@@ -4,59 +4,28 @@
 
 mod common;
 
-use common::web::{
-    browser, free_port, http, rendered_dom, wait_with_limit, ChildGuard, TempDir, BROWSERS,
-    STARTUP_LIMIT,
-};
+use common::web::{browser, http, rendered_dom, wait_with_limit, Served, TempDir, BROWSERS};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A running `synod explore`, killed on drop, and the link it printed.
+/// A running `synod explore ARGS`, killed on drop, and the link it printed.
 struct Explorer {
-    _guard: ChildGuard,
     port: u16,
     link: String,
+    _served: Served,
 }
 
 impl Explorer {
-    /// Starts `synod explore ARGS` on a free loopback port; returns once it serves.
     fn start(args: &[&str]) -> Explorer {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_synod"))
-            .arg("explore")
-            .args(args)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn synod explore");
-        let mut guard = ChildGuard(child);
-        let stdout = guard.0.stdout.take().expect("piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the banner");
-        let link = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no link in {line:?}"))
-            .to_string();
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < STARTUP_LIMIT,
-                "synod explore did not serve"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut all = vec!["explore"];
+        all.extend_from_slice(args);
+        let served = Served::start(&all);
         Explorer {
-            _guard: guard,
-            port,
-            link,
+            port: served.port,
+            link: served.link.clone(),
+            _served: served,
         }
     }
 }

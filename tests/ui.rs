@@ -5,52 +5,26 @@
 
 mod common;
 
-use common::web::{
-    browser, free_port, http, rendered_dom_within, screenshot, Cdp, ChildGuard, TempDir, BROWSERS,
-    STARTUP_LIMIT,
-};
+use common::web::{browser, http, rendered_dom_within, screenshot, Cdp, Served, TempDir, BROWSERS};
 use serde_json::Value;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A running `synod ui` on a free loopback port, killed on drop.
 struct Ui {
-    _guard: ChildGuard,
+    _served: Served,
     port: u16,
 }
 
 impl Ui {
     fn start() -> Ui {
-        let mut last = String::new();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let child = Command::new(env!("CARGO_BIN_EXE_synod"))
-                .args(["ui", "--addr", &format!("127.0.0.1:{port}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn synod ui");
-            let mut guard = ChildGuard(child);
-            let started = Instant::now();
-            loop {
-                if let Some(status) = guard.0.try_wait().expect("try_wait") {
-                    last = format!("synod ui exited early ({status})");
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Ui {
-                        _guard: guard,
-                        port,
-                    };
-                }
-                assert!(started.elapsed() < STARTUP_LIMIT, "synod ui did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        let served = Served::start(&["ui"]);
+        let port = served.port;
+        Ui {
+            _served: served,
+            port,
         }
-        panic!("could not start synod ui: {last}");
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {

@@ -310,6 +310,25 @@ pub type KvModel<S, C> = System<KvActor<S>, C, History>;
 /// Its state.
 pub type KvSystemState<S> = SystemState<KvActor<S>, History>;
 
+/// For a protocol's view ([`System::view`]): each server's index and state, `None` while it is
+/// crashed.
+pub fn view_servers<S, I>(state: &KvSystemState<S>) -> Vec<(usize, Option<&S::State>)>
+where
+    S: Actor<Msg = crate::kv::KvMsg<I>>,
+    I: Clone + Debug + Eq + Hash,
+{
+    state
+        .actors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, slot)| {
+            slot.state
+                .server()
+                .map(|s| (i, Some(s).filter(|_| !state.is_crashed(i))))
+        })
+        .collect()
+}
+
 /// Whether `env` is a reply to a request its client no longer waits for (request ids only
 /// grow, so it never will again): an obsolete message for [`System::obsolete`]. `None` when
 /// `env` is not a reply to a client.

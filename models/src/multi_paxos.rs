@@ -78,7 +78,8 @@
 //! same step, as for Raft.
 
 use crate::checked::{
-    canonical_clients, servers_only_crash, stale_client_reply, Checked, KvModel, KvSystemState,
+    canonical_clients, servers_only_crash, stale_client_reply, view_servers, Checked, KvModel,
+    KvSystemState,
 };
 use crate::durable::Durable;
 use crate::kv::{
@@ -90,7 +91,7 @@ use crate::protocol::{
     Settings, ALL_NETWORKS,
 };
 use crate::system::System;
-use crate::trace::{ViewCell, ViewTable};
+use crate::trace::{crashed_row, view_columns, ViewCell, ViewTable};
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Envelope, Id, Out};
@@ -1975,16 +1976,7 @@ fn obsolete(m: &Inner, state: &MpSystem, env: &Envelope<KvMsg<MpMsg>>) -> bool {
 /// Per replica its role and ballot, what it applied, and per slot what it accepted, coloured by
 /// the ballot's round (slots it knows decided marked; compacted slots shown as the snapshot).
 fn view(state: &MpSystem) -> Vec<ViewTable> {
-    let replicas: Vec<(usize, Option<&MpState>)> = state
-        .actors
-        .iter()
-        .enumerate()
-        .filter_map(|(i, slot)| {
-            slot.state
-                .server()
-                .map(|s| (i, Some(s).filter(|_| !state.is_crashed(i))))
-        })
-        .collect();
+    let replicas = view_servers(state);
     let last = replicas
         .iter()
         .filter_map(|(_, s)| {
@@ -2000,21 +1992,14 @@ fn view(state: &MpSystem) -> Vec<ViewTable> {
         })
         .max()
         .unwrap_or(0);
-    let mut columns: Vec<String> = ["replica", "role", "promised", "applied"]
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    columns.extend((1..=last).map(|i| i.to_string()));
+    let columns = view_columns(&["replica", "role", "promised", "applied"], last);
     let rows = replicas
         .iter()
         .map(|(i, s)| {
-            let name = ViewCell::text(format!("replica {i}"));
             let Some(s) = s else {
-                return vec![
-                    name.mark("crashed"),
-                    ViewCell::text("crashed").mark("crashed"),
-                ];
+                return crashed_row(format!("replica {i}"));
             };
+            let name = ViewCell::text(format!("replica {i}"));
             let role = match &s.role {
                 Role::Leader(l) => ViewCell::text(format!("leader {:?}", l.ballot))
                     .colour(l.ballot.round)

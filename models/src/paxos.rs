@@ -96,7 +96,9 @@
 //! (an automatic restart, bounded like the timer's). Floors rise by about one round per fold (a
 //! proposer's new ballot for a fresh key is its floor plus one), so ballots stay small.
 
-use crate::checked::{canonical_clients, servers_only_crash, Checked, KvModel, KvSystemState};
+use crate::checked::{
+    canonical_clients, servers_only_crash, view_servers, Checked, KvModel, KvSystemState,
+};
 use crate::kv::{
     record_invocations, record_returns, ClientPerm, ErrorCode, History, Key, KeyMap, KvActor,
     KvClient, KvConfig, KvMsg, KvState, MsgId, Permute, Step, Value,
@@ -106,7 +108,7 @@ use crate::protocol::{
     Serve, Settings, ALL_NETWORKS,
 };
 use crate::system::System;
-use crate::trace::{ViewCell, ViewTable};
+use crate::trace::{crashed_row, view_columns, ViewCell, ViewTable};
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -1395,16 +1397,7 @@ fn record_out(
 /// Per key, per server: the ballot it promised, the proposal it accepted (coloured by ballot),
 /// and the value it knows decided.
 fn view(state: &PaxosSystem) -> Vec<ViewTable> {
-    let servers: Vec<(usize, Option<&PaxosState>)> = state
-        .actors
-        .iter()
-        .enumerate()
-        .filter_map(|(i, slot)| {
-            slot.state
-                .server()
-                .map(|s| (i, Some(s).filter(|_| !state.is_crashed(i))))
-        })
-        .collect();
+    let servers = view_servers(state);
     let mut keys: Vec<Key> = servers
         .iter()
         .filter_map(|(_, s)| *s)
@@ -1417,13 +1410,10 @@ fn view(state: &PaxosSystem) -> Vec<ViewTable> {
             let rows = servers
                 .iter()
                 .map(|(i, s)| {
-                    let name = ViewCell::text(format!("server {i}"));
                     let Some(s) = s else {
-                        return vec![
-                            name.mark("crashed"),
-                            ViewCell::text("crashed").mark("crashed"),
-                        ];
+                        return crashed_row(format!("server {i}"));
                     };
+                    let name = ViewCell::text(format!("server {i}"));
                     let colour = |b: Ballot| u64::from(b.round) * 8 + u64::from(b.server);
                     let (promised, accepted, decided) = match s.keys.get(&key) {
                         Some(inst) => (
@@ -1451,10 +1441,7 @@ fn view(state: &PaxosSystem) -> Vec<ViewTable> {
                 .collect();
             ViewTable {
                 title: format!("key {key}"),
-                columns: ["server", "promised", "accepted", "decided"]
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect(),
+                columns: view_columns(&["server", "promised", "accepted", "decided"], 0),
                 rows,
             }
         })

@@ -108,8 +108,8 @@
 //! its term's no-op on top of entries of an earlier term), `snapshot installed`.
 
 use crate::checked::{
-    canonical_servers_and_clients, servers_only_crash, stale_client_reply, Checked, KvModel,
-    KvSystemState,
+    canonical_servers_and_clients, servers_only_crash, stale_client_reply, view_servers, Checked,
+    KvModel, KvSystemState,
 };
 use crate::durable::Durable;
 use crate::kv::{
@@ -121,7 +121,7 @@ use crate::protocol::{
     Settings, ALL_NETWORKS,
 };
 use crate::system::System;
-use crate::trace::{ViewCell, ViewTable};
+use crate::trace::{crashed_row, view_columns, ViewCell, ViewTable};
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Envelope, Id, Out};
@@ -1927,36 +1927,20 @@ impl KvConfig for RaftConfig {
 /// RaftScope's picture: per server its role, term, vote and commit index, and its log with each
 /// entry coloured by its term (entries up to the commit index marked committed).
 fn view(state: &RaftSystem) -> Vec<ViewTable> {
-    let servers: Vec<(usize, Option<&RaftState>)> = state
-        .actors
-        .iter()
-        .enumerate()
-        .filter_map(|(i, slot)| {
-            slot.state
-                .server()
-                .map(|s| (i, Some(s).filter(|_| !state.is_crashed(i))))
-        })
-        .collect();
+    let servers = view_servers(state);
     let last = servers
         .iter()
         .filter_map(|(_, s)| s.map(|s| s.log().last_index()))
         .max()
         .unwrap_or(0);
-    let mut columns: Vec<String> = ["server", "role", "term", "voted for", "commit"]
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    columns.extend((1..=last).map(|i| i.to_string()));
+    let columns = view_columns(&["server", "role", "term", "voted for", "commit"], last);
     let rows = servers
         .iter()
         .map(|(i, s)| {
-            let name = ViewCell::text(format!("server {i}"));
             let Some(s) = s else {
-                return vec![
-                    name.mark("crashed"),
-                    ViewCell::text("crashed").mark("crashed"),
-                ];
+                return crashed_row(format!("server {i}"));
             };
+            let name = ViewCell::text(format!("server {i}"));
             let role = match &s.role {
                 Role::Leader(_) => ViewCell::text("leader").mark("leader"),
                 Role::Candidate { .. } => ViewCell::text("candidate").mark("candidate"),

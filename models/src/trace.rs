@@ -68,6 +68,23 @@ pub struct ViewCell {
     pub title: Option<String>,
 }
 
+/// A view's columns: the fixed ones, then `1..=last` (log indices, slots).
+pub fn view_columns(fixed: &[&str], last: u64) -> Vec<String> {
+    fixed
+        .iter()
+        .map(|c| c.to_string())
+        .chain((1..=last).map(|i| i.to_string()))
+        .collect()
+}
+
+/// A view's row for a crashed server.
+pub fn crashed_row(name: String) -> Vec<ViewCell> {
+    vec![
+        ViewCell::text(name).mark("crashed"),
+        ViewCell::text("crashed").mark("crashed"),
+    ]
+}
+
 impl ViewCell {
     pub fn text(text: impl Into<String>) -> ViewCell {
         ViewCell {

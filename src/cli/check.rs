@@ -234,8 +234,8 @@ pub(super) fn explore(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
         );
     }
     let addr = m.get_one::<String>("addr").expect("has a default");
-    let addr = match crate::ui::check_addr(addr) {
-        Ok(a) => a,
+    let listener = match crate::ui::bind(addr) {
+        Ok(l) => l,
         Err(e) => return usage_error(e),
     };
     for note in &resolved.notes {
@@ -252,7 +252,7 @@ pub(super) fn explore(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
     if let Some(bug) = s.bug {
         query.push_str(&format!("&bug={bug}"));
     }
-    super::serve_ui(addr, &format!("#/explore?{query}&path=0"))
+    super::serve_ui(listener, &format!("#/explore?{query}&path=0"))
 }
 
 /// A seed for a simulation the user gave none: the clock's nanoseconds (reported, so a run can be

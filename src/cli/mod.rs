@@ -267,15 +267,19 @@ fn positive_secs(flag: &str, s: f64) -> Result<Duration, String> {
 /// `synod ui`: serves the web UI until interrupted.
 fn ui(m: &ArgMatches) -> ExitCode {
     let addr = m.get_one::<String>("addr").expect("has a default");
-    let addr = match crate::ui::check_addr(addr) {
-        Ok(a) => a,
+    let listener = match crate::ui::bind(addr) {
+        Ok(l) => l,
         Err(e) => return usage_error(e),
     };
-    serve_ui(addr, "")
+    serve_ui(listener, "")
 }
 
-/// Serves the UI on a checked address, printing its URL (with `fragment`, a page to open).
-fn serve_ui(addr: std::net::SocketAddr, fragment: &str) -> ExitCode {
+/// Serves the UI, printing its URL (with `fragment`, a page to open) once it listens.
+fn serve_ui(listener: std::net::TcpListener, fragment: &str) -> ExitCode {
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return usage_error(format!("cannot read the listening address: {e}")),
+    };
     if !addr.ip().is_loopback() {
         eprintln!(
             "warning: serving on {addr}, which is not a loopback address: anyone who can reach it \
@@ -283,7 +287,7 @@ fn serve_ui(addr: std::net::SocketAddr, fragment: &str) -> ExitCode {
         );
     }
     println!("Synod UI on http://{addr}/{fragment} (Ctrl-C to stop)");
-    match crate::ui::serve(addr) {
+    match crate::ui::serve(listener) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => usage_error(e),
     }

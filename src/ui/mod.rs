@@ -22,23 +22,22 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The default address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
-/// Resolves and test-binds `addr`, so a busy port or a bad address is a clear error rather than a
-/// panic inside the HTTP server.
-pub fn check_addr(addr: &str) -> Result<SocketAddr, String> {
+/// Resolves `addr` and listens on it (port 0: any free port; the listener says which), so a
+/// busy port or a bad address is a clear error rather than a panic inside the HTTP server.
+pub fn bind(addr: &str) -> Result<TcpListener, String> {
     let resolved = addr
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve --addr {addr}: {e}"))?
         .next()
         .ok_or_else(|| format!("--addr {addr} resolves to no address"))?;
-    TcpListener::bind(resolved).map_err(|e| format!("cannot listen on {resolved}: {e}"))?;
-    Ok(resolved)
+    TcpListener::bind(resolved).map_err(|e| format!("cannot listen on {resolved}: {e}"))
 }
 
 /// The largest request body accepted, bytes.
@@ -408,10 +407,10 @@ fn handle(job: &Shared, mut req: tiny_http::Request) {
     }
 }
 
-/// Serves the UI on `addr` until the process ends.
-pub fn serve(addr: SocketAddr) -> Result<(), String> {
-    let server =
-        tiny_http::Server::http(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+/// Serves the UI on `listener` until the process ends.
+pub fn serve(listener: TcpListener) -> Result<(), String> {
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| format!("cannot serve: {e}"))?;
     let job: Shared = Arc::new(Mutex::new(Job::default()));
     // A few HTTP threads: a slow client never holds up the others.
     let server = Arc::new(server);

@@ -393,3 +393,58 @@ impl Cdp {
         }
     }
 }
+
+/// A `synod ui` or `synod explore` started on a free port (`--addr 127.0.0.1:0`), killed on drop:
+/// its port and the link its banner printed (read from its stdout, so the port is its own).
+pub struct Served {
+    _guard: ChildGuard,
+    pub port: u16,
+    pub link: String,
+}
+
+impl Served {
+    pub fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let child = Command::new(env!("CARGO_BIN_EXE_synod"))
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn synod");
+        let mut guard = ChildGuard(child);
+        let stdout = guard.0.stdout.take().expect("piped");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let link = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("synod {args:?} exited before its banner"))
+                .expect("read stdout");
+            if let Some(w) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                break w.to_string();
+            }
+        };
+        let port = link
+            .trim_start_matches("http://")
+            .split(['/', ':'])
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {link}"));
+        // Keep reading stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < STARTUP_LIMIT,
+                "synod {args:?} did not serve"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Served {
+            _guard: guard,
+            port,
+            link,
+        }
+    }
+}
