@@ -89,20 +89,32 @@ pub struct StepRequest {
     pub path: Vec<usize>,
 }
 
-fn step(req: &StepRequest) -> (u16, Value) {
-    let entry = match catalog::find(&req.protocol) {
-        Ok(e) => e,
-        Err(e) => return (400, json!({ "error": e.to_string() })),
-    };
+/// Finds `protocol` and validates its settings as `synod check` does (a bug's needs applied).
+fn resolve(
+    protocol: &str,
+    params: &BTreeMap<String, u64>,
+    network: &Option<String>,
+    bug: &Option<String>,
+    symmetry: bool,
+) -> Result<(&'static catalog::Entry, catalog::Resolved), String> {
+    let entry = catalog::find(protocol).map_err(|e| e.to_string())?;
     let raw = RawSettings {
-        params: req.params.clone(),
-        network: req.network.clone(),
-        bug: req.bug.clone().filter(|b| !b.is_empty()),
-        symmetry: false,
+        params: params.clone(),
+        network: network.clone(),
+        bug: bug.clone().filter(|b| !b.is_empty()),
+        symmetry,
     };
-    let resolved = match entry.resolve(&raw, Mode::Check) {
-        Ok(r) => r,
-        Err(e) => return (400, json!({ "error": e.to_string() })),
+    let resolved = entry
+        .resolve(&raw, Mode::Check)
+        .map_err(|e| e.to_string())?;
+    Ok((entry, resolved))
+}
+
+fn step(req: &StepRequest) -> (u16, Value) {
+    let (entry, resolved) = match resolve(&req.protocol, &req.params, &req.network, &req.bug, false)
+    {
+        Ok(x) => x,
+        Err(e) => return (400, json!({ "error": e })),
     };
     match entry.step(&resolved.settings, &req.path) {
         Ok(v) => (200, v),
@@ -141,25 +153,22 @@ type Shared = Arc<Mutex<Job>>;
 fn prepare(
     req: &CheckRequest,
 ) -> Result<(&'static catalog::Entry, catalog::Resolved, CheckOptions), String> {
-    let entry = catalog::find(&req.protocol).map_err(|e| e.to_string())?;
-    let raw = RawSettings {
-        params: req.params.clone(),
-        network: req.network.clone(),
-        bug: req.bug.clone().filter(|b| !b.is_empty()),
-        symmetry: req.symmetry,
-    };
-    let resolved = entry
-        .resolve(&raw, Mode::Check)
-        .map_err(|e| e.to_string())?;
+    let (entry, resolved) = resolve(
+        &req.protocol,
+        &req.params,
+        &req.network,
+        &req.bug,
+        req.symmetry,
+    )?;
     let strategy = match req.strategy.as_deref() {
-        None | Some("bfs") => Strategy::Bfs,
-        Some("dfs") => Strategy::Dfs,
-        Some("simulation") => Strategy::Simulation,
-        Some(other) => {
-            return Err(format!(
-                "unknown strategy '{other}'; valid strategies: bfs, dfs, simulation"
-            ))
-        }
+        None => Strategy::Bfs,
+        Some(name) => Strategy::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| {
+                format!("unknown strategy '{name}'; valid strategies: bfs, dfs, simulation")
+            })?,
     };
     let threads = match req.threads {
         Some(0) => return Err("threads must be at least 1".into()),

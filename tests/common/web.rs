@@ -164,6 +164,34 @@ impl Drop for TempDir {
     }
 }
 
+/// The flags every headless chromium here starts with: no sandbox (CI runs as root), no GPU,
+/// nothing fetched in the background.
+const HEADLESS: [&str; 7] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// Runs headless chromium with `args` (and its own profile) until it exits; returns stdout.
+fn run_headless(browser: &Path, profile: &Path, args: &[&str], what: &str) -> String {
+    let child = Command::new(browser)
+        .args(HEADLESS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
+    let (status, stdout, stderr) = wait_with_limit(child, Duration::from_secs(60), "the browser");
+    assert!(status.success(), "{what} failed ({status}):\n{stderr}");
+    stdout
+}
+
 /// Loads the UI in headless chromium and returns the DOM after its JavaScript ran.
 pub fn rendered_dom(browser: &Path, url: &str, profile: &Path) -> String {
     rendered_dom_within(browser, url, profile, 5000)
@@ -171,33 +199,9 @@ pub fn rendered_dom(browser: &Path, url: &str, profile: &Path) -> String {
 
 /// [`rendered_dom`] with `budget_ms` of the page's virtual time (its timers run that long).
 pub fn rendered_dom_within(browser: &Path, url: &str, profile: &Path, budget_ms: u32) -> String {
-    let child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.display()),
-            &format!("--virtual-time-budget={budget_ms}"),
-            "--dump-dom",
-            url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
-    let (status, dom, stderr) = wait_with_limit(child, Duration::from_secs(60), "the browser");
-    assert!(
-        status.success(),
-        "{} failed ({status}):\n{stderr}",
-        browser.display()
-    );
-    dom
+    let budget = format!("--virtual-time-budget={budget_ms}");
+    let args = ["--disable-quic", &budget, "--dump-dom", url];
+    run_headless(browser, profile, &args, &format!("loading {url}"))
 }
 
 /// Loads `url` in headless chromium at 1600x1000 and writes a PNG of the page to `out`.
@@ -205,32 +209,15 @@ pub fn screenshot(browser: &Path, url: &str, profile: &Path, out: &Path) {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).expect("create the screenshot directory");
     }
-    let child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1600,1000",
-            &format!("--user-data-dir={}", profile.display()),
-            "--virtual-time-budget=20000",
-            &format!("--screenshot={}", out.display()),
-            url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
-    let (status, _, stderr) = wait_with_limit(child, Duration::from_secs(60), "the browser");
-    assert!(
-        status.success(),
-        "screenshot of {url} failed ({status}):\n{stderr}"
-    );
+    let shot = format!("--screenshot={}", out.display());
+    let args = [
+        "--hide-scrollbars",
+        "--window-size=1600,1000",
+        "--virtual-time-budget=20000",
+        &shot,
+        url,
+    ];
+    run_headless(browser, profile, &args, &format!("screenshot of {url}"));
     assert!(out.is_file(), "no screenshot written to {}", out.display());
 }
 
@@ -261,22 +248,16 @@ impl Cdp {
         }
         let (child_read, child_write) = (to_chrome[0], from_chrome[1]);
         let mut cmd = Command::new(browser);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1600,1000",
-            "--remote-debugging-pipe",
-            &format!("--user-data-dir={}", profile.path().display()),
-            url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.args(HEADLESS)
+            .args([
+                "--window-size=1600,1000",
+                "--remote-debugging-pipe",
+                &format!("--user-data-dir={}", profile.path().display()),
+                url,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: between fork and exec only dup2, which is async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
