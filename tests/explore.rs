@@ -95,6 +95,9 @@ fn explore_rejects_an_invalid_address() {
         &["256.1.1.1:1"],
     );
     explore_expect_usage_error(&["explore", "paxos", "--addr", "nonsense"], &["nonsense"]);
+    // `synod ui` binds the same way.
+    explore_expect_usage_error(&["ui", "--addr", "nonsense"], &["nonsense"]);
+    explore_expect_usage_error(&["ui", "--addr", "256.1.1.1:1"], &["256.1.1.1:1"]);
 }
 
 #[test]
