@@ -29,6 +29,7 @@ use crate::catalog;
 use crate::client::{self, EchoServer, HistoryFormat, LoadConfig, LoadReport, Wire};
 use crate::lincheck::{self, CheckReport, Verdict};
 use crate::net::cluster::ClusterReport;
+use crate::net::record::{self, Recorder, Written};
 use crate::net::runnable::Runnable;
 use crate::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent};
 use crate::serve::temp_data_dir;
@@ -57,6 +58,15 @@ pub struct BenchConfig {
     pub compare: Vec<String>,
     /// Write the recorded history here after the run: `.edn` Jepsen EDN, otherwise JSON lines.
     pub history_out: Option<PathBuf>,
+    /// Record the run (`--record`): the nodes' and clients' datagrams, the history, the verdict.
+    pub record: Option<RecordTo>,
+}
+
+/// Where a run's recording goes (`--record FILE`, `--record-limit N`).
+#[derive(Clone, Debug)]
+pub struct RecordTo {
+    pub path: PathBuf,
+    pub max_events: usize,
 }
 
 /// How to benchmark servers that are already running (`synod bench --target ADDR,...`).
@@ -79,6 +89,9 @@ pub struct TargetBenchConfig {
     pub check_budget: Duration,
     /// Write the recorded history here after the run: `.edn` Jepsen EDN, otherwise JSON lines.
     pub history_out: Option<PathBuf>,
+    /// Record the clients' side of the run (the servers run elsewhere: their datagrams are not
+    /// seen), the history and the verdict.
+    pub record: Option<RecordTo>,
 }
 
 /// Where a run's history went.
@@ -123,6 +136,8 @@ pub struct BenchReport {
     pub baselines: Vec<Baseline>,
     /// Where the history was written, if asked.
     pub history_out: Option<HistoryOut>,
+    /// Where the recording was written (`--record`), or why it was not.
+    pub record: Option<Result<Written, String>>,
 }
 
 impl BenchReport {
@@ -146,6 +161,8 @@ fn measure(
     crashes: &[NodeEvent],
     restarts: &[NodeEvent],
 ) -> Result<(LoadReport, ClusterReport), String> {
+    // A recorded run records the nodes as well as the clients.
+    let record = load.record.clone();
     let dir = temp_data_dir("bench");
     let cluster = Cluster::start(ClusterConfig {
         protocol: protocol.clone(),
@@ -157,6 +174,7 @@ fn measure(
         faults: faults.clone(),
         crashes: crashes.to_vec(),
         restarts: restarts.to_vec(),
+        record,
     })?;
     load.targets = cluster.addrs().iter().map(|a| SocketAddr::V4(*a)).collect();
     let result = client::run(&load).map_err(|e| e.to_string());
@@ -184,7 +202,11 @@ fn finish(
     model: lincheck::Model,
     budget: Duration,
     history_out: Option<&Path>,
-) -> (Option<CheckReport>, Option<HistoryOut>) {
+) -> (
+    Option<CheckReport>,
+    Option<HistoryOut>,
+    Option<Vec<lincheck::Op>>,
+) {
     let history = report.history.take();
     let out = history_out.map(|path| HistoryOut {
         path: path.to_path_buf(),
@@ -200,11 +222,35 @@ fn finish(
             None => Err("not written: no history was recorded".into()),
         },
     });
-    let lincheck = match history {
-        Some(ops) if check => Some(lincheck::check(&ops, model, budget)),
+    let lincheck = match &history {
+        Some(ops) if check => Some(lincheck::check(ops, model, budget)),
         _ => None,
     };
-    (lincheck, out)
+    (lincheck, out, history)
+}
+
+/// After a recorded run: writes the recording with the history and the verdict.
+#[allow(clippy::too_many_arguments)]
+fn write_record(
+    to: &RecordTo,
+    recorder: &Recorder,
+    protocol: Option<&str>,
+    nodes: Vec<SocketAddr>,
+    report: &LoadReport,
+    history: Option<&[lincheck::Op]>,
+    lincheck: Option<&CheckReport>,
+    model: lincheck::Model,
+) -> Result<Written, String> {
+    let ctx = record::Context {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        protocol,
+        nodes,
+        history: history.map(|h| (h, report.start)),
+        lincheck: lincheck.map(|c| (c, model)),
+    };
+    recorder
+        .write(&to.path, &ctx)
+        .map_err(|e| format!("cannot write the recording to {}: {e}", to.path.display()))
 }
 
 /// Runs the load generator against servers that are already running, then writes and checks the
@@ -223,20 +269,35 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
         .iter()
         .map(|t| client::resolve(t).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    load.record_history = cfg.check || cfg.history_out.is_some();
+    load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
+    let recorder = cfg.record.as_ref().map(|r| Recorder::new(r.max_events));
+    load.record = recorder.clone();
     if load.key_base == 0 {
         load.key_base = client::msg_id_base();
     }
     load.validate().map_err(|e| e.to_string())?;
     history_writable(cfg.history_out.as_deref())?;
     let mut report = client::run(&load).map_err(|e| e.to_string())?;
-    let (lincheck, history_out) = finish(
+    let (lincheck, history_out, history) = finish(
         &mut report,
         cfg.check,
         cfg.model,
         cfg.check_budget,
         cfg.history_out.as_deref(),
     );
+    let record = match (&cfg.record, &recorder) {
+        (Some(to), Some(r)) => Some(write_record(
+            to,
+            r,
+            None,
+            Vec::new(),
+            &report,
+            history.as_deref(),
+            lincheck.as_ref(),
+            cfg.model,
+        )),
+        _ => None,
+    };
     Ok(BenchReport {
         protocol: None,
         targets: cfg.targets.clone(),
@@ -252,13 +313,14 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
         lincheck,
         baselines: Vec::new(),
         history_out,
+        record,
     })
 }
 
 /// Runs the benchmark (and the baselines, if asked).
 pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     let mut load = cfg.load.clone();
-    load.record_history = cfg.check || cfg.history_out.is_some();
+    load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
     if !cfg.protocol.cas && load.cas > 0.0 {
         return Err(format!(
             "{} does not support cas (error 10); use --cas 0",
@@ -266,6 +328,8 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         ));
     }
     history_writable(cfg.history_out.as_deref())?;
+    let recorder = cfg.record.as_ref().map(|r| Recorder::new(r.max_events));
+    load.record = recorder.clone();
     let (mut report, cluster) = measure(
         &cfg.protocol,
         cfg.nodes,
@@ -275,16 +339,35 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         &cfg.crashes,
         &cfg.restarts,
     )?;
-    let (lincheck, history_out) = finish(
+    let (lincheck, history_out, history) = finish(
         &mut report,
         cfg.check,
         cfg.protocol.model,
         cfg.check_budget,
         cfg.history_out.as_deref(),
     );
+    let record = match (&cfg.record, &recorder) {
+        (Some(to), Some(r)) => Some(write_record(
+            to,
+            r,
+            Some(cfg.protocol.name),
+            cluster
+                .nodes
+                .iter()
+                .filter_map(|n| n.addr.parse().ok())
+                .collect(),
+            &report,
+            history.as_deref(),
+            lincheck.as_ref(),
+            cfg.protocol.model,
+        )),
+        _ => None,
+    };
+    drop(history);
     let mut baselines = Vec::new();
     let mut base = load.clone();
     base.record_history = false;
+    base.record = None;
     for name in &cfg.compare {
         let (what, load) = match name.as_str() {
             "spawn" => (
@@ -352,6 +435,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         lincheck,
         baselines,
         history_out,
+        record,
     })
 }
 
@@ -494,6 +578,11 @@ impl BenchReport {
                 Err(e) => out.push_str(&format!("History: {e}\n")),
             }
         }
+        match &self.record {
+            Some(Ok(w)) => out.push_str(&format!("{}\n", crate::serve::record_text(w))),
+            Some(Err(e)) => out.push_str(&format!("Recording: {e}\n")),
+            None => {}
+        }
         if !self.baselines.is_empty() {
             out.push_str("Baselines (same load generator, same machine, one after another):\n");
             let me = self.load.ops_per_sec;
@@ -589,6 +678,11 @@ impl BenchReport {
             "lincheck": self.lincheck.as_ref().map(|c| lincheck_json(c, self.model)),
             "baselines": baselines,
             "history_out": history_out,
+            "record": match &self.record {
+                Some(Ok(w)) => serde_json::to_value(w).expect("figures serialise"),
+                Some(Err(e)) => serde_json::json!({"error": e}),
+                None => serde_json::Value::Null,
+            },
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct RunConfig {
     pub restarts: Vec<NodeEvent>,
     /// `None`: until Ctrl-C.
     pub duration: Option<Duration>,
+    /// Record the run here (`--record`).
+    pub record: Option<crate::bench::RecordTo>,
 }
 
 /// A flag set by Ctrl-C (SIGINT) or SIGTERM.
@@ -79,6 +81,10 @@ pub fn run(cfg: RunConfig) -> ExitCode {
         Some(d) => (d.clone(), false),
         None => (temp_data_dir("run"), true),
     };
+    let recorder = cfg
+        .record
+        .as_ref()
+        .map(|r| net::record::Recorder::new(r.max_events));
     let cluster = Cluster::start(ClusterConfig {
         protocol: cfg.protocol.clone(),
         nodes: cfg.nodes,
@@ -89,6 +95,7 @@ pub fn run(cfg: RunConfig) -> ExitCode {
         faults: cfg.faults.clone(),
         crashes: cfg.crashes.clone(),
         restarts: cfg.restarts.clone(),
+        record: recorder.clone(),
     });
     let cluster = match cluster {
         Ok(c) => c,
@@ -121,16 +128,55 @@ pub fn run(cfg: RunConfig) -> ExitCode {
     if let Some((node, addr, error)) = &failure {
         eprintln!("error: node {node} ({addr}) stopped: {error}; stopping the cluster");
     }
+    let nodes: Vec<std::net::SocketAddr> = cluster.addrs().iter().map(|a| (*a).into()).collect();
     let report = cluster.stop();
     print!("{}", counters_text(&report));
+    let mut record_failed = false;
+    if let (Some(to), Some(r)) = (&cfg.record, &recorder) {
+        let ctx = net::record::Context {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            protocol: Some(cfg.protocol.name),
+            nodes,
+            history: None,
+            lincheck: None,
+        };
+        match r.write(&to.path, &ctx) {
+            Ok(w) => println!("{}", record_text(&w)),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the recording to {}: {e}",
+                    to.path.display()
+                );
+                record_failed = true;
+            }
+        }
+    }
     if temporary {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
-    if failure.is_some() || report.nodes.iter().any(|n| n.error.is_some()) {
+    if failure.is_some() || record_failed || report.nodes.iter().any(|n| n.error.is_some()) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `Recorded 1,234 events to FILE (56 KB); 10 later ones dropped (--record-limit 1000)`.
+pub fn record_text(w: &net::record::Written) -> String {
+    let mut s = format!(
+        "Recorded {} events to {} ({} KB); open it in synod ui",
+        crate::util::thousands(w.events as u64),
+        w.path,
+        w.bytes.div_ceil(1024)
+    );
+    if w.dropped > 0 {
+        s.push_str(&format!(
+            "; {} later events were dropped (--record-limit {})",
+            crate::util::thousands(w.dropped),
+            w.max_events
+        ));
+    }
+    s
 }
 
 /// One line per configured fault, so a run's output says how it was run.
@@ -281,6 +327,7 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
         counters: counters.clone(),
         incarnation: 0,
         leading: leading.clone(),
+        record: None,
     };
     let thread = match (cfg.protocol.launch)(ctx) {
         Ok(t) => t,

@@ -51,6 +51,7 @@ fn cluster(protocol: &str, nodes: usize, tag: &str) -> (Local, Vec<String>) {
         faults: FaultConfig::default(),
         crashes: Vec::new(),
         restarts: Vec::new(),
+        record: None,
     })
     .unwrap();
     let addrs = cluster.addrs().iter().map(|a| a.to_string()).collect();
@@ -75,6 +76,7 @@ fn config(targets: Vec<String>, model: Model, secs: f64) -> TargetBenchConfig {
         check: true,
         check_budget: Duration::from_secs(30),
         history_out: None,
+        record: None,
     }
 }
 

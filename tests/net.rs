@@ -48,6 +48,7 @@ fn cluster_with(
         faults,
         crashes,
         restarts,
+        record: None,
     })
     .unwrap()
 }
@@ -93,6 +94,7 @@ fn load(c: &Cluster, secs: f64, clients: usize) -> LoadConfig {
         record_history: true,
         threads: 1,
         fresh_writes: false,
+        record: None,
     }
 }
 
@@ -328,6 +330,7 @@ fn fsync_never_skips_fsyncs() {
         faults: FaultConfig::default(),
         crashes: vec![],
         restarts: vec![],
+        record: None,
     })
     .unwrap();
     assert_eq!(write(addr(&c, 0), 1, 1).as_deref(), Some("write_ok"));
@@ -846,6 +849,7 @@ fn fixed_cluster(protocol: &str, nodes: usize, dir: &Path) -> Result<Cluster, St
             faults: FaultConfig::default(),
             crashes: vec![],
             restarts: vec![],
+            record: None,
         }) {
             Ok(c) => return Ok(c),
             Err(e) if e.contains("cannot bind") => last = e,
@@ -887,6 +891,7 @@ fn paxos_acceptors_that_lost_their_snapshot_refuse_to_start() {
         faults: FaultConfig::default(),
         crashes: vec![],
         restarts: vec![],
+        record: None,
     });
     let err = match again {
         Ok(c) => {

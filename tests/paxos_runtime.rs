@@ -56,6 +56,7 @@ fn cluster(tag: &str, faults: FaultConfig, fsync: FsyncPolicy, params: &[(&str, 
         faults,
         crashes: vec![],
         restarts: vec![],
+        record: None,
     })
     .unwrap()
 }

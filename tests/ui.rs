@@ -229,7 +229,11 @@ fn trace_files_are_served_only_when_they_hold_a_trace() {
     let not_trace = dir.path().join("other.json");
     std::fs::write(&not_trace, "{\"x\":1}").unwrap();
     for (path, code, needle) in [
-        (not_trace.display().to_string(), 400, "holds no trace"),
+        (
+            not_trace.display().to_string(),
+            400,
+            "holds neither a trace nor a recording",
+        ),
         ("/etc/passwd".to_string(), 400, "ends in .json"),
         ("/no/such/file.json".to_string(), 404, "cannot read"),
     ] {

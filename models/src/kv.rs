@@ -149,7 +149,14 @@ impl<I: fmt::Debug> fmt::Debug for KvMsg<I> {
                     write!(f, " value={v}")?;
                 }
                 if let Some(l) = leader {
-                    write!(f, " leader={}", usize::from(*l))?;
+                    // On sockets an id is an address (IPv4 and port packed in the number); in
+                    // the checker it is an actor's index.
+                    let n = usize::from(*l);
+                    if n > usize::from(u16::MAX) {
+                        write!(f, " leader={}", std::net::SocketAddrV4::from(*l))?;
+                    } else {
+                        write!(f, " leader={n}")?;
+                    }
                 }
                 write!(f, ")")
             }

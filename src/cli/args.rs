@@ -332,6 +332,25 @@ pub(super) fn crash_args(c: Command) -> Command {
     ))
 }
 
+/// `--record FILE` and `--record-limit N` (run, bench).
+pub(super) fn record_args(c: Command) -> Command {
+    c.arg(global(
+        Arg::new("record")
+            .long("record")
+            .value_name("FILE")
+            .value_parser(value_parser!(PathBuf))
+            .help("Record every datagram sent and received (node, peer, decoded message, time), every timer, crash and restart, and the clients' operations, as JSON for `synod ui` (Open a file)"),
+    ))
+    .arg(global(
+        Arg::new("record-limit")
+            .long("record-limit")
+            .value_name("N")
+            .value_parser(value_parser!(usize))
+            .default_value("200000")
+            .help("Keep the first N events of a recording; later ones are counted as dropped"),
+    ))
+}
+
 pub(super) fn fsync_arg() -> Arg {
     global(
         Arg::new("fsync")
@@ -391,7 +410,7 @@ pub(super) fn run_command() -> Command {
         ))
         .arg(fsync_arg())
         .arg(duration_arg());
-    let c = crash_args(fault_args(c));
+    let c = record_args(crash_args(fault_args(c)));
     protocol_subcommands(c, Mode::Run, "run")
 }
 
@@ -616,6 +635,6 @@ pub(super) fn bench_command() -> Command {
                 .help("Also measure, in this invocation, baselines by name: a runnable protocol (on as many nodes; single-copy-kv on one), spawn (this protocol under stateright::actor::spawn) or echo (a bare UDP echo loop); alone: spawn,single-copy-kv,echo. Prints each one's ratio"),
         ))
         .arg(global(format_arg()));
-    let c = crash_args(fault_args(c));
+    let c = record_args(crash_args(fault_args(c)));
     protocol_subcommands(c, Mode::Run, "bench")
 }

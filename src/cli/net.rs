@@ -74,12 +74,40 @@ pub(super) fn run(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             crashes,
             restarts,
             duration: duration(m)?,
+            record: record(m)?,
         })
     };
     match setup() {
         Ok(cfg) => serve::run(cfg),
         Err(e) => usage_error(e),
     }
+}
+
+/// `--record FILE` with its `--record-limit`; the file is created now, so that a typo fails
+/// before the run rather than after it.
+fn record(m: &ArgMatches) -> Result<Option<crate::bench::RecordTo>, String> {
+    let limit = *m.get_one::<usize>("record-limit").expect("has a default");
+    let Some(path) = m.get_one::<PathBuf>("record") else {
+        if given(m, "record-limit") {
+            return Err("--record-limit bounds a recording; give --record FILE too".into());
+        }
+        return Ok(None);
+    };
+    if limit == 0 {
+        return Err("--record-limit 0 would record nothing; give at least 1".into());
+    }
+    if path.extension().is_none_or(|e| e != "json") {
+        return Err(format!(
+            "--record {}: a recording is JSON and its name ends in .json (the UI opens .json files)",
+            path.display()
+        ));
+    }
+    std::fs::File::create(path)
+        .map_err(|e| format!("--record {}: cannot write it: {e}", path.display()))?;
+    Ok(Some(crate::bench::RecordTo {
+        path: path.clone(),
+        max_events: limit,
+    }))
 }
 
 pub(super) fn node(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
@@ -212,6 +240,7 @@ fn load_config(m: &ArgMatches, write_once: bool) -> Result<crate::client::LoadCo
         record_history: !m.get_flag("no-check") || m.get_one::<PathBuf>("history-out").is_some(),
         threads: *m.get_one::<usize>("client-threads").expect("default"),
         fresh_writes: write_once && keys.is_none(),
+        record: None,
     };
     // Validated with a stand-in target; the real addresses replace it.
     crate::client::LoadConfig {
@@ -260,6 +289,7 @@ fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchRep
         check_budget: check_budget(m)?,
         compare: compare_names(m)?,
         history_out: m.get_one::<PathBuf>("history-out").cloned(),
+        record: record(m)?,
     };
     crate::bench::bench(&cfg)
 }
@@ -347,6 +377,7 @@ fn bench_targets(
         check: !m.get_flag("no-check"),
         check_budget: check_budget(m)?,
         history_out: m.get_one::<PathBuf>("history-out").cloned(),
+        record: record(m)?,
     };
     crate::bench::bench_targets(&cfg)
 }

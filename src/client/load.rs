@@ -67,6 +67,7 @@
 use super::codec::{self, decode_reply, encode_request, ReplyBody, Request, Wire};
 use super::{any_addr_like, MAX_REDIRECTS};
 use crate::lincheck::{Key, Op, OpKind, Outcome, Value};
+use crate::net::record::{Kind, Recorder, Tape};
 use crate::util::thousands;
 use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
@@ -131,6 +132,9 @@ pub struct LoadConfig {
     /// a write, no cas: a write-once store (Paxos) then runs a full consensus round per write
     /// instead of answering most writes with error 22 (see the module's "Fresh keys").
     pub fresh_writes: bool,
+    /// Record every datagram the clients send and receive here (`--record`); client `c`'s lane
+    /// is named `c<c>`.
+    pub record: Option<std::sync::Arc<Recorder>>,
 }
 
 impl Default for LoadConfig {
@@ -152,6 +156,7 @@ impl Default for LoadConfig {
             record_history: false,
             threads: 1,
             fresh_writes: false,
+            record: None,
         }
     }
 }
@@ -342,6 +347,8 @@ pub struct LoadReport {
     /// How many operations the history held (kept when the history is taken for checking).
     pub history_ops: Option<usize>,
     pub history_overflow: bool,
+    /// When the run started: the history's times count from here.
+    pub start: Instant,
 }
 
 impl LoadReport {
@@ -558,7 +565,7 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadReport, LoadError> {
                 .collect()
         })
     };
-    merge(cfg, threads, results)
+    merge(cfg, threads, results, start)
 }
 
 /// What one event-loop thread hands back.
@@ -655,6 +662,7 @@ fn merge(
     cfg: &LoadConfig,
     threads: usize,
     results: Vec<Result<ThreadResult, LoadError>>,
+    start: Instant,
 ) -> Result<LoadReport, LoadError> {
     let mut window = Counters::default();
     let mut run = Counters::default();
@@ -724,7 +732,57 @@ fn merge(
         history_ops: (cfg.record_history && !history_overflow).then_some(history.len()),
         history: (cfg.record_history && !history_overflow).then_some(history),
         history_overflow,
+        start,
     })
+}
+
+/// A request as the nodes' recordings print it (the `Debug` form of the same message), so the
+/// two ends of a datagram read alike.
+fn request_text(msg_id: u64, req: &Request) -> synod_models::kv::KvMsg<()> {
+    use synod_models::kv::KvMsg;
+    match req.kind {
+        OpKind::Read => KvMsg::Read {
+            msg_id,
+            key: req.key,
+        },
+        OpKind::Write(value) => KvMsg::Write {
+            msg_id,
+            key: req.key,
+            value,
+        },
+        OpKind::Cas { from, to } => KvMsg::Cas {
+            msg_id,
+            key: req.key,
+            from,
+            to,
+        },
+    }
+}
+
+/// A reply as the nodes' recordings print it.
+fn reply_text(reply: &codec::Reply<'_>) -> String {
+    let id = reply.in_reply_to;
+    match &reply.body {
+        ReplyBody::ReadOk(v) => format!("ReadOk(#{id} {v})"),
+        ReplyBody::WriteOk => format!("WriteOk(#{id})"),
+        ReplyBody::CasOk => format!("CasOk(#{id})"),
+        ReplyBody::Error {
+            code,
+            leader,
+            value,
+            ..
+        } => {
+            let mut s = format!("Error(#{id} {code}");
+            if let Some(v) = value {
+                s.push_str(&format!(" value={v}"));
+            }
+            if let Some(l) = leader {
+                s.push_str(&format!(" leader={l}"));
+            }
+            s.push(')');
+            s
+        }
+    }
 }
 
 fn new_histogram() -> Result<Histogram<u64>, LoadError> {
@@ -1031,6 +1089,8 @@ struct Worker<'a> {
     /// The read fraction and read+cas fraction scaled to u64, for integer comparisons.
     read_below: u64,
     cas_below: u64,
+    /// This thread's share of a `--record`ing, if the run is recorded.
+    tape: Option<Tape>,
 }
 
 fn fraction_to_u64(f: f64) -> u64 {
@@ -1095,6 +1155,14 @@ impl<'a> Worker<'a> {
             });
             id += threads;
         }
+        let tape = cfg.record.as_ref().map(|r| {
+            for c in &clients {
+                if let Ok(a) = c.socket.local_addr() {
+                    r.name(a, format!("c{}", c.id));
+                }
+            }
+            Tape::new(r)
+        });
         let schedule = cfg.rate.map(|rate| Schedule {
             rate,
             threads: threads as u64,
@@ -1129,6 +1197,7 @@ impl<'a> Worker<'a> {
             history_overflow: false,
             read_below: fraction_to_u64(cfg.reads),
             cas_below: fraction_to_u64(cfg.reads + cfg.cas),
+            tape,
         })
     }
 
@@ -1326,6 +1395,16 @@ impl<'a> Worker<'a> {
         self.detach(i);
         let c = &mut self.clients[i as usize];
         encode_request(self.cfg.wire, c.msg_id, &c.req, &mut self.out);
+        if let (Some(tape), Ok(me)) = (&mut self.tape, c.socket.local_addr()) {
+            let text = request_text(c.msg_id, &c.req);
+            tape.note(
+                Kind::Send,
+                me,
+                Some(c.target),
+                &self.out,
+                format_args!("{text:?}"),
+            );
+        }
         match c.socket.send(&self.out) {
             Ok(_) => self.counters.sent += 1,
             // Lost as far as we can tell: the timeout will retry it.
@@ -1376,6 +1455,28 @@ impl<'a> Worker<'a> {
                 Err(_) => return,
             };
             self.counters.received += 1;
+            if let (Some(tape), Ok(me)) = (&mut self.tape, c.socket.local_addr()) {
+                let bytes = &self.buf[..n];
+                match decode_reply(self.cfg.wire, bytes) {
+                    Ok(reply) => {
+                        let text = reply_text(&reply);
+                        tape.note(
+                            Kind::Receive,
+                            me,
+                            Some(c.target),
+                            bytes,
+                            format_args!("{text}"),
+                        )
+                    }
+                    Err(_) => tape.note(
+                        Kind::Dropped,
+                        me,
+                        Some(c.target),
+                        bytes,
+                        format_args!("Undecodable({n} bytes)"),
+                    ),
+                }
+            }
             let answer = match decode_reply(self.cfg.wire, &self.buf[..n]) {
                 Ok(reply) => {
                     if c.phase == Phase::Idle || reply.in_reply_to != c.msg_id {

@@ -7,6 +7,7 @@
 //! address again and starts the actor from its disk, as a rebooted machine would.
 
 use super::faults::{NodeEvent, Target};
+use super::record::Recorder;
 use super::runnable::Runnable;
 use super::storage::FsyncPolicy;
 use super::{CounterValues, Counters, FaultConfig, NodeContext};
@@ -34,6 +35,8 @@ pub struct ClusterConfig {
     pub faults: FaultConfig,
     pub crashes: Vec<NodeEvent>,
     pub restarts: Vec<NodeEvent>,
+    /// Record every datagram, timer, crash and restart here (`--record`).
+    pub record: Option<Arc<Recorder>>,
 }
 
 /// Binds a UDP socket with large kernel buffers, non-blocking (as mio wants it).
@@ -277,7 +280,7 @@ impl Cluster {
                                 },
                             };
                             let mut inner = inner.lock().expect("cluster lock");
-                            crash_node(&mut inner, node, epoch);
+                            crash_node(&mut inner, node, epoch, cfg.record.as_deref());
                             if let Some(term) = led {
                                 crashed_leader = Some(node);
                                 if let Some(e) = inner.events.last_mut() {
@@ -428,6 +431,7 @@ fn launch(
         counters: counters.clone(),
         incarnation: slot.counters.len() as u64,
         leading: leading.clone(),
+        record: cfg.record.clone(),
     };
     let thread = (cfg.protocol.launch)(ctx)?;
     slot.stop = stop;
@@ -461,7 +465,7 @@ fn leader_of(inner: &Inner) -> Option<(usize, u64)> {
         .map(|(term, i)| (i, term - 1))
 }
 
-fn crash_node(inner: &mut Inner, i: usize, epoch: Instant) {
+fn crash_node(inner: &mut Inner, i: usize, epoch: Instant, record: Option<&Recorder>) {
     let slot = &mut inner.slots[i];
     if slot.thread.is_none() {
         return;
@@ -469,6 +473,9 @@ fn crash_node(inner: &mut Inner, i: usize, epoch: Instant) {
     slot.stop.store(true, Ordering::Relaxed);
     join(slot);
     slot.leading.store(0, Ordering::Relaxed);
+    if let Some(r) = record {
+        r.mark(i, "crashed");
+    }
     inner.events.push(ClusterEvent {
         at_secs: epoch.elapsed().as_secs_f64(),
         node: i,
@@ -495,6 +502,9 @@ fn restart_node(
         },
         Err(e) => format!("restart failed: cannot bind {}: {e}", addrs[i]),
     };
+    if let Some(r) = &cfg.record {
+        r.mark(i, &what);
+    }
     inner.events.push(ClusterEvent {
         at_secs: epoch.elapsed().as_secs_f64(),
         node: i,

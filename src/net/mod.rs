@@ -16,6 +16,7 @@ pub mod codec;
 pub mod datadir;
 pub mod faults;
 pub mod node;
+pub mod record;
 pub mod runnable;
 pub mod storage;
 
@@ -51,6 +52,8 @@ pub struct NodeContext {
     pub incarnation: u64,
     /// The term this node leads in, plus one; 0 while it does not lead (for `--crash leader`).
     pub leading: Arc<AtomicU64>,
+    /// The run's recording (`--record`), if any.
+    pub record: Option<Arc<record::Recorder>>,
 }
 
 macro_rules! counters {

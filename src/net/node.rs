@@ -33,6 +33,7 @@
 use super::codec::{self, Decoded, MAX_DATAGRAM_BYTES};
 use super::datadir::{DataDir, Meta};
 use super::faults::{Fate, Faults, Rng};
+use super::record::{Kind, Tape};
 use super::storage::{DiskStore, Durable};
 use super::{Counters, NodeContext};
 use mio::net::UdpSocket;
@@ -210,7 +211,7 @@ pub fn start<A, I>(
 where
     A: Actor<Msg = KvMsg<I>> + Send + 'static,
     A::Storage: Durable,
-    I: Clone + Serialize + DeserializeOwned + Send + 'static,
+    I: Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + 'static,
 {
     let meta = Meta::new(protocol, ctx.index, ctx.addrs.to_vec());
     let data = DataDir::open(&ctx.dir, &meta)?;
@@ -240,7 +241,7 @@ fn run<A, I>(
 where
     A: Actor<Msg = KvMsg<I>>,
     A::Storage: Durable,
-    I: Clone + Serialize + DeserializeOwned,
+    I: Clone + std::fmt::Debug + Serialize + DeserializeOwned,
 {
     let me = ctx.addrs[ctx.index];
     let peers: HashMap<SocketAddrV4, usize> = ctx
@@ -278,6 +279,10 @@ where
         delayed_seq: 0,
         wire: Vec::with_capacity(1024),
         counters: ctx.counters.clone(),
+        tape: ctx.record.as_ref().map(|r| {
+            r.name(SocketAddr::V4(me), format!("n{}", ctx.index));
+            Tape::new(r)
+        }),
     };
 
     let id = Id::from(me);
@@ -367,7 +372,38 @@ where
                 counters.undecodable.fetch_add(1, Relaxed);
                 continue;
             }
-            match codec::decode::<I>(&buf[..len]) {
+            let decoded = codec::decode::<I>(&buf[..len]);
+            if let Some(tape) = &mut out.tape {
+                let (kind, bytes) = (Kind::Receive, &buf[..len]);
+                let (me, from) = (SocketAddr::V4(me), Some(SocketAddr::V4(src)));
+                match &decoded {
+                    Decoded::Peer(_) if !node.peers.contains_key(&src) => tape.note(
+                        Kind::Dropped,
+                        me,
+                        from,
+                        bytes,
+                        format_args!("NonPeer(a node message from an address that is not a peer)"),
+                    ),
+                    Decoded::Peer(msg) | Decoded::Client(msg) => {
+                        tape.note(kind, me, from, bytes, format_args!("{msg:?}"))
+                    }
+                    Decoded::Reject { code, .. } => tape.note(
+                        kind,
+                        me,
+                        from,
+                        bytes,
+                        format_args!("Malformed(answered with error {})", code.code()),
+                    ),
+                    Decoded::Garbage => tape.note(
+                        Kind::Dropped,
+                        me,
+                        from,
+                        bytes,
+                        format_args!("Undecodable({len} bytes)"),
+                    ),
+                }
+            }
+            match decoded {
                 Decoded::Peer(msg) => {
                     if !node.peers.contains_key(&src) {
                         counters.non_peer.fetch_add(1, Relaxed);
@@ -422,6 +458,10 @@ where
                 if node.timers.get(&t).is_some_and(|at| *at <= now) {
                     node.timers.remove(&t);
                     counters.timeouts.fetch_add(1, Relaxed);
+                    if let Some(tape) = &mut out.tape {
+                        let me = SocketAddr::V4(me);
+                        tape.note(Kind::Timeout, me, None, &[], format_args!("{t:?}"));
+                    }
                     node.step(|a, id, s, o| a.on_timeout(id, s, &t, o));
                 }
             }
@@ -649,12 +689,14 @@ struct Transport {
     delayed_seq: u64,
     wire: Vec<u8>,
     counters: std::sync::Arc<Counters>,
+    /// The node's share of a `--record`ing, if the run is recorded.
+    tape: Option<Tape>,
 }
 
 impl Transport {
     /// Sends `msgs` in order: binary to peers, JSON to clients, through the fault injector; a
     /// message to this node itself goes to `loopback` (no socket, no faults).
-    fn send_all<I: Serialize>(
+    fn send_all<I: Serialize + std::fmt::Debug>(
         &mut self,
         msgs: Vec<(Id, KvMsg<I>)>,
         loopback: &mut VecDeque<KvMsg<I>>,
@@ -690,15 +732,22 @@ impl Transport {
                     delay: Duration::ZERO,
                 }
             };
+            let (me, to) = (SocketAddr::V4(self.me), Some(SocketAddr::V4(dst)));
             match fate {
                 Fate::Drop => {
                     counters.fault_dropped.fetch_add(1, Relaxed);
+                    if let Some(tape) = &mut self.tape {
+                        tape.note(Kind::Lost, me, to, &self.wire, format_args!("{msg:?}"));
+                    }
                 }
                 Fate::Send { copies, delay } => {
                     if copies > 1 {
                         counters.fault_duplicated.fetch_add(1, Relaxed);
                     }
                     for _ in 0..copies {
+                        if let Some(tape) = &mut self.tape {
+                            tape.note(Kind::Send, me, to, &self.wire, format_args!("{msg:?}"));
+                        }
                         if delay.is_zero() {
                             send(&self.socket, &self.wire, dst, &counters);
                         } else if self.delayed.len() < MAX_DELAYED {

@@ -8,7 +8,7 @@
 //! | `GET /api/check` | the check: `status` (`idle`, `running`, `done`, `failed`), `request`, `progress`, `report` (as `check --format json`) |
 //! | `POST /api/check/stop` | stops the running check; it reports what it found, `stopped: interrupted` |
 //! | `POST /api/step` | interactive stepping (body: [`StepRequest`]): the trace along `path`, the actions enabled at its end, each property's condition there |
-//! | `GET /api/trace-file?path=FILE.json` | a trace file written by `check --trace-out`, read from this machine |
+//! | `GET /api/trace-file?path=FILE.json` | a trace file written by `check --trace-out`, or a recording by `run`/`bench --record`, read from this machine |
 //!
 //! A check runs in a background thread with `check`'s memory budget, one at a time: the HTTP
 //! thread never waits for it. The server binds to loopback unless told otherwise, since whoever
@@ -46,6 +46,7 @@ const MAX_BODY_BYTES: u64 = 64 << 10;
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
+const RECORDING_JS: &str = include_str!("assets/recording.js");
 
 /// What `POST /api/check` takes: the protocol and its settings as on the command line.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
@@ -268,8 +269,9 @@ fn stop(job: &Shared) -> Value {
     }
 }
 
-/// The largest trace file `GET /api/trace-file` reads, bytes.
-const MAX_TRACE_FILE_BYTES: u64 = 64 << 20;
+/// The largest trace or recording file `GET /api/trace-file` reads, bytes (a recording of the
+/// default 200,000 events is about 45 MB).
+const MAX_TRACE_FILE_BYTES: u64 = 256 << 20;
 
 /// `GET /api/trace-file?path=FILE.json`: a trace that `check --trace-out` wrote, read from
 /// this machine's disk (the UI is on loopback by default; only `.json` files that hold a trace
@@ -308,9 +310,10 @@ fn trace_file(url: &str) -> (u16, Value) {
     }
     match serde_json::from_str::<Value>(&text) {
         Ok(v) if v["trace"]["steps"].is_array() => (200, v),
+        Ok(v) if v["kind"] == "synod-recording" => (200, v),
         Ok(_) => (
             400,
-            json!({ "error": format!("{path} holds no trace: write one with synod check ... --trace-out FILE.json") }),
+            json!({ "error": format!("{path} holds neither a trace nor a recording: write one with synod check ... --trace-out FILE.json, or synod run|bench ... --record FILE.json") }),
         ),
         Err(e) => (400, json!({ "error": format!("{path} is not JSON: {e}") })),
     }
@@ -373,6 +376,12 @@ fn handle(job: &Shared, mut req: tiny_http::Request) {
             respond(req, 200, "text/html; charset=utf-8", INDEX_HTML.into())
         }
         (Get, "/app.js") => respond(req, 200, "text/javascript; charset=utf-8", APP_JS.into()),
+        (Get, "/recording.js") => respond(
+            req,
+            200,
+            "text/javascript; charset=utf-8",
+            RECORDING_JS.into(),
+        ),
         (Get, "/style.css") => respond(req, 200, "text/css; charset=utf-8", STYLE_CSS.into()),
         (Get, "/api/catalog") => respond_json(req, 200, catalog::to_json()),
         (Get, "/api/check") => {

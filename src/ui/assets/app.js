@@ -6,6 +6,7 @@ const $app = document.getElementById("app");
 const $status = document.getElementById("status");
 let catalog = null;        // GET /api/catalog
 let current = null;        // the trace on screen: {title, trace, back}
+let rec = null;            // the recorded run on screen (recording.js)
 let pollTimer = null;
 
 // ---------------------------------------------------------------------------------------------
@@ -20,7 +21,7 @@ function el(tag, attrs, ...children) {
     else if (k === "text") e.textContent = v;
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     e.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
   }
@@ -35,7 +36,7 @@ function svg(tag, attrs, ...children) {
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined) continue;
     e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
   }
@@ -293,6 +294,80 @@ function parseDebug(text) {
   return root.children.length === 1 ? root.children[0] : root;
 }
 
+// Rust's one-line Debug output ({:?}, as messages are printed) as the same tree.
+function parseDebugLine(text) {
+  let i = 0;
+  const n = text.length;
+  const CLOSE = { "(": ")", "[": "]", "{": "}" };
+  const fieldRe = /([A-Za-z_][A-Za-z0-9_]*|"(?:[^"\\]|\\.)*"|-?\d+): /y;
+  const skip = () => { while (text[i] === " ") i++; };
+  function value(key) {
+    skip();
+    let label = "";
+    while (i < n) {
+      const c = text[i];
+      if (c === '"') {
+        const s = i++;
+        while (i < n && text[i] !== '"') { if (text[i] === "\\") i++; i++; }
+        i++;
+        label += text.slice(s, i);
+        continue;
+      }
+      if (c in CLOSE) break;
+      if (c === "," || c === ")" || c === "]" || c === "}") return { key, value: label.trim() };
+      label += c; i++;
+    }
+    if (i >= n) return { key, value: label.trim() };
+    const open = text[i++], close = CLOSE[open];
+    skip();
+    if (text[i] === close) { i++; return { key, value: label.trim() + " " + open + close }; }
+    const node = { key, label: label.trim(), open, children: [] };
+    while (i < n) {
+      skip();
+      let k = null;
+      if (open === "{") {
+        fieldRe.lastIndex = i;
+        const m = fieldRe.exec(text);
+        if (m) { k = m[1]; i = fieldRe.lastIndex; }
+      }
+      node.children.push(value(k));
+      skip();
+      if (text[i] === ",") { i++; skip(); if (text[i] === close) { i++; break; } continue; }
+      if (text[i] === close) { i++; break; }
+      // Something this reader does not follow: keep the rest as text.
+      node.children.push({ key: null, value: text.slice(i) });
+      i = n;
+    }
+    return node;
+  }
+  const v = value(null);
+  if (i < n) return { key: null, value: text };
+  return v;
+}
+
+// Hovering `target` shows `text` in a floating box: as a tree of fields (a message's Debug
+// form), or as plain lines.
+function tip(target, text, plain) {
+  let box = document.getElementById("tip");
+  const move = (e) => {
+    box.style.left = Math.min(e.clientX + 14, window.innerWidth - box.offsetWidth - 8) + "px";
+    box.style.top = Math.min(e.clientY + 14, window.innerHeight - box.offsetHeight - 8) + "px";
+  };
+  target.addEventListener("mouseenter", (e) => {
+    if (!box) { box = el("div", { id: "tip", class: "tip" }); document.body.append(box); }
+    box.replaceChildren(plain ? el("pre", {}, text) : el("ul", { class: "tree" }, renderNode(parseDebugLine(text), "", null, false)));
+    box.style.display = "block";
+    move(e);
+  });
+  target.addEventListener("mousemove", (e) => box && move(e));
+  target.addEventListener("mouseleave", () => { if (box) box.style.display = "none"; });
+}
+
+function hideTip() {
+  const box = document.getElementById("tip");
+  if (box) box.style.display = "none";
+}
+
 function flatten(node, path, out) {
   const here = path + "/" + (node.key ?? "");
   if (node.children) {
@@ -430,7 +505,9 @@ function diagram(trace, selected) {
     const room = Math.max(90, Math.abs(x2 - x1) - 8);
     const max = Math.floor(room / 7);
     const shown = text.length > max ? text.slice(0, max - 1) + "…" : text;
-    return svg("text", { x: (x1 + x2) / 2, y: yy - 4, "text-anchor": "middle", ...attrs }, svg("title", {}, text), shown);
+    const t = svg("text", { x: (x1 + x2) / 2, y: yy - 4, "text-anchor": "middle", class: "msg-label", ...attrs }, shown);
+    tip(t, text.replace(/^(in flight|lost): /, ""));
+    return t;
   };
   for (const r of rows) {
     const target = r.g || g;
@@ -448,9 +525,13 @@ function diagram(trace, selected) {
       const lost = s.kind === "drop";
       if (x1 === x2) {
         target.append(svg("path", { d: `M ${x1} ${r.y - 6} h 24 v 12 h -24`, fill: "none", stroke: "#1d2330", "marker-end": "url(#arrow)" }));
-        target.append(svg("text", { x: x1 + 30, y: r.y + 4 }, svg("title", {}, s.message), s.message.slice(0, 40)));
+        const t = svg("text", { x: x1 + 30, y: r.y + 4, class: "msg-label" }, s.message.slice(0, 40));
+        tip(t, s.message);
+        target.append(t);
       } else {
-        target.append(svg("line", { x1, y1: r.y + 2, x2, y2: r.y + 2, stroke: lost ? "#b42318" : "#1d2330", "stroke-dasharray": lost ? "5 3" : null, "marker-end": lost ? null : "url(#arrow)" }));
+        const line = svg("line", { x1, y1: r.y + 2, x2, y2: r.y + 2, stroke: lost ? "#b42318" : "#1d2330", "stroke-dasharray": lost ? "5 3" : null, "marker-end": lost ? null : "url(#arrow)", class: "msg" });
+        tip(line, s.message);
+        target.append(line);
         if (lost) target.append(svg("text", { x: x2 - 4, y: r.y + 6, fill: "#b42318" }, "✕"));
         target.append(label((lost ? "lost: " : "") + s.message, x1, x2, r.y, {}));
       }
@@ -625,7 +706,12 @@ function showOpen() {
   const load = async (file) => {
     try {
       const data = JSON.parse(await file.text());
-      if (!data.trace || !data.trace.steps) throw new Error("no trace in it: write one with synod check ... --trace-out FILE.json");
+      if (data.kind === "synod-recording") {
+        location.hash = "#/recording";
+        openRecording(`Recorded run (${file.name})`, data, null);
+        return;
+      }
+      if (!data.trace || !data.trace.steps) throw new Error("neither a trace nor a recording: write one with synod check ... --trace-out FILE.json, or synod run|bench ... --record FILE");
       location.hash = "#/trace";
       openTrace(`${data.verdict === "violated" ? "Counterexample to" : "Example of"} "${data.property}" (${data.protocol}, ${file.name})`, data.trace, null, 0);
     } catch (e) {
@@ -637,19 +723,22 @@ function showOpen() {
   const byPath = async (p) => {
     const r = await api("GET", "/api/trace-file?path=" + encodeURIComponent(p));
     if (r.code !== 200) { msg.textContent = r.data.error; return; }
-    const q = new URLSearchParams({ path: p });
+    // The link's other settings (a step, a recording's window) hold for the file it names.
+    const q = new URLSearchParams(openQuery.get("path") === p ? openQuery : { path: p });
     current = null;
     history.replaceState(null, "", "#/open?" + q);
+    if (r.data.kind === "synod-recording") return openRecording(`Recorded run (${p})`, r.data, q);
     openTrace(`${r.data.verdict === "violated" ? "Counterexample to" : "Example of"} "${r.data.property}" (${r.data.protocol}, ${p})`, r.data.trace, q, Number(openQuery.get("step") || 0));
   };
   const openQuery = route().query;
-  const drop = el("div", { class: "drop", id: "dropzone" }, "Drop a trace file here (from ", el("code", {}, "synod check … --trace-out FILE.json"), "), or choose one: ", input);
+  const drop = el("div", { class: "drop", id: "dropzone" }, "Drop a trace file (from ", el("code", {}, "synod check … --trace-out FILE.json"),
+    ") or a recorded run (from ", el("code", {}, "synod run|bench … --record FILE.json"), ") here, or choose one: ", input);
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) load(e.dataTransfer.files[0]); });
   const form = el("p", {}, "Or a file on this machine: ", path, " ",
     el("button", { id: "open-path", onclick: () => byPath(path.value) }, "Open"));
-  $app.replaceChildren(el("div", { class: "card" }, el("h1", {}, "Open a trace file"), drop, form, msg));
+  $app.replaceChildren(el("div", { class: "card" }, el("h1", {}, "Open a trace or a recorded run"), drop, form, msg));
   if (openQuery.get("path")) { path.value = openQuery.get("path"); byPath(openQuery.get("path")); }
 }
 
@@ -659,6 +748,8 @@ function showOpen() {
 
 async function render() {
   clearTimeout(pollTimer);
+  hideTip();
+  rec = null;
   const { path, query } = route();
   if (!catalog) {
     const r = await api("GET", "/api/catalog");
@@ -668,6 +759,7 @@ async function render() {
   if (path === "/explore") return showExplore(query);
   if (path === "/open") { current = null; return showOpen(); }
   if (path === "/trace") { if (current) return renderTrace(); return showOpen(); }
+  if (path === "/recording") return showOpen(); // a dropped file is not kept across a reload
   current = null;
   const m = /^\/p\/(.+)$/.exec(path);
   showCatalog(m ? decodeURIComponent(m[1]) : null);
@@ -676,6 +768,8 @@ async function render() {
 window.addEventListener("hashchange", () => {
   // Stepping rewrites the hash with replaceState, which fires no event; any other change re-renders.
   current = null;
+  // A dropped recording is on screen under #/recording, set just before: keep it.
+  if (location.hash === "#/recording" && rec) return;
   render();
 });
 
@@ -687,4 +781,5 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "End") { setStep(current.trace.steps.length); e.preventDefault(); }
 });
 
-render();
+// Once recording.js (loaded after this file) is in.
+window.addEventListener("DOMContentLoaded", render);
