@@ -126,6 +126,9 @@ pub enum KvMsg<I> {
 
 impl<I: fmt::Debug> fmt::Debug for KvMsg<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return self.fields(f);
+        }
         match self {
             KvMsg::Read { msg_id, key } => write!(f, "Read(#{msg_id} k{key})"),
             KvMsg::ReadOk { in_reply_to, value } => write!(f, "ReadOk(#{in_reply_to} {value})"),
@@ -160,6 +163,64 @@ impl<I: fmt::Debug> fmt::Debug for KvMsg<I> {
                 }
                 write!(f, ")")
             }
+            KvMsg::Internal(i) => i.fmt(f),
+        }
+    }
+}
+
+impl<I: fmt::Debug> KvMsg<I> {
+    /// `{:#?}`: every field by name, for the UI's message trees (the plain form above is
+    /// the paper-style one-liner of diagrams and step lists).
+    fn fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvMsg::Read { msg_id, key } => f
+                .debug_struct("Read")
+                .field("msg_id", msg_id)
+                .field("key", key)
+                .finish(),
+            KvMsg::ReadOk { in_reply_to, value } => f
+                .debug_struct("ReadOk")
+                .field("in_reply_to", in_reply_to)
+                .field("value", value)
+                .finish(),
+            KvMsg::Write { msg_id, key, value } => f
+                .debug_struct("Write")
+                .field("msg_id", msg_id)
+                .field("key", key)
+                .field("value", value)
+                .finish(),
+            KvMsg::WriteOk { in_reply_to } => f
+                .debug_struct("WriteOk")
+                .field("in_reply_to", in_reply_to)
+                .finish(),
+            KvMsg::Cas {
+                msg_id,
+                key,
+                from,
+                to,
+            } => f
+                .debug_struct("Cas")
+                .field("msg_id", msg_id)
+                .field("key", key)
+                .field("from", from)
+                .field("to", to)
+                .finish(),
+            KvMsg::CasOk { in_reply_to } => f
+                .debug_struct("CasOk")
+                .field("in_reply_to", in_reply_to)
+                .finish(),
+            KvMsg::Error {
+                in_reply_to,
+                code,
+                value,
+                leader,
+            } => f
+                .debug_struct("Error")
+                .field("in_reply_to", in_reply_to)
+                .field("code", code)
+                .field("value", value)
+                .field("leader", leader)
+                .finish(),
             KvMsg::Internal(i) => i.fmt(f),
         }
     }

@@ -303,6 +303,9 @@ pub enum MpMsg {
 
 impl fmt::Debug for MpMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return self.fields(f);
+        }
         match self {
             MpMsg::Prepare { ballot, from } => write!(f, "Prepare({ballot:?} from {from})"),
             MpMsg::Promise {
@@ -351,6 +354,84 @@ impl fmt::Debug for MpMsg {
             }
             MpMsg::Persist { ballot } => write!(f, "Persist({ballot:?})"),
             MpMsg::Persisted { ballot, upto } => write!(f, "Persisted({ballot:?} ..{upto})"),
+        }
+    }
+}
+
+impl MpMsg {
+    /// `{:#?}`: every field by name, for the UI's message trees (the plain form above is
+    /// the paper-style one-liner of diagrams and step lists).
+    fn fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MpMsg::Prepare { ballot, from } => f
+                .debug_struct("Prepare")
+                .field("ballot", ballot)
+                .field("from", from)
+                .finish(),
+            MpMsg::Promise {
+                ballot,
+                accepted,
+                snapshot,
+            } => f
+                .debug_struct("Promise")
+                .field("ballot", ballot)
+                .field("accepted", accepted)
+                .field("snapshot", snapshot)
+                .finish(),
+            MpMsg::Accept {
+                ballot,
+                slot,
+                batch,
+                commit,
+            } => f
+                .debug_struct("Accept")
+                .field("ballot", ballot)
+                .field("slot", slot)
+                .field("batch", batch)
+                .field("commit", commit)
+                .finish(),
+            MpMsg::Accepted { ballot, slot } => f
+                .debug_struct("Accepted")
+                .field("ballot", ballot)
+                .field("slot", slot)
+                .finish(),
+            MpMsg::Reject { ballot, promised } => f
+                .debug_struct("Reject")
+                .field("ballot", ballot)
+                .field("promised", promised)
+                .finish(),
+            MpMsg::Heartbeat {
+                ballot,
+                commit,
+                round,
+            } => f
+                .debug_struct("Heartbeat")
+                .field("ballot", ballot)
+                .field("commit", commit)
+                .field("round", round)
+                .finish(),
+            MpMsg::HeartbeatOk { ballot, round } => f
+                .debug_struct("HeartbeatOk")
+                .field("ballot", ballot)
+                .field("round", round)
+                .finish(),
+            MpMsg::CatchUp { from } => f.debug_struct("CatchUp").field("from", from).finish(),
+            MpMsg::Learn {
+                snapshot,
+                from,
+                batches,
+            } => f
+                .debug_struct("Learn")
+                .field("snapshot", snapshot)
+                .field("from", from)
+                .field("batches", batches)
+                .finish(),
+            MpMsg::Persist { ballot } => f.debug_struct("Persist").field("ballot", ballot).finish(),
+            MpMsg::Persisted { ballot, upto } => f
+                .debug_struct("Persisted")
+                .field("ballot", ballot)
+                .field("upto", upto)
+                .finish(),
         }
     }
 }

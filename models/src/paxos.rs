@@ -170,6 +170,9 @@ pub enum PaxosMsg {
 impl fmt::Debug for PaxosMsg {
     /// Paper style: `Prepare(k0, b1.0)`, `Promise(k0, b1.0, accepted 1@b1.0)`, `Accept(k0, b1.0, 1)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return self.fields(f);
+        }
         match self {
             PaxosMsg::Prepare { key, ballot } => write!(f, "Prepare(k{key}, {ballot:?})"),
             PaxosMsg::Promise {
@@ -190,6 +193,56 @@ impl fmt::Debug for PaxosMsg {
                 ballot,
                 promised,
             } => write!(f, "Nack(k{key}, {ballot:?}, promised {promised:?})"),
+        }
+    }
+}
+
+impl PaxosMsg {
+    /// `{:#?}`: every field by name, for the UI's message trees (the plain form above is
+    /// the paper-style one-liner of diagrams and step lists).
+    fn fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PaxosMsg::Prepare { key, ballot } => f
+                .debug_struct("Prepare")
+                .field("key", key)
+                .field("ballot", ballot)
+                .finish(),
+            PaxosMsg::Promise {
+                key,
+                ballot,
+                accepted,
+            } => f
+                .debug_struct("Promise")
+                .field("key", key)
+                .field("ballot", ballot)
+                .field("accepted", accepted)
+                .finish(),
+            PaxosMsg::Accept { key, ballot, value } => f
+                .debug_struct("Accept")
+                .field("key", key)
+                .field("ballot", ballot)
+                .field("value", value)
+                .finish(),
+            PaxosMsg::Accepted { key, ballot } => f
+                .debug_struct("Accepted")
+                .field("key", key)
+                .field("ballot", ballot)
+                .finish(),
+            PaxosMsg::Decided { key, value } => f
+                .debug_struct("Decided")
+                .field("key", key)
+                .field("value", value)
+                .finish(),
+            PaxosMsg::Nack {
+                key,
+                ballot,
+                promised,
+            } => f
+                .debug_struct("Nack")
+                .field("key", key)
+                .field("ballot", ballot)
+                .field("promised", promised)
+                .finish(),
         }
     }
 }

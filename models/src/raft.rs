@@ -425,6 +425,9 @@ pub enum RaftMsg {
 
 impl fmt::Debug for RaftMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return self.fields(f);
+        }
         match self {
             RaftMsg::RequestVote {
                 term,
@@ -496,6 +499,92 @@ impl fmt::Debug for RaftMsg {
             ),
             RaftMsg::Persist { term } => write!(f, "Persist(t{term})"),
             RaftMsg::Persisted { term, index } => write!(f, "Persisted(t{term} ..{index})"),
+        }
+    }
+}
+
+impl RaftMsg {
+    /// `{:#?}`: every field by name, for the UI's message trees (the plain form above is
+    /// the paper-style one-liner of diagrams and step lists).
+    fn fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RaftMsg::RequestVote {
+                term,
+                last_index,
+                last_term,
+                pre,
+            } => f
+                .debug_struct(if *pre { "PreVote" } else { "RequestVote" })
+                .field("term", term)
+                .field("last_index", last_index)
+                .field("last_term", last_term)
+                .field("pre", pre)
+                .finish(),
+            RaftMsg::RequestVoteReply { term, granted } => f
+                .debug_struct("RequestVoteReply")
+                .field("term", term)
+                .field("granted", granted)
+                .finish(),
+            RaftMsg::PreVoteReply {
+                term,
+                asked,
+                granted,
+            } => f
+                .debug_struct("PreVoteReply")
+                .field("term", term)
+                .field("asked", asked)
+                .field("granted", granted)
+                .finish(),
+            RaftMsg::AppendEntries {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+                round,
+            } => f
+                .debug_struct("AppendEntries")
+                .field("term", term)
+                .field("prev_index", prev_index)
+                .field("prev_term", prev_term)
+                .field("entries", entries)
+                .field("commit", commit)
+                .field("round", round)
+                .finish(),
+            RaftMsg::AppendEntriesReply {
+                term,
+                success,
+                index,
+                conflict_term,
+                round,
+            } => f
+                .debug_struct("AppendEntriesReply")
+                .field("term", term)
+                .field("success", success)
+                .field("index", index)
+                .field("conflict_term", conflict_term)
+                .field("round", round)
+                .finish(),
+            RaftMsg::InstallSnapshot {
+                term,
+                index,
+                last_term,
+                store,
+                round,
+            } => f
+                .debug_struct("InstallSnapshot")
+                .field("term", term)
+                .field("index", index)
+                .field("last_term", last_term)
+                .field("store", store)
+                .field("round", round)
+                .finish(),
+            RaftMsg::Persist { term } => f.debug_struct("Persist").field("term", term).finish(),
+            RaftMsg::Persisted { term, index } => f
+                .debug_struct("Persisted")
+                .field("term", term)
+                .field("index", index)
+                .finish(),
         }
     }
 }

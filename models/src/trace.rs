@@ -25,6 +25,10 @@ pub struct TraceStep {
     /// The message delivered or dropped, the timer that fired, or the action taken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The message with every field named (its `{:#?}` form on one line), where that says more
+    /// than `message`: what the UI shows when a message is hovered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<String>,
     /// The actor whose state the step changed, if the model has actors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
@@ -125,6 +129,37 @@ pub struct InFlight {
     pub src: String,
     pub dst: String,
     pub message: String,
+    /// As [`TraceStep::fields`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<String>,
+}
+
+/// Rust's pretty `Debug` form (`{:#?}`) on one line: `Prepare { key: 0, ballot: b1.0 }`.
+/// (Strings in `Debug` output escape their newlines, so every line break is the formatter's.)
+pub fn one_line(pretty: &str) -> String {
+    let mut out = String::with_capacity(pretty.len());
+    for line in pretty.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let closes = t.starts_with(['}', ']', ')']);
+        if closes && out.ends_with(',') {
+            out.pop();
+        }
+        let opened = out.ends_with(['(', '[']);
+        if !out.is_empty() && !opened && !(closes && !t.starts_with('}')) {
+            out.push(' ');
+        }
+        out.push_str(t);
+    }
+    out
+}
+
+/// `x`'s fields by name ([`one_line`] of `{:#?}`), or `None` when that reads as `{:?}` does.
+pub fn fields_of(x: &impl Debug) -> Option<String> {
+    let named = one_line(&format!("{x:#?}"));
+    (named != format!("{x:?}")).then_some(named)
 }
 
 /// How a model describes its steps.
@@ -187,6 +222,7 @@ where
                 src: name(env.src),
                 dst: name(env.dst),
                 message: format!("{:?}", env.msg),
+                fields: fields_of(&env.msg),
             })
             .collect();
         Some(Snapshot {
@@ -229,6 +265,7 @@ where
             src: None,
             dst: None,
             message: None,
+            fields: None,
             actor: None,
             state: String::new(),
         };
@@ -238,6 +275,7 @@ where
                 src: Some(name(*src)),
                 dst: Some(name(*dst)),
                 message: Some(format!("{msg:?}")),
+                fields: fields_of(msg),
                 actor: Some(name(*dst)),
                 state: state_of(*dst),
                 ..blank
@@ -247,6 +285,7 @@ where
                 src: Some(name(env.src)),
                 dst: Some(name(env.dst)),
                 message: Some(format!("{:?}", env.msg)),
+                fields: fields_of(&env.msg),
                 state: String::new(),
                 ..blank
             },
@@ -289,7 +328,37 @@ pub fn plain_step(action: &impl Debug, next: &impl Debug) -> TraceStep {
         src: None,
         dst: None,
         message: Some(format!("{action:?}")),
+        fields: None,
         actor: None,
         state: format!("{next:?}"),
+    }
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Msg {
+        term: u64,
+        entries: Vec<(u8, String)>,
+        leader: Option<u8>,
+        empty: Vec<u8>,
+    }
+
+    #[test]
+    fn pretty_debug_reads_back_on_one_line() {
+        let m = Msg {
+            term: 3,
+            entries: vec![(1, "a\nb".into())],
+            leader: Some(2),
+            empty: vec![],
+        };
+        assert_eq!(
+            one_line(&format!("{m:#?}")),
+            r#"Msg { term: 3, entries: [(1, "a\nb")], leader: Some(2), empty: [] }"#
+        );
+        assert_eq!(fields_of(&3u8), None);
     }
 }

@@ -1403,6 +1403,7 @@ impl<'a> Worker<'a> {
                 Some(c.target),
                 &self.out,
                 format_args!("{text:?}"),
+                Some(&text),
             );
         }
         match c.socket.send(&self.out) {
@@ -1466,6 +1467,7 @@ impl<'a> Worker<'a> {
                             Some(c.target),
                             bytes,
                             format_args!("{text}"),
+                            None,
                         )
                     }
                     Err(_) => tape.note(
@@ -1474,6 +1476,7 @@ impl<'a> Worker<'a> {
                         Some(c.target),
                         bytes,
                         format_args!("Undecodable({n} bytes)"),
+                        None,
                     ),
                 }
             }

@@ -383,9 +383,10 @@ where
                         from,
                         bytes,
                         format_args!("NonPeer(a node message from an address that is not a peer)"),
+                        None,
                     ),
                     Decoded::Peer(msg) | Decoded::Client(msg) => {
-                        tape.note(kind, me, from, bytes, format_args!("{msg:?}"))
+                        tape.note(kind, me, from, bytes, format_args!("{msg:?}"), Some(msg))
                     }
                     Decoded::Reject { code, .. } => tape.note(
                         kind,
@@ -393,6 +394,7 @@ where
                         from,
                         bytes,
                         format_args!("Malformed(answered with error {})", code.code()),
+                        None,
                     ),
                     Decoded::Garbage => tape.note(
                         Kind::Dropped,
@@ -400,6 +402,7 @@ where
                         from,
                         bytes,
                         format_args!("Undecodable({len} bytes)"),
+                        None,
                     ),
                 }
             }
@@ -460,7 +463,7 @@ where
                     counters.timeouts.fetch_add(1, Relaxed);
                     if let Some(tape) = &mut out.tape {
                         let me = SocketAddr::V4(me);
-                        tape.note(Kind::Timeout, me, None, &[], format_args!("{t:?}"));
+                        tape.note(Kind::Timeout, me, None, &[], format_args!("{t:?}"), None);
                     }
                     node.step(|a, id, s, o| a.on_timeout(id, s, &t, o));
                 }
@@ -737,7 +740,8 @@ impl Transport {
                 Fate::Drop => {
                     counters.fault_dropped.fetch_add(1, Relaxed);
                     if let Some(tape) = &mut self.tape {
-                        tape.note(Kind::Lost, me, to, &self.wire, format_args!("{msg:?}"));
+                        let m = Some(&msg as &dyn std::fmt::Debug);
+                        tape.note(Kind::Lost, me, to, &self.wire, format_args!("{msg:?}"), m);
                     }
                 }
                 Fate::Send { copies, delay } => {
@@ -746,7 +750,8 @@ impl Transport {
                     }
                     for _ in 0..copies {
                         if let Some(tape) = &mut self.tape {
-                            tape.note(Kind::Send, me, to, &self.wire, format_args!("{msg:?}"));
+                            let m = Some(&msg as &dyn std::fmt::Debug);
+                            tape.note(Kind::Send, me, to, &self.wire, format_args!("{msg:?}"), m);
                         }
                         if delay.is_zero() {
                             send(&self.socket, &self.wire, dst, &counters);

@@ -73,6 +73,8 @@ struct Raw {
     peer: Option<SocketAddr>,
     hash: u64,
     text: (u32, u32),
+    /// The message with its fields named, where that says more (length 0: it does not).
+    fields: (u32, u32),
 }
 
 /// What a finished tape hands back to its recorder.
@@ -203,7 +205,8 @@ impl Tape {
     }
 
     /// Records an event now, if the recording has room: `text` is the message's `Debug` form
-    /// (or the timer's), `bytes` the datagram (hashed, for matching; empty for a timer).
+    /// (or the timer's), `message` the message itself for its fields by name (`{:#?}`), `bytes`
+    /// the datagram (hashed, for matching; empty for a timer).
     pub fn note(
         &mut self,
         kind: Kind,
@@ -211,6 +214,7 @@ impl Tape {
         peer: Option<SocketAddr>,
         bytes: &[u8],
         text: std::fmt::Arguments<'_>,
+        message: Option<&dyn std::fmt::Debug>,
     ) {
         if !self.recorder.admit() {
             return;
@@ -219,6 +223,14 @@ impl Tape {
         let start = self.text.len();
         let _ = self.text.write_fmt(text);
         let end = self.text.len();
+        let mut fields = (end as u32, 0);
+        if let Some(m) = message {
+            let named = synod_models::trace::one_line(&format!("{m:#?}"));
+            if named != self.text[start..end] {
+                self.text.push_str(&named);
+                fields.1 = named.len() as u32;
+            }
+        }
         self.raws.push(Raw {
             at_ns,
             kind,
@@ -230,6 +242,7 @@ impl Tape {
                 hash_bytes(bytes)
             },
             text: (start as u32, (end - start) as u32),
+            fields,
         });
     }
 }
@@ -318,16 +331,16 @@ impl Recorder {
             names.insert(*a, format!("n{i}"));
         }
         // Every event with its text, in time order.
-        let mut all: Vec<(&Raw, &str)> = finished
+        let mut all: Vec<(&Raw, &str, &str)> = finished
             .iter()
             .flat_map(|f| {
                 f.raws.iter().map(move |r| {
-                    let (s, n) = r.text;
-                    (r, &f.text[s as usize..(s + n) as usize])
+                    let slice = |(s, n): (u32, u32)| &f.text[s as usize..(s + n) as usize];
+                    (r, slice(r.text), slice(r.fields))
                 })
             })
             .collect();
-        all.sort_by_key(|(r, _)| r.at_ns);
+        all.sort_by_key(|(r, _, _)| r.at_ns);
 
         // Lanes: the nodes in order, then the named clients in name order, then any other
         // address in order of appearance.
@@ -356,7 +369,7 @@ impl Recorder {
             .enumerate()
             .map(|(i, (a, _))| (*a, i))
             .collect();
-        for (r, _) in &all {
+        for (r, _, _) in &all {
             for a in std::iter::once(r.me).chain(r.peer) {
                 if let std::collections::hash_map::Entry::Vacant(v) = lane_of.entry(a) {
                     v.insert(lanes.len());
@@ -368,12 +381,12 @@ impl Recorder {
         // Match each receipt to the earliest unmatched send of the same bytes on the same path.
         let mut sends: HashMap<(SocketAddr, SocketAddr, u64), VecDeque<usize>> = HashMap::new();
         let mut matched: Vec<Option<usize>> = vec![None; all.len()];
-        for (i, (r, _)) in all.iter().enumerate() {
+        for (i, (r, _, _)) in all.iter().enumerate() {
             if let (Kind::Send, Some(peer)) = (r.kind, r.peer) {
                 sends.entry((r.me, peer, r.hash)).or_default().push_back(i);
             }
         }
-        for (i, (r, _)) in all.iter().enumerate() {
+        for (i, (r, _, _)) in all.iter().enumerate() {
             if let (Kind::Receive, Some(peer)) = (r.kind, r.peer) {
                 if let Some(q) = sends.get_mut(&(peer, r.me, r.hash)) {
                     // The send happened before the receipt (same clock); skip any later one.
@@ -390,7 +403,7 @@ impl Recorder {
         let events: Vec<Value> = all
             .iter()
             .enumerate()
-            .map(|(i, (r, text))| {
+            .map(|(i, (r, text, fields))| {
                 let t = if r.kind == Kind::Timeout {
                     "timeout"
                 } else {
@@ -408,6 +421,9 @@ impl Recorder {
                 });
                 if let Some(p) = r.peer {
                     e["peer"] = json!(lane_of[&p]);
+                }
+                if !fields.is_empty() {
+                    e["fields"] = json!(fields);
                 }
                 if let Some(m) = matched[i] {
                     e[if r.kind == Kind::Send {
@@ -529,6 +545,7 @@ mod tests {
                 Some(addr(2)),
                 b"x",
                 format_args!("Ping {{ n: 1 }}"),
+                None,
             );
             a.note(
                 Kind::Send,
@@ -536,6 +553,7 @@ mod tests {
                 Some(addr(2)),
                 b"y",
                 format_args!("Ping {{ n: 2 }}"),
+                None,
             );
             b.note(
                 Kind::Receive,
@@ -543,8 +561,16 @@ mod tests {
                 Some(addr(1)),
                 b"y",
                 format_args!("Ping {{ n: 2 }}"),
+                None,
             );
-            b.note(Kind::Timeout, addr(2), None, b"", format_args!("Election"));
+            b.note(
+                Kind::Timeout,
+                addr(2),
+                None,
+                b"",
+                format_args!("Election"),
+                None,
+            );
         }
         let dir = std::env::temp_dir().join(format!("synod-record-test-{}", std::process::id()));
         let ctx = Context {
@@ -575,7 +601,7 @@ mod tests {
         let rec = Recorder::new(2);
         let mut t = Tape::new(&rec);
         for _ in 0..5 {
-            t.note(Kind::Timeout, addr(1), None, b"", format_args!("T"));
+            t.note(Kind::Timeout, addr(1), None, b"", format_args!("T"), None);
         }
         assert_eq!(rec.counts(), (2, 3));
         assert_eq!(t.raws.len(), 2);

@@ -501,12 +501,12 @@ function diagram(trace, selected) {
     g.append(svg("text", { x: x(a), y: 16, "text-anchor": "middle", "font-weight": "600" }, a));
     g.append(svg("line", { x1: x(a), y1: 22, x2: x(a), y2: height, stroke: "#c5cad6" }));
   });
-  const label = (text, x1, x2, yy, attrs) => {
+  const label = (text, x1, x2, yy, attrs, fields) => {
     const room = Math.max(90, Math.abs(x2 - x1) - 8);
     const max = Math.floor(room / 7);
     const shown = text.length > max ? text.slice(0, max - 1) + "…" : text;
     const t = svg("text", { x: (x1 + x2) / 2, y: yy - 4, "text-anchor": "middle", class: "msg-label", ...attrs }, shown);
-    tip(t, text.replace(/^(in flight|lost): /, ""));
+    tip(t, fields || text.replace(/^(in flight|lost): /, ""));
     return t;
   };
   for (const r of rows) {
@@ -514,7 +514,7 @@ function diagram(trace, selected) {
     if (r.kind === "pending") {
       const x1 = x(r.m.src), x2 = x(r.m.dst);
       target.append(svg("line", { x1, y1: r.y, x2: x2 === x1 ? x1 + 30 : x2, y2: r.y, stroke: "#8a93a6", "stroke-dasharray": "4 3", "marker-end": "url(#arrow-pending)", class: "pending-msg" }));
-      target.append(label("in flight: " + r.m.message, x1, x2 === x1 ? x1 + 200 : x2, r.y + 1, { fill: "#8a93a6" }));
+      target.append(label("in flight: " + r.m.message, x1, x2 === x1 ? x1 + 200 : x2, r.y + 1, { fill: "#8a93a6" }, r.m.fields));
       continue;
     }
     const s = r.s;
@@ -526,14 +526,14 @@ function diagram(trace, selected) {
       if (x1 === x2) {
         target.append(svg("path", { d: `M ${x1} ${r.y - 6} h 24 v 12 h -24`, fill: "none", stroke: "#1d2330", "marker-end": "url(#arrow)" }));
         const t = svg("text", { x: x1 + 30, y: r.y + 4, class: "msg-label" }, s.message.slice(0, 40));
-        tip(t, s.message);
+        tip(t, s.fields || s.message);
         target.append(t);
       } else {
         const line = svg("line", { x1, y1: r.y + 2, x2, y2: r.y + 2, stroke: lost ? "#b42318" : "#1d2330", "stroke-dasharray": lost ? "5 3" : null, "marker-end": lost ? null : "url(#arrow)", class: "msg" });
-        tip(line, s.message);
+        tip(line, s.fields || s.message);
         target.append(line);
         if (lost) target.append(svg("text", { x: x2 - 4, y: r.y + 6, fill: "#b42318" }, "✕"));
-        target.append(label((lost ? "lost: " : "") + s.message, x1, x2, r.y, {}));
+        target.append(label((lost ? "lost: " : "") + s.message, x1, x2, r.y, {}, s.fields));
       }
     } else {
       const ax = x(s.actor);

@@ -215,7 +215,7 @@ function recDiagram() {
     const line = svg("line", { x1: sendT !== null ? x1 : x2 + (x1 - x2) * 0.3, y1: ya, x2: xb, y2: yb, stroke: colour, "stroke-width": selected ? 2.5 : 1.2,
       "stroke-dasharray": lost || !a.send ? "4 3" : null, "marker-end": lost ? null : "url(#rec-arrow)", class: "msg", "data-event": a.i,
       onclick: () => { rec.selected = a.i; renderRecording(); } });
-    tip(line, ev.message);
+    tip(line, ev.fields || ev.message);
     g.append(line);
     if (lost) g.append(svg("text", { x: xb - 4, y: yb + 4, fill: "#b42318" }, "✕"));
     // A label at the arrow's middle, if there is room for it.
@@ -225,7 +225,7 @@ function recDiagram() {
     if (fits(lx - w / 2, ly, w)) {
       const label = svg("text", { x: lx, y: ly - 2, "text-anchor": "middle", class: "msg-label", fill: colour,
         onclick: () => { rec.selected = a.i; renderRecording(); } }, text);
-      tip(label, ev.message);
+      tip(label, ev.fields || ev.message);
       g.append(label);
     }
   }
@@ -271,7 +271,7 @@ function recDetail() {
   const recv = e.kind === "receive" ? e : (e.received_as !== undefined ? data.events[e.received_as] : null);
   const src = send ? send.lane : recv.peer, dst = send ? send.peer : recv.lane;
   panel.append(el("h3", {}, `${e.type}: ${data.lanes[src].name} → ${data.lanes[dst].name}`),
-    el("ul", { class: "tree" }, renderNode(parseDebugLine(e.message), "", null, false)),
+    el("ul", { class: "tree" }, renderNode(parseDebugLine(e.fields || e.message), "", null, false)),
     el("table", {},
       el("tr", {}, el("td", {}, "sent"), el("td", {}, send ? usText(send.at_us) + (send.kind === "lost" ? " (dropped by fault injection)" : "") : "not recorded (sender outside the recording)")),
       el("tr", {}, el("td", {}, "received"), el("td", {}, recv ? usText(recv.at_us) : "never: lost (loss, a partition, or a crash before it was read)")),
