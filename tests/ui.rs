@@ -1,7 +1,8 @@
 //! `synod ui`: its JSON API over plain HTTP, and its pages in a real headless browser (Debian's
 //! chromium, which `.ci/run` installs): the catalog, a check's results, a counterexample's trace
-//! view reached by a deep link, and a trace file written by `check --trace-out`. Screenshots of
-//! each page go to `target/ui-screenshots/` for a reviewer.
+//! view reached by a deep link, a trace file written by `check --trace-out`, recorded real runs
+//! (`--record`) as time-space diagrams, and message fields on hover. Screenshots of each page go
+//! to `target/ui-screenshots/` for a reviewer.
 
 mod common;
 
@@ -499,4 +500,227 @@ fn the_keyboard_steps_through_a_trace() {
         .ends_with("step=2"));
     page.press("End");
     assert_eq!(label(&mut page), "step 10 of 10");
+}
+
+/// `synod bench ... --record FILE` into `dir`: the file's path and its contents.
+fn record_bench(dir: &TempDir, name: &str, args: &[&str]) -> (PathBuf, Value) {
+    let path = dir.path().join(format!("{name}.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .arg("bench")
+        .args(args)
+        .arg("--record")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    (path, rec)
+}
+
+/// A recorded real run opens in the same viewer as the checker's traces: a time-space diagram
+/// with a lane per node and client, and for a history that is not linearizable, the failing
+/// key's shortest failing prefix drawn Porcupine-style.
+#[test]
+fn recorded_runs_open_as_time_space_diagrams() {
+    let required = std::env::var("SYNOD_REQUIRE_BROWSER").as_deref() == Ok("1");
+    let Some(browser) = browser() else {
+        assert!(!required, "SYNOD_REQUIRE_BROWSER=1 but no browser on PATH");
+        eprintln!("skipping recorded_runs_open_as_time_space_diagrams: no browser");
+        return;
+    };
+    let ui = Ui::start();
+    let dir = TempDir::new("ui-recordings");
+    let profile = TempDir::new("ui-recordings-chromium");
+    let shots = screenshot_dir();
+    let dom =
+        |fragment: &str| rendered_dom_within(&browser, &ui.url(fragment), profile.path(), 20_000);
+
+    // The API serves a recording as it serves a trace file.
+    let (path, rec) = record_bench(
+        &dir,
+        "split",
+        &[
+            "single-copy-kv",
+            "--nodes",
+            "2",
+            "--clients",
+            "4",
+            "--keys",
+            "4",
+            "--duration",
+            "0.3",
+        ],
+    );
+    let (code, served) = ui.call(
+        "GET",
+        &format!("/api/trace-file?path={}", path.display()),
+        None,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(served["kind"], "synod-recording");
+
+    // Two single-copy servers that never talk: the history is not linearizable, and the page
+    // draws the failing key's prefix with the operation no linearization explains marked.
+    let lin = &rec["linearizability"]["detail"];
+    let at = lin["at_us"].as_f64().unwrap();
+    let first = lin["prefix"][0]["invoke_us"].as_f64().unwrap();
+    let open = format!(
+        "#/open?path={}&t0={:.0}&span={:.0}",
+        path.display(),
+        first - 100.0,
+        at - first + 300.0
+    );
+    let page = dom(&open);
+    for needle in [
+        "id=\"rec-diagram\"",
+        ">n0<",
+        ">n1<",
+        ">c3<",
+        "not linearizable (key ",
+        "id=\"porcupine\"",
+        "op culprit",
+        "the shortest failing prefix",
+        "data-type=\"Write\"",
+    ] {
+        assert!(page.contains(needle), "recording lacks {needle:?}:\n{page}");
+    }
+    assert!(page.matches("class=\"msg\"").count() > 3, "{page}");
+    screenshot(
+        &browser,
+        &ui.url(&open),
+        profile.path(),
+        &shots.join("recording-not-linearizable.png"),
+    );
+
+    // Raft with a crash and a restart: the election's messages, timeouts and the crash mark.
+    let (path, rec) = record_bench(
+        &dir,
+        "raft",
+        &[
+            "raft",
+            "--clients",
+            "2",
+            "--duration",
+            "0.6",
+            "--crash",
+            "leader@0.3",
+            "--restart",
+            "leader@0.4",
+            "--timeout-ms",
+            "100",
+        ],
+    );
+    let events = rec["events"].as_array().unwrap();
+    let vote = events
+        .iter()
+        .find(|e| e["type"] == "RequestVote")
+        .expect("an election");
+    let t = vote["at_us"].as_f64().unwrap();
+    // From the election timeout that set it off.
+    let timeout = events
+        .iter()
+        .filter(|e| e["kind"] == "timeout" && e["at_us"].as_f64().unwrap() <= t)
+        .last()
+        .expect("the election timeout")["at_us"]
+        .as_f64()
+        .unwrap();
+    let open = format!(
+        "#/open?path={}&t0={:.0}&span={:.0}",
+        path.display(),
+        timeout - 100.0,
+        t - timeout + 1500.0
+    );
+    let page = dom(&open);
+    for needle in ["RequestVote", "class=\"timeout\"", "linearizable"] {
+        assert!(
+            page.contains(needle),
+            "raft recording lacks {needle:?}:\n{page}"
+        );
+    }
+    screenshot(
+        &browser,
+        &ui.url(&open),
+        profile.path(),
+        &shots.join("recording.png"),
+    );
+    let crash = rec["marks"][0]["at_us"].as_f64().unwrap();
+    let open = format!(
+        "#/open?path={}&t0={:.0}&span=200000",
+        path.display(),
+        crash - 20_000.0
+    );
+    let page = dom(&open);
+    assert!(
+        page.contains("crashed (the leader, term"),
+        "crash mark:\n{page}"
+    );
+}
+
+/// Hovering a message shows its fields by name, in a checker's trace and in a recorded run;
+/// clicking one in a recording shows both ends; zoom and the type filter redraw the diagram.
+#[test]
+fn hovering_a_message_shows_its_fields() {
+    let Some(browser) = browser() else {
+        assert!(std::env::var("SYNOD_REQUIRE_BROWSER").as_deref() != Ok("1"));
+        eprintln!("skipping hovering_a_message_shows_its_fields: no browser");
+        return;
+    };
+    let ui = Ui::start();
+    let tip = |p: &mut Cdp| {
+        p.eval("(() => { const t = document.getElementById('tip'); return t && t.style.display === 'block' ? t.textContent : ''; })()")
+    };
+
+    // A counterexample: step 2 delivers server 0's Prepare to server 1.
+    let url = ui.url("#/check?protocol=paxos&bug=accept-lower-ballot&prop=agreement&step=2");
+    let mut page = Cdp::open(&browser, &url);
+    page.wait_for("!!document.querySelector('#diagram line.msg')");
+    page.hover("#diagram .row[data-step='2'] line.msg");
+    let shown = tip(&mut page);
+    let shown = shown.as_str().unwrap();
+    assert!(
+        shown.contains("key: 0") && shown.contains("ballot: "),
+        "the Prepare's fields: {shown:?}"
+    );
+    drop(page);
+
+    // A recorded run.
+    let dir = TempDir::new("ui-hover");
+    let (path, _) = record_bench(
+        &dir,
+        "raft",
+        &["raft", "--clients", "2", "--duration", "0.3"],
+    );
+    let url = ui.url(&format!("#/open?path={}", path.display()));
+    let mut page = Cdp::open(&browser, &url);
+    page.wait_for("!!document.querySelector('#rec-diagram line.msg')");
+    page.hover("#rec-diagram line.msg[data-type='Read']");
+    let shown = tip(&mut page);
+    assert!(
+        shown.as_str().unwrap().contains("msg_id: "),
+        "a client request's fields: {shown}"
+    );
+    page.click("#rec-diagram line.msg");
+    page.wait_for("document.getElementById('rec-detail').textContent.includes('in flight')");
+    let window = |p: &mut Cdp| p.eval("document.getElementById('rec-window').textContent");
+    let before = window(&mut page);
+    page.click("#rec-zoom-in");
+    assert_ne!(window(&mut page), before, "zooming changes the window");
+    assert!(page
+        .eval("location.hash")
+        .as_str()
+        .unwrap()
+        .contains("&span="));
+    let count = |p: &mut Cdp| {
+        p.eval("document.querySelectorAll('#rec-diagram line.msg').length")
+            .as_u64()
+            .unwrap()
+    };
+    let all = count(&mut page);
+    page.click("input[data-type='Read']");
+    let fewer = count(&mut page);
+    assert!(fewer < all, "hiding Read leaves {fewer} of {all}");
 }

@@ -280,13 +280,14 @@ impl Cluster {
                                 },
                             };
                             let mut inner = inner.lock().expect("cluster lock");
-                            crash_node(&mut inner, node, epoch, cfg.record.as_deref());
-                            if let Some(term) = led {
-                                crashed_leader = Some(node);
-                                if let Some(e) = inner.events.last_mut() {
-                                    e.what = format!("crashed (the leader, term {term})");
+                            let what = match led {
+                                Some(term) => {
+                                    crashed_leader = Some(node);
+                                    format!("crashed (the leader, term {term})")
                                 }
-                            }
+                                None => "crashed".to_string(),
+                            };
+                            crash_node(&mut inner, node, epoch, what, cfg.record.as_deref());
                         }
                         Step::Restart(target) => {
                             let node = match (target, crashed_leader) {
@@ -465,7 +466,13 @@ fn leader_of(inner: &Inner) -> Option<(usize, u64)> {
         .map(|(term, i)| (i, term - 1))
 }
 
-fn crash_node(inner: &mut Inner, i: usize, epoch: Instant, record: Option<&Recorder>) {
+fn crash_node(
+    inner: &mut Inner,
+    i: usize,
+    epoch: Instant,
+    what: String,
+    record: Option<&Recorder>,
+) {
     let slot = &mut inner.slots[i];
     if slot.thread.is_none() {
         return;
@@ -474,12 +481,12 @@ fn crash_node(inner: &mut Inner, i: usize, epoch: Instant, record: Option<&Recor
     join(slot);
     slot.leading.store(0, Ordering::Relaxed);
     if let Some(r) = record {
-        r.mark(i, "crashed");
+        r.mark(i, &what);
     }
     inner.events.push(ClusterEvent {
         at_secs: epoch.elapsed().as_secs_f64(),
         node: i,
-        what: "crashed".into(),
+        what,
     });
 }
 

@@ -363,6 +363,39 @@ impl Cdp {
         }
     }
 
+    /// Moves the mouse onto the middle of the first element matching `selector`, as a user
+    /// hovering it (the page gets real mouse events).
+    pub fn hover(&mut self, selector: &str) {
+        let (x, y) = self.centre(selector);
+        self.call(
+            "Input.dispatchMouseEvent",
+            serde_json::json!({ "type": "mouseMoved", "x": x, "y": y }),
+        );
+    }
+
+    /// Clicks the middle of the first element matching `selector`.
+    pub fn click(&mut self, selector: &str) {
+        let (x, y) = self.centre(selector);
+        for kind in ["mouseMoved", "mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+            );
+        }
+    }
+
+    /// The middle of the first element matching `selector`, scrolled into view.
+    fn centre(&mut self, selector: &str) -> (f64, f64) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let at = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
+             e.scrollIntoView({{block: 'center', inline: 'center'}}); const r = e.getBoundingClientRect(); \
+             return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
+        ));
+        assert!(at.is_array(), "no element matches {selector}");
+        (at[0].as_f64().unwrap(), at[1].as_f64().unwrap())
+    }
+
     /// Presses and releases a key (`"j"`, `"ArrowDown"`, ...).
     pub fn press(&mut self, key: &str) {
         for kind in ["keyDown", "keyUp"] {

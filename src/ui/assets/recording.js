@@ -213,7 +213,7 @@ function recDiagram() {
     let xb = x2;
     if (lost) xb = x1 + (x2 - x1) * 0.45;
     const line = svg("line", { x1: sendT !== null ? x1 : x2 + (x1 - x2) * 0.3, y1: ya, x2: xb, y2: yb, stroke: colour, "stroke-width": selected ? 2.5 : 1.2,
-      "stroke-dasharray": lost || !a.send ? "4 3" : null, "marker-end": lost ? null : "url(#rec-arrow)", class: "msg", "data-event": a.i,
+      "stroke-dasharray": lost || !a.send ? "4 3" : null, "marker-end": lost ? null : "url(#rec-arrow)", class: "msg", "data-event": a.i, "data-type": ev.type,
       onclick: () => { rec.selected = a.i; renderRecording(); } });
     tip(line, ev.fields || ev.message);
     g.append(line);
@@ -234,10 +234,10 @@ function recDiagram() {
     if (!rec.lanes.has(e.lane)) continue;
     const x = col.get(e.lane), yy = y(e.at_us);
     const timeout = e.kind === "timeout";
-    const c = svg("circle", { cx: x, cy: yy, r: 5, fill: "#fff", stroke: timeout ? "#a15c07" : "#b42318", class: timeout ? "timeout" : "dropped" });
+    const c = svg("circle", { cx: x, cy: yy, r: 7, fill: "#fff", stroke: timeout ? "#a15c07" : "#b42318", class: timeout ? "timeout" : "dropped" });
     tip(c, (timeout ? "timeout: " : "dropped on receipt: ") + e.message);
     g.append(c);
-    if (timeout) g.append(svg("text", { x, y: yy + 3.5, "text-anchor": "middle", fill: "#a15c07", "font-size": 8 }, "T"));
+    g.append(svg("text", { x, y: yy + 3.5, "text-anchor": "middle", fill: timeout ? "#a15c07" : "#b42318", "font-size": 9, "pointer-events": "none" }, timeout ? "T" : "✕"));
   }
   for (const m of data.marks || []) {
     if (!rec.lanes.has(m.lane) || m.at_us < t0 || m.at_us > t1) continue;
