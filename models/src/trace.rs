@@ -147,8 +147,9 @@ pub fn one_line(pretty: &str) -> String {
         if closes && out.ends_with(',') {
             out.pop();
         }
-        let opened = out.ends_with(['(', '[']);
-        if !out.is_empty() && !opened && !(closes && !t.starts_with('}')) {
+        // A space between pieces, except inside brackets and parentheses: `Some(3)`, `[1, 2]`.
+        let tight = out.ends_with(['(', '[']) || t.starts_with([')', ']']);
+        if !out.is_empty() && !tight {
             out.push(' ');
         }
         out.push_str(t);
