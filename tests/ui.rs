@@ -623,8 +623,8 @@ fn recorded_runs_open_as_time_space_diagrams() {
     // From the election timeout that set it off.
     let timeout = events
         .iter()
-        .filter(|e| e["kind"] == "timeout" && e["at_us"].as_f64().unwrap() <= t)
-        .last()
+        .rev()
+        .find(|e| e["kind"] == "timeout" && e["at_us"].as_f64().unwrap() <= t)
         .expect("the election timeout")["at_us"]
         .as_f64()
         .unwrap();
