@@ -270,7 +270,7 @@ fn stop(job: &Shared) -> Value {
 }
 
 /// The largest trace or recording file `GET /api/trace-file` reads, bytes (a recording of the
-/// default 200,000 events is about 45 MB).
+/// default 200,000 events is about 60 MB).
 const MAX_TRACE_FILE_BYTES: u64 = 256 << 20;
 
 /// `GET /api/trace-file?path=FILE.json`: a trace that `check --trace-out` wrote, read from
