@@ -14,7 +14,7 @@ use synod_models::kv::KvMsg;
 use synod_models::paxos::PaxosMsg;
 
 mod common;
-use common::bench_json;
+use common::{bench_json, SPLIT_BRAIN};
 
 fn data_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -541,17 +541,7 @@ fn bench_reports_throughput_latency_and_a_linearizable_history() {
 fn bench_catches_two_unsynchronised_servers_on_the_network() {
     // The checker's counterexample, reproduced on real sockets: clients spread over two
     // single-copy servers that never talk see their writes vanish.
-    let (code, r) = bench_json(&[
-        "single-copy-kv",
-        "--nodes",
-        "2",
-        "--clients",
-        "4",
-        "--keys",
-        "4",
-        "--duration",
-        "0.5",
-    ]);
+    let (code, r) = bench_json(&[&SPLIT_BRAIN[..], &["--duration", "0.5"]].concat());
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["lincheck"]["verdict"], "not linearizable", "{r}");
     let all = r["lincheck"]["detail"]["ops"].as_array().unwrap().len();

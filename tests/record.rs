@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::bench_json;
+use common::{bench_json, SPLIT_BRAIN};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -130,19 +130,8 @@ fn a_recorded_bench_holds_both_ends_of_every_datagram_and_the_clusters_faults() 
 fn a_non_linearizable_bench_records_the_failing_keys_shortest_prefix() {
     // Two single-copy servers that never talk: clients spread over them see writes vanish.
     let path = temp("split");
-    let (code, r) = bench_json(&[
-        "single-copy-kv",
-        "--nodes",
-        "2",
-        "--clients",
-        "4",
-        "--keys",
-        "4",
-        "--duration",
-        "0.3",
-        "--record",
-        path.to_str().unwrap(),
-    ]);
+    let record = ["--duration", "0.3", "--record", path.to_str().unwrap()];
+    let (code, r) = bench_json(&[&SPLIT_BRAIN[..], &record].concat());
     assert_eq!(code, Some(1), "{r}");
     let rec = read(&path);
     let lin = &rec["linearizability"];

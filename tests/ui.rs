@@ -540,21 +540,8 @@ fn recorded_runs_open_as_time_space_diagrams() {
         |fragment: &str| rendered_dom_within(&browser, &ui.url(fragment), profile.path(), 20_000);
 
     // The API serves a recording as it serves a trace file.
-    let (path, rec) = record_bench(
-        &dir,
-        "split",
-        &[
-            "single-copy-kv",
-            "--nodes",
-            "2",
-            "--clients",
-            "4",
-            "--keys",
-            "4",
-            "--duration",
-            "0.3",
-        ],
-    );
+    let split = [&common::SPLIT_BRAIN[..], &["--duration", "0.3"]].concat();
+    let (path, rec) = record_bench(&dir, "split", &split);
     let (code, served) = ui.call(
         "GET",
         &format!("/api/trace-file?path={}", path.display()),

@@ -736,29 +736,6 @@ fn merge(
     })
 }
 
-/// A request as the nodes' recordings print it (the `Debug` form of the same message), so the
-/// two ends of a datagram read alike.
-fn request_text(msg_id: u64, req: &Request) -> synod_models::kv::KvMsg<()> {
-    use synod_models::kv::KvMsg;
-    match req.kind {
-        OpKind::Read => KvMsg::Read {
-            msg_id,
-            key: req.key,
-        },
-        OpKind::Write(value) => KvMsg::Write {
-            msg_id,
-            key: req.key,
-            value,
-        },
-        OpKind::Cas { from, to } => KvMsg::Cas {
-            msg_id,
-            key: req.key,
-            from,
-            to,
-        },
-    }
-}
-
 /// A reply as the nodes' recordings print it.
 fn reply_text(reply: &codec::Reply<'_>) -> String {
     let id = reply.in_reply_to;
@@ -1396,7 +1373,8 @@ impl<'a> Worker<'a> {
         let c = &mut self.clients[i as usize];
         encode_request(self.cfg.wire, c.msg_id, &c.req, &mut self.out);
         if let (Some(tape), Ok(me)) = (&mut self.tape, c.socket.local_addr()) {
-            let text = request_text(c.msg_id, &c.req);
+            // The same text the node's recording gives the request it receives.
+            let text = codec::to_kv_msg(c.msg_id, &c.req);
             tape.note(
                 Kind::Send,
                 me,

@@ -199,6 +199,20 @@ where
 }
 
 /// Runs `synod bench ARGS --format json` and returns its exit code and report.
+/// Bench arguments for two single-copy servers that never talk, clients spread over both: their
+/// writes vanish, so the history is not linearizable (the checker's split-brain counterexample on
+/// real sockets). Append `--duration SECS`.
+#[allow(dead_code)]
+pub const SPLIT_BRAIN: [&str; 7] = [
+    "single-copy-kv",
+    "--nodes",
+    "2",
+    "--clients",
+    "4",
+    "--keys",
+    "4",
+];
+
 pub fn bench_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
         .arg("bench")
