@@ -684,11 +684,31 @@ fn hovering_a_message_shows_its_fields() {
     let url = ui.url(&format!("#/open?path={}", path.display()));
     let mut page = Cdp::open(&browser, &url);
     page.wait_for("!!document.querySelector('#rec-diagram line.msg')");
-    page.hover("#rec-diagram line.msg[data-type='Read']");
+    let (x, y) = page.hover("#rec-diagram line.msg[data-type='Read']");
+    // Arrows cross: the one under the mouse is the one hovered.
+    let under = page.eval(&format!(
+        "(() => {{ const e = document.elementFromPoint({x}, {y}); \
+         return e && e.dataset.event !== undefined ? (rec.data.events[Number(e.dataset.event)].fields || rec.data.events[Number(e.dataset.event)].message) : null; }})()"
+    ));
+    let fields = under.as_str().expect("a message arrow under the mouse");
+    // `Read { msg_id: 17, key: 3 }`: the tree shows `msg_id: 17`.
+    let first = fields
+        .split_once("{ ")
+        .and_then(|(_, rest)| {
+            rest.split([',', ' '])
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into()
+        })
+        .unwrap();
     let shown = tip(&mut page);
     assert!(
-        shown.as_str().unwrap().contains("msg_id: "),
-        "a client request's fields: {shown}"
+        shown
+            .as_str()
+            .unwrap()
+            .contains(first.trim_end_matches(',')),
+        "hovering {fields} shows {shown}"
     );
     page.click("#rec-diagram line.msg");
     page.wait_for("document.getElementById('rec-detail').textContent.includes('in flight')");

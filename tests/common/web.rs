@@ -364,13 +364,15 @@ impl Cdp {
     }
 
     /// Moves the mouse onto the middle of the first element matching `selector`, as a user
-    /// hovering it (the page gets real mouse events).
-    pub fn hover(&mut self, selector: &str) {
+    /// hovering it (the page gets real mouse events, so whatever is drawn on top there gets
+    /// them); returns the point.
+    pub fn hover(&mut self, selector: &str) -> (f64, f64) {
         let (x, y) = self.centre(selector);
         self.call(
             "Input.dispatchMouseEvent",
             serde_json::json!({ "type": "mouseMoved", "x": x, "y": y }),
         );
+        (x, y)
     }
 
     /// Clicks the middle of the first element matching `selector`.

@@ -223,7 +223,7 @@ function recDiagram() {
     const text = ev.type;
     const w = text.length * 7 + 4;
     if (fits(lx - w / 2, ly, w)) {
-      const label = svg("text", { x: lx, y: ly - 2, "text-anchor": "middle", class: "msg-label", fill: colour,
+      const label = svg("text", { x: lx, y: ly - 2, "text-anchor": "middle", class: "msg-label", fill: colour, "data-event": a.i,
         onclick: () => { rec.selected = a.i; renderRecording(); } }, text);
       tip(label, ev.fields || ev.message);
       g.append(label);
