@@ -189,23 +189,35 @@ fn two_phase_commit_blocks_when_the_tm_crashes() {
     assert_eq!(decides["expectation"], "eventually");
     assert_eq!(decides["verdict"], "violated");
     let steps = decides["trace"]["steps"].as_array().unwrap();
-    let last = steps.last().unwrap();
-    assert_eq!(
-        last["kind"], "crash",
-        "the trace ends with the TM's crash: {steps:?}"
-    );
-    assert_eq!(last["actor"], "tm");
     assert!(
         steps
             .iter()
-            .any(|s| s["kind"] == "deliver" && s["message"] == "Prepared" && s["dst"] == "tm"),
-        "an RM prepared before the crash: {steps:?}"
+            .any(|s| s["kind"] == "crash" && s["actor"] == "tm"),
+        "the TM crashes: {steps:?}"
     );
     assert!(
         steps
             .iter()
             .all(|s| s["kind"] != "crash" || s["actor"] == "tm"),
         "only the TM crashes"
+    );
+    // At the end some RM is prepared: it may neither commit nor abort on its own, and the TM
+    // that could tell it is down. (Which RM, and whether it prepared before or after the crash,
+    // depends on which blocked state the search reaches first.)
+    let mut last_state = std::collections::BTreeMap::new();
+    for s in steps {
+        if let Some(actor) = s["actor"].as_str() {
+            last_state.insert(
+                actor.to_string(),
+                s["state"].as_str().unwrap_or("").to_string(),
+            );
+        }
+    }
+    assert!(
+        last_state
+            .iter()
+            .any(|(actor, state)| actor.starts_with("rm") && state == "Prepared"),
+        "a prepared RM is blocked: {steps:?}"
     );
 }
 

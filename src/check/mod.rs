@@ -6,6 +6,7 @@
 //! longer path than the shortest; when it finds anything, the run is repeated single-threaded up to
 //! the depth found, which yields shortest traces. Progress goes to stderr, only on a terminal.
 
+pub mod engine;
 pub mod memory;
 pub mod refine;
 pub mod report;
@@ -49,6 +50,30 @@ impl Strategy {
     }
 }
 
+/// Which breadth-first search runs (`--engine`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineKind {
+    /// stateright's `BfsChecker`.
+    #[default]
+    Stateright,
+    /// Synod's own level-by-level search ([`engine`]).
+    Synod,
+}
+
+impl EngineKind {
+    pub const ALL: [(&'static str, EngineKind); 2] = [
+        ("stateright", EngineKind::Stateright),
+        ("synod", EngineKind::Synod),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Stateright => "stateright",
+            EngineKind::Synod => "synod",
+        }
+    }
+}
+
 /// A simulation without `--timeout` runs this long.
 pub const DEFAULT_SIMULATION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,6 +93,8 @@ pub struct CheckOptions {
     pub max_memory: Option<u64>,
     /// Where another thread reads the search's progress and asks it to stop (the web UI).
     pub watch: Option<Arc<Watch>>,
+    /// The breadth-first engine (`Strategy::Bfs` only).
+    pub engine: EngineKind,
 }
 
 /// A search's progress as another thread sees it, and that thread's way to stop it.
@@ -129,6 +156,7 @@ impl Default for CheckOptions {
             progress: false,
             max_memory: None,
             watch: None,
+            engine: EngineKind::Stateright,
         }
     }
 }
@@ -203,7 +231,10 @@ where
     // again on one thread, no deeper than the longest, for exactly those properties, within what
     // is left of the time budget. (Examples of `sometimes` properties are not minimised.)
     let mut discoveries = found.discoveries;
-    let single_bfs = opts.strategy == Strategy::Bfs && opts.threads == 1;
+    // Synod's engine searches level by level: its first discovery is a shortest one on any
+    // number of threads.
+    let own = opts.strategy == Strategy::Bfs && opts.engine == EngineKind::Synod;
+    let single_bfs = opts.strategy == Strategy::Bfs && (opts.threads == 1 || own);
     let mut minimised: BTreeSet<&'static str> = BTreeSet::new();
     let failures: BTreeSet<&'static str> = model
         .properties()
@@ -213,7 +244,12 @@ where
         .collect();
     let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
     let has_time = remaining.is_none_or(|r| !r.is_zero());
-    if opts.strategy == Strategy::Bfs && opts.threads > 1 && !failures.is_empty() && has_time {
+    if opts.strategy == Strategy::Bfs
+        && !own
+        && opts.threads > 1
+        && !failures.is_empty()
+        && has_time
+    {
         let names = failures;
         let deepest = names
             .iter()
@@ -346,6 +382,20 @@ where
     if let Some(t) = timeout {
         model = model.deadline(Instant::now() + t);
     }
+    let progress = Progress::new(
+        opts.progress && std::io::stderr().is_terminal(),
+        opts.strategy == Strategy::Simulation,
+    );
+    let budget = opts.max_memory;
+    // The single-threaded re-run of a multi-threaded BFS shortens what was found.
+    let minimising = matches!(finish_when, HasDiscoveries::AllOf(_));
+    let watch = opts.watch.clone().map(|w| (w, minimising));
+    if opts.strategy == Strategy::Bfs && opts.engine == EngineKind::Synod {
+        // Its properties are evaluated as they are (no sticky wrapper): it keeps each
+        // property's first discovery itself.
+        let search = engine::spawn_bfs(model, threads.max(1), opts.max_depth, finish_when);
+        return finish(search, progress, budget, watch);
+    }
     let mut builder = model
         .sticky()
         .checker()
@@ -358,14 +408,6 @@ where
     if let Some(d) = opts.max_depth {
         builder = builder.target_max_depth(d);
     }
-    let progress = Progress::new(
-        opts.progress && std::io::stderr().is_terminal(),
-        opts.strategy == Strategy::Simulation,
-    );
-    let budget = opts.max_memory;
-    // The single-threaded re-run of a multi-threaded BFS shortens what was found.
-    let minimising = matches!(finish_when, HasDiscoveries::AllOf(_));
-    let watch = opts.watch.clone().map(|w| (w, minimising));
     match opts.strategy {
         Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget, watch),
         Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget, watch),

@@ -185,6 +185,14 @@ pub(super) fn check_command() -> Command {
                 .help("Search strategy"),
         ))
         .arg(global(
+            Arg::new("engine")
+                .long("engine")
+                .value_name("NAME")
+                .value_parser(["stateright", "synod"])
+                .default_value("stateright")
+                .help("The breadth-first search: stateright's BfsChecker, or Synod's own (level by level: a shortest trace on any number of threads; parents kept as fingerprints, not paths)"),
+        ))
+        .arg(global(
             Arg::new("threads")
                 .long("threads")
                 .value_name("N")

@@ -4,7 +4,7 @@
 use super::{cores, given, positive_secs, raw_settings, usage_error};
 use crate::catalog::{Entry, Mode, Resolved};
 use crate::check::refine::RefineOptions;
-use crate::check::{memory, CheckOptions, Report, Strategy};
+use crate::check::{memory, CheckOptions, EngineKind, Report, Strategy};
 use clap::ArgMatches;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +36,16 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             Some("simulation") => Strategy::Simulation,
             _ => Strategy::Bfs,
         };
+        let engine = match m.get_one::<String>("engine").map(String::as_str) {
+            Some("synod") => EngineKind::Synod,
+            _ => EngineKind::Stateright,
+        };
+        if given(m, "engine") && strategy != Strategy::Bfs {
+            return Err(format!(
+                "--engine chooses the breadth-first search; --strategy {} has one engine (stateright's)",
+                strategy.name()
+            ));
+        }
         let seed = m.get_one::<u64>("seed").copied();
         if seed.is_some() && strategy != Strategy::Simulation {
             return Err(
@@ -69,6 +79,7 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
                 progress: true,
                 max_memory: Some(max_memory),
                 watch: None,
+                engine,
             },
             trace,
         ))
@@ -124,6 +135,9 @@ fn refine(
     }
     if given(m, "seed") {
         return usage_error("--seed applies to --strategy simulation only");
+    }
+    if given(m, "engine") {
+        return usage_error("--refines has its own breadth-first search; drop --engine");
     }
     for note in &resolved.notes {
         eprintln!("{note}");

@@ -193,6 +193,7 @@ fn prepare(
         progress: false,
         max_memory: Some(memory::default_budget()),
         watch: None,
+        engine: Default::default(),
     };
     Ok((entry, resolved, opts))
 }

@@ -1,0 +1,503 @@
+//! Synod's own breadth-first search (`synod check --engine synod`), the first part of the
+//! checker at scale (issue 13).
+//!
+//! **Level by level.** The search expands the states of one depth (the *frontier*) in parallel,
+//! then the next: every state is first reached by a shortest path, so a counterexample found at
+//! depth `d` is a shortest one whatever the number of threads (stateright's BFS hands work to
+//! threads in blocks, so with several threads it may find a longer one first and `check` has to
+//! search again on one thread to shorten it). Within a level the frontier is cut into fixed
+//! chunks whose successors are gathered in chunk order, so on one thread the order of states,
+//! and with it every trace, is the same run after run.
+//!
+//! **What is kept per state.** A 64-bit fingerprint in a sharded hash set (the visited set), and
+//! a parent record `(fingerprint, parent's fingerprint, action index)` in the log of its depth.
+//! No path travels with a state, as it does in stateright (a vector of action indices per queued
+//! state). A trace is rebuilt as TLC does: walk the parent records back from the state that
+//! broke a property to an initial state, then replay the action indices forward.
+//!
+//! **The same semantics as stateright's BFS**, so that counts and verdicts agree: a state counts
+//! as generated once per transition within the model's boundary (initial states included), as
+//! unique once per fingerprint (stateright's own hash: ahash with its fixed keys); properties are
+//! evaluated when a state is expanded; states at `--max-depth` are counted but neither evaluated
+//! nor expanded; an `eventually` property is tracked per path (bits that a state passes to its
+//! first-reached successors) and reported at a terminal state whose path never satisfied it.
+//!
+//! The model is [`Checked`]: symmetry reduction, the deadline and stop requests work as they do
+//! for stateright's checkers. Memory beyond the visited set and the parent logs is the frontier
+//! itself (the states of one depth and the next); keeping those on disk is the next part.
+
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use synod_models::checked::Checked;
+
+/// States per unit of work within a level.
+const CHUNK: usize = 512;
+/// Shards of the visited set (a power of two): two threads rarely meet on one lock.
+const SHARDS: usize = 1024;
+
+/// A state's fingerprint: stateright's (ahash with its fixed keys), so both engines see the same
+/// collisions, if any, and count alike.
+pub fn fingerprint<T: Hash>(value: &T) -> u64 {
+    FINGERPRINT.hash_one(value)
+}
+
+static FINGERPRINT: std::sync::LazyLock<ahash::RandomState> = std::sync::LazyLock::new(|| {
+    ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0)
+});
+
+/// Hashes a fingerprint as itself (it is already a hash).
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only fingerprints are hashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The visited set: fingerprints in shards, each behind its own lock.
+struct Visited {
+    shards: Vec<Mutex<HashSet<u64, BuildHasherDefault<Identity>>>>,
+    len: AtomicUsize,
+}
+
+impl Visited {
+    fn new() -> Self {
+        Visited {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashSet::default()))
+                .collect(),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Adds `fp`; true if it was new.
+    fn insert(&self, fp: u64) -> bool {
+        // The top bits pick the shard; the set hashes by the low bits.
+        let shard = (fp >> 54) as usize % SHARDS;
+        let new = self.shards[shard]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(fp);
+        if new {
+            self.len.fetch_add(1, Relaxed);
+        }
+        new
+    }
+}
+
+/// How a state was first reached: from `parent` by the action at `action` in its action list
+/// (for an initial state: no parent, `action` its index among the initial states).
+#[derive(Clone, Copy)]
+struct Parent {
+    fp: u64,
+    parent: u64,
+    action: u32,
+}
+
+/// A state waiting to be expanded.
+struct Queued<S> {
+    state: S,
+    fp: u64,
+    /// The `eventually` properties its path has not yet satisfied.
+    ebits: u16,
+}
+
+/// Counters other threads read while the search runs.
+#[derive(Default)]
+struct Shared {
+    states: AtomicUsize,
+    max_depth: AtomicUsize,
+    done: AtomicBool,
+    /// Discoveries so far: property name and the path as indices (the first an initial state's,
+    /// then action indices).
+    discoveries: Mutex<HashMap<&'static str, Vec<usize>>>,
+}
+
+/// A running search; implements stateright's [`Checker`] so that `check` drives it (progress,
+/// memory budget, stop) as it drives stateright's.
+pub struct Engine<M: Model> {
+    model: Arc<Checked<M>>,
+    visited: Arc<Visited>,
+    shared: Arc<Shared>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// Starts a breadth-first search of `model` on `threads` threads, expanding no state at depth
+/// `max_depth` or deeper (the initial states are at depth 1), ending once `finish_when` holds.
+pub fn spawn_bfs<M>(
+    model: Checked<M>,
+    threads: usize,
+    max_depth: Option<usize>,
+    finish_when: HasDiscoveries,
+) -> Engine<M>
+where
+    M: Model + Send + Sync + 'static,
+    M::State: Hash + Clone + Send + Sync + 'static,
+    M::Action: Clone + Send + Sync + 'static,
+{
+    let model = Arc::new(model);
+    let visited = Arc::new(Visited::new());
+    let shared = Arc::new(Shared::default());
+    let handle = {
+        let (model, visited, shared) = (model.clone(), visited.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name("synod-bfs".into())
+            .spawn(move || {
+                search(
+                    &model,
+                    &visited,
+                    &shared,
+                    threads.max(1),
+                    max_depth,
+                    &finish_when,
+                );
+                shared.done.store(true, Relaxed);
+            })
+            .expect("spawn the search thread")
+    };
+    Engine {
+        model,
+        visited,
+        shared,
+        handles: vec![handle],
+    }
+}
+
+/// What a chunk of the frontier produced.
+struct ChunkOut<S> {
+    next: Vec<Queued<S>>,
+    parents: Vec<Parent>,
+    generated: usize,
+    /// Per property index: the first position in the frontier that discovered it.
+    found: Vec<Option<usize>>,
+}
+
+fn search<M>(
+    model: &Checked<M>,
+    visited: &Visited,
+    shared: &Shared,
+    threads: usize,
+    max_depth: Option<usize>,
+    finish_when: &HasDiscoveries,
+) where
+    M: Model + Sync,
+    M::State: Hash + Clone + Send + Sync,
+    M::Action: Clone + Send + Sync,
+{
+    let properties = model.properties();
+    assert!(properties.len() <= 16, "at most 16 properties");
+    let mut all_ebits = 0u16;
+    for (i, p) in properties.iter().enumerate() {
+        if p.expectation == Expectation::Eventually {
+            all_ebits |= 1 << i;
+        }
+    }
+    let init: Vec<M::State> = model
+        .init_states()
+        .into_iter()
+        .filter(|s| model.within_boundary(s))
+        .collect();
+    shared.states.store(init.len(), Relaxed);
+    let mut levels: Vec<Vec<Parent>> = Vec::new();
+    let mut level0 = Vec::new();
+    let mut frontier: Vec<Queued<M::State>> = Vec::new();
+    for (i, s) in init.into_iter().enumerate() {
+        let fp = fingerprint(&s);
+        visited.insert(fp);
+        level0.push(Parent {
+            fp,
+            parent: 0,
+            action: i as u32,
+        });
+        frontier.push(Queued {
+            state: s,
+            fp,
+            ebits: all_ebits,
+        });
+    }
+    levels.push(level0);
+    let mut depth = 1usize;
+    while !frontier.is_empty() {
+        shared.max_depth.fetch_max(depth, Relaxed);
+        if max_depth.is_some_and(|m| depth >= m) {
+            break;
+        }
+        let discovered: BTreeSet<&'static str> = shared
+            .discoveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        let chunks = frontier.len().div_ceil(CHUNK);
+        let next_chunk = AtomicUsize::new(0);
+        let outs: Vec<Mutex<Option<ChunkOut<M::State>>>> =
+            (0..chunks).map(|_| Mutex::new(None)).collect();
+        let work = || loop {
+            let c = next_chunk.fetch_add(1, Relaxed);
+            if c >= chunks {
+                return;
+            }
+            let start = c * CHUNK;
+            let end = (start + CHUNK).min(frontier.len());
+            let out = expand(
+                model,
+                &properties,
+                &discovered,
+                visited,
+                &frontier[start..end],
+                start,
+                shared,
+            );
+            *outs[c].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+        };
+        if threads == 1 || chunks == 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(work);
+                }
+            });
+        }
+        // Gather in chunk order; each property's first discovery is the lowest position.
+        let mut next = Vec::new();
+        let mut parents = Vec::new();
+        let mut found: Vec<Option<usize>> = vec![None; properties.len()];
+        for out in outs {
+            let out = out
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every chunk ran");
+            next.extend(out.next);
+            parents.extend(out.parents);
+            shared.states.fetch_add(out.generated, Relaxed);
+            for (f, o) in found.iter_mut().zip(out.found) {
+                if f.is_none() {
+                    *f = o;
+                }
+            }
+        }
+        {
+            let mut d = shared.discoveries.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, at) in found.iter().enumerate() {
+                if let (Some(at), false) = (at, d.contains_key(properties[i].name)) {
+                    d.insert(
+                        properties[i].name,
+                        path_to(&levels, depth, frontier[*at].fp),
+                    );
+                }
+            }
+        }
+        levels.push(parents);
+        let names: BTreeSet<&'static str> = shared
+            .discoveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        if finish_when.matches(&names, &properties) {
+            break;
+        }
+        frontier = next;
+        depth += 1;
+    }
+}
+
+/// Expands `frontier` (positions from `offset`): evaluates the properties on each state,
+/// generates its successors, keeps the new ones.
+fn expand<M>(
+    model: &Checked<M>,
+    properties: &[stateright::Property<Checked<M>>],
+    discovered: &BTreeSet<&'static str>,
+    visited: &Visited,
+    frontier: &[Queued<M::State>],
+    offset: usize,
+    shared: &Shared,
+) -> ChunkOut<M::State>
+where
+    M: Model,
+    M::State: Hash + Clone,
+    M::Action: Clone,
+{
+    let mut out = ChunkOut {
+        next: Vec::new(),
+        parents: Vec::new(),
+        generated: 0,
+        found: vec![None; properties.len()],
+    };
+    let mut actions = Vec::new();
+    for (k, q) in frontier.iter().enumerate() {
+        let at = offset + k;
+        let mut ebits = q.ebits;
+        let mut awaiting = false;
+        for (i, p) in properties.iter().enumerate() {
+            let bit = 1u16 << i;
+            if p.expectation == Expectation::Eventually
+                && discovered.contains(p.name)
+                && ebits & bit == 0
+            {
+                continue;
+            }
+            match p.expectation {
+                Expectation::Always => {
+                    if (p.condition)(model, &q.state) {
+                        awaiting = true;
+                    } else if out.found[i].is_none() {
+                        out.found[i] = Some(at);
+                    }
+                }
+                Expectation::Sometimes => {
+                    if !(p.condition)(model, &q.state) {
+                        awaiting = true;
+                    } else if out.found[i].is_none() {
+                        out.found[i] = Some(at);
+                    }
+                }
+                Expectation::Eventually => {
+                    awaiting = true;
+                    if (p.condition)(model, &q.state) {
+                        ebits &= !bit;
+                    }
+                }
+            }
+        }
+        if !awaiting {
+            // As stateright: a state with nothing left to discover is not expanded.
+            continue;
+        }
+        let mut terminal = true;
+        model.actions(&q.state, &mut actions);
+        for (ai, action) in actions.drain(..).enumerate() {
+            let Some(next) = model.next_state(&q.state, action) else {
+                continue;
+            };
+            if !model.within_boundary(&next) {
+                continue;
+            }
+            terminal = false;
+            out.generated += 1;
+            let fp = fingerprint(&next);
+            if visited.insert(fp) {
+                out.parents.push(Parent {
+                    fp,
+                    parent: q.fp,
+                    action: ai as u32,
+                });
+                out.next.push(Queued {
+                    state: next,
+                    fp,
+                    ebits,
+                });
+            }
+        }
+        if terminal {
+            for (i, f) in out.found.iter_mut().enumerate() {
+                if ebits & (1 << i) != 0 && f.is_none() {
+                    *f = Some(at);
+                }
+            }
+        }
+        if k % 64 == 0 {
+            // Progress between chunks' merges, for the live line and the memory poll.
+            shared.states.fetch_add(out.generated, Relaxed);
+            out.generated = 0;
+        }
+    }
+    out
+}
+
+/// The path to the state `fp` at `depth` (1-based): an initial state's index, then action indices.
+fn path_to(levels: &[Vec<Parent>], depth: usize, fp: u64) -> Vec<usize> {
+    let mut indices = Vec::with_capacity(depth);
+    let mut want = fp;
+    for level in levels[..depth].iter().rev() {
+        let p = level
+            .iter()
+            .find(|p| p.fp == want)
+            .expect("every expanded state has a parent record");
+        indices.push(p.action as usize);
+        want = p.parent;
+    }
+    indices.reverse();
+    indices
+}
+
+impl<M> Engine<M>
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    /// Replays a path of indices into states and actions.
+    fn replay(&self, indices: &[usize]) -> Option<Path<M::State, M::Action>> {
+        let (first, rest) = indices.split_first()?;
+        let init = self.model.init_states().into_iter().nth(*first)?;
+        let mut state = init.clone();
+        let mut taken = Vec::new();
+        let mut actions = Vec::new();
+        for &ai in rest {
+            self.model.actions(&state, &mut actions);
+            let action = actions.drain(..).nth(ai)?;
+            state = self.model.next_state(&state, action.clone())?;
+            taken.push(action);
+        }
+        Path::from_actions(&*self.model, init, taken.iter())
+    }
+}
+
+impl<M> Checker<Checked<M>> for Engine<M>
+where
+    M: Model,
+    M::State: Clone + PartialEq + Hash,
+    M::Action: Clone + PartialEq,
+{
+    fn model(&self) -> &Checked<M> {
+        &self.model
+    }
+
+    fn state_count(&self) -> usize {
+        self.shared.states.load(Relaxed)
+    }
+
+    fn unique_state_count(&self) -> usize {
+        self.visited.len.load(Relaxed)
+    }
+
+    fn max_depth(&self) -> usize {
+        self.shared.max_depth.load(Relaxed)
+    }
+
+    fn discoveries(&self) -> HashMap<&'static str, Path<M::State, M::Action>> {
+        let found = self
+            .shared
+            .discoveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        found
+            .into_iter()
+            .filter_map(|(name, indices)| Some((name, self.replay(&indices)?)))
+            .collect()
+    }
+
+    fn handles(&mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.handles)
+    }
+
+    fn is_done(&self) -> bool {
+        self.shared.done.load(Relaxed)
+    }
+}
