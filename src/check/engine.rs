@@ -83,8 +83,9 @@ impl Visited {
 
     /// Adds `fp`; true if it was new.
     fn insert(&self, fp: u64) -> bool {
-        // The top bits pick the shard; the set hashes by the low bits.
-        let shard = (fp >> 54) as usize % SHARDS;
+        // Middle bits pick the shard: the set itself places a key by its low bits and tags it
+        // by its top 7 (hashbrown), which must vary within a shard.
+        let shard = (fp >> 32) as usize % SHARDS;
         let new = self.shards[shard]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -174,13 +175,16 @@ where
     }
 }
 
-/// What a chunk of the frontier produced.
-struct ChunkOut<S> {
-    next: Vec<Queued<S>>,
+/// What one unit of the frontier produced: its successors not seen before, in units of at most
+/// [`CHUNK`] states (the next level's units, so nothing is copied between levels), their parent
+/// records, and its discoveries.
+struct UnitOut<S> {
+    next: Vec<Vec<Queued<S>>>,
     parents: Vec<Parent>,
     generated: usize,
-    /// Per property index: the first position in the frontier that discovered it.
-    found: Vec<Option<usize>>,
+    /// Per property: the first state of this unit that discovered it (its position in the unit,
+    /// and its fingerprint).
+    found: Vec<Option<(usize, u64)>>,
 }
 
 fn search<M>(
@@ -209,9 +213,10 @@ fn search<M>(
         .filter(|s| model.within_boundary(s))
         .collect();
     shared.states.store(init.len(), Relaxed);
-    let mut levels: Vec<Vec<Parent>> = Vec::new();
+    // The parent records of each depth, as the units that wrote them.
+    let mut levels: Vec<Vec<Vec<Parent>>> = Vec::new();
     let mut level0 = Vec::new();
-    let mut frontier: Vec<Queued<M::State>> = Vec::new();
+    let mut first = Vec::new();
     for (i, s) in init.into_iter().enumerate() {
         let fp = fingerprint(&s);
         visited.insert(fp);
@@ -220,15 +225,16 @@ fn search<M>(
             parent: 0,
             action: i as u32,
         });
-        frontier.push(Queued {
+        first.push(Queued {
             state: s,
             fp,
             ebits: all_ebits,
         });
     }
-    levels.push(level0);
+    levels.push(vec![level0]);
+    let mut frontier: Vec<Vec<Queued<M::State>>> = vec![first];
     let mut depth = 1usize;
-    while !frontier.is_empty() {
+    while frontier.iter().any(|u| !u.is_empty()) {
         shared.max_depth.fetch_max(depth, Relaxed);
         if max_depth.is_some_and(|m| depth >= m) {
             break;
@@ -240,29 +246,25 @@ fn search<M>(
             .keys()
             .copied()
             .collect();
-        let chunks = frontier.len().div_ceil(CHUNK);
-        let next_chunk = AtomicUsize::new(0);
-        let outs: Vec<Mutex<Option<ChunkOut<M::State>>>> =
-            (0..chunks).map(|_| Mutex::new(None)).collect();
+        // Each unit is taken by one thread, expanded, and dropped there.
+        let units: Vec<Mutex<Vec<Queued<M::State>>>> = std::mem::take(&mut frontier)
+            .into_iter()
+            .map(Mutex::new)
+            .collect();
+        let next_unit = AtomicUsize::new(0);
+        let outs: Vec<Mutex<Option<UnitOut<M::State>>>> =
+            (0..units.len()).map(|_| Mutex::new(None)).collect();
         let work = || loop {
-            let c = next_chunk.fetch_add(1, Relaxed);
-            if c >= chunks {
+            let u = next_unit.fetch_add(1, Relaxed);
+            if u >= units.len() {
                 return;
             }
-            let start = c * CHUNK;
-            let end = (start + CHUNK).min(frontier.len());
-            let out = expand(
-                model,
-                &properties,
-                &discovered,
-                visited,
-                &frontier[start..end],
-                start,
-                shared,
-            );
-            *outs[c].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+            let unit = std::mem::take(&mut *units[u].lock().unwrap_or_else(|e| e.into_inner()));
+            let out = expand(model, &properties, &discovered, visited, &unit, shared);
+            drop(unit);
+            *outs[u].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
         };
-        if threads == 1 || chunks == 1 {
+        if threads == 1 || units.len() == 1 {
             work();
         } else {
             std::thread::scope(|s| {
@@ -271,32 +273,28 @@ fn search<M>(
                 }
             });
         }
-        // Gather in chunk order; each property's first discovery is the lowest position.
-        let mut next = Vec::new();
+        // In unit order: each property's first discovery is in the first unit that has one.
         let mut parents = Vec::new();
-        let mut found: Vec<Option<usize>> = vec![None; properties.len()];
+        let mut found: Vec<Option<u64>> = vec![None; properties.len()];
         for out in outs {
             let out = out
                 .into_inner()
                 .unwrap_or_else(|e| e.into_inner())
-                .expect("every chunk ran");
-            next.extend(out.next);
-            parents.extend(out.parents);
+                .expect("every unit ran");
+            frontier.extend(out.next);
+            parents.push(out.parents);
             shared.states.fetch_add(out.generated, Relaxed);
             for (f, o) in found.iter_mut().zip(out.found) {
                 if f.is_none() {
-                    *f = o;
+                    *f = o.map(|(_, fp)| fp);
                 }
             }
         }
         {
             let mut d = shared.discoveries.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, at) in found.iter().enumerate() {
-                if let (Some(at), false) = (at, d.contains_key(properties[i].name)) {
-                    d.insert(
-                        properties[i].name,
-                        path_to(&levels, depth, frontier[*at].fp),
-                    );
+            for (i, fp) in found.iter().enumerate() {
+                if let (Some(fp), false) = (fp, d.contains_key(properties[i].name)) {
+                    d.insert(properties[i].name, path_to(&levels, depth, *fp));
                 }
             }
         }
@@ -311,36 +309,34 @@ fn search<M>(
         if finish_when.matches(&names, &properties) {
             break;
         }
-        frontier = next;
         depth += 1;
     }
 }
 
-/// Expands `frontier` (positions from `offset`): evaluates the properties on each state,
-/// generates its successors, keeps the new ones.
+/// Expands one unit of the frontier: evaluates the properties on each state, generates its
+/// successors, keeps the new ones.
 fn expand<M>(
     model: &Checked<M>,
     properties: &[stateright::Property<Checked<M>>],
     discovered: &BTreeSet<&'static str>,
     visited: &Visited,
-    frontier: &[Queued<M::State>],
-    offset: usize,
+    unit: &[Queued<M::State>],
     shared: &Shared,
-) -> ChunkOut<M::State>
+) -> UnitOut<M::State>
 where
     M: Model,
     M::State: Hash + Clone,
     M::Action: Clone,
 {
-    let mut out = ChunkOut {
+    let mut out = UnitOut {
         next: Vec::new(),
         parents: Vec::new(),
         generated: 0,
         found: vec![None; properties.len()],
     };
+    let mut current: Vec<Queued<M::State>> = Vec::new();
     let mut actions = Vec::new();
-    for (k, q) in frontier.iter().enumerate() {
-        let at = offset + k;
+    for (k, q) in unit.iter().enumerate() {
         let mut ebits = q.ebits;
         let mut awaiting = false;
         for (i, p) in properties.iter().enumerate() {
@@ -356,14 +352,14 @@ where
                     if (p.condition)(model, &q.state) {
                         awaiting = true;
                     } else if out.found[i].is_none() {
-                        out.found[i] = Some(at);
+                        out.found[i] = Some((k, q.fp));
                     }
                 }
                 Expectation::Sometimes => {
                     if !(p.condition)(model, &q.state) {
                         awaiting = true;
                     } else if out.found[i].is_none() {
-                        out.found[i] = Some(at);
+                        out.found[i] = Some((k, q.fp));
                     }
                 }
                 Expectation::Eventually => {
@@ -396,7 +392,13 @@ where
                     parent: q.fp,
                     action: ai as u32,
                 });
-                out.next.push(Queued {
+                if current.len() == CHUNK {
+                    out.next.push(std::mem::take(&mut current));
+                }
+                if current.capacity() == 0 {
+                    current.reserve_exact(CHUNK);
+                }
+                current.push(Queued {
                     state: next,
                     fp,
                     ebits,
@@ -406,26 +408,30 @@ where
         if terminal {
             for (i, f) in out.found.iter_mut().enumerate() {
                 if ebits & (1 << i) != 0 && f.is_none() {
-                    *f = Some(at);
+                    *f = Some((k, q.fp));
                 }
             }
         }
         if k % 64 == 0 {
-            // Progress between chunks' merges, for the live line and the memory poll.
+            // Progress within a level, for the live line and the memory poll.
             shared.states.fetch_add(out.generated, Relaxed);
             out.generated = 0;
         }
+    }
+    if !current.is_empty() {
+        out.next.push(current);
     }
     out
 }
 
 /// The path to the state `fp` at `depth` (1-based): an initial state's index, then action indices.
-fn path_to(levels: &[Vec<Parent>], depth: usize, fp: u64) -> Vec<usize> {
+fn path_to(levels: &[Vec<Vec<Parent>>], depth: usize, fp: u64) -> Vec<usize> {
     let mut indices = Vec::with_capacity(depth);
     let mut want = fp;
     for level in levels[..depth].iter().rev() {
         let p = level
             .iter()
+            .flatten()
             .find(|p| p.fp == want)
             .expect("every expanded state has a parent record");
         indices.push(p.action as usize);
