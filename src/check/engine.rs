@@ -395,9 +395,6 @@ where
                 if current.len() == CHUNK {
                     out.next.push(std::mem::take(&mut current));
                 }
-                if current.capacity() == 0 {
-                    current.reserve_exact(CHUNK);
-                }
                 current.push(Queued {
                     state: next,
                     fp,
