@@ -158,3 +158,44 @@ fn the_engine_is_chosen_for_breadth_first_search_only() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+/// The parent records live in a directory of their own under `$TMPDIR`, removed when the search
+/// ends; a directory that cannot be made stops the search with the reason, exit 3.
+#[test]
+fn parent_records_go_to_disk_and_are_cleaned_up() {
+    let dir = std::env::temp_dir().join(format!("synod-engine-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args([
+            "check",
+            "paxos",
+            "--bug",
+            "accept-lower-ballot",
+            "--engine",
+            "synod",
+        ])
+        .env("TMPDIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("10 steps"),
+        "the trace was rebuilt from disk: {stdout}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["check", "paxos", "--engine", "synod"])
+        .env("TMPDIR", "/proc/synod-cannot-be-here")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("the search stopped: cannot create a directory for the parent records /proc/synod-cannot-be-here/"),
+        "{stdout}"
+    );
+}

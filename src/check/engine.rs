@@ -10,7 +10,8 @@
 //! and with it every trace, is the same run after run.
 //!
 //! **What is kept per state.** A 64-bit fingerprint in a sharded hash set (the visited set), and
-//! a parent record `(fingerprint, parent's fingerprint, action index)` in the log of its depth.
+//! a parent record `(fingerprint, parent's fingerprint, action index)` in the file of its depth
+//! (20 bytes, under `$TMPDIR`, removed at the end).
 //! No path travels with a state, as it does in stateright (a vector of action indices per queued
 //! state). A trace is rebuilt as TLC does: walk the parent records back from the state that
 //! broke a property to an initial state, then replay the action indices forward.
@@ -23,8 +24,9 @@
 //! first-reached successors) and reported at a terminal state whose path never satisfied it.
 //!
 //! The model is [`Checked`]: symmetry reduction, the deadline and stop requests work as they do
-//! for stateright's checkers. Memory beyond the visited set and the parent logs is the frontier
-//! itself (the states of one depth and the next); keeping those on disk is the next part.
+//! for stateright's checkers. Memory beyond the visited set is the frontier itself (the states
+//! of one depth and the next); keeping those on disk is the next part. A disk that fails the
+//! parent records stops the search ([`Engine::error`]).
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -106,6 +108,112 @@ struct Parent {
     action: u32,
 }
 
+/// The parent records, one file per depth under a directory of their own (in `$TMPDIR`), so
+/// that they take no memory: 20 bytes per state on disk, read back only to rebuild a trace.
+struct ParentLog {
+    dir: std::path::PathBuf,
+    /// Per depth, from 1: its file.
+    files: Vec<std::path::PathBuf>,
+}
+
+/// Bytes of one record on disk: fingerprint, parent's fingerprint, action index (little-endian).
+const RECORD_BYTES: usize = 20;
+
+impl ParentLog {
+    fn create() -> std::io::Result<ParentLog> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("synod-bfs-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| with_path(e, "cannot create a directory for the parent records", &dir))?;
+        Ok(ParentLog {
+            dir,
+            files: Vec::new(),
+        })
+    }
+
+    /// Writes the records of the next depth.
+    fn append<'a>(
+        &mut self,
+        units: impl IntoIterator<Item = &'a Vec<Parent>>,
+    ) -> std::io::Result<()> {
+        use std::io::Write;
+        let path = self.dir.join(format!("depth-{}.bin", self.files.len() + 1));
+        let file = std::fs::File::create(&path)
+            .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+        for p in units.into_iter().flatten() {
+            let mut rec = [0u8; RECORD_BYTES];
+            rec[..8].copy_from_slice(&p.fp.to_le_bytes());
+            rec[8..16].copy_from_slice(&p.parent.to_le_bytes());
+            rec[16..].copy_from_slice(&p.action.to_le_bytes());
+            w.write_all(&rec)
+                .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
+        }
+        w.flush()
+            .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
+        self.files.push(path);
+        Ok(())
+    }
+
+    /// The record of `fp` at `depth` (1-based).
+    fn find(&self, depth: usize, fp: u64) -> std::io::Result<Option<Parent>> {
+        use std::io::Read;
+        let path = &self.files[depth - 1];
+        let mut file = std::io::BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(path).map_err(|e| with_path(e, "cannot read", path))?,
+        );
+        let mut rec = [0u8; RECORD_BYTES];
+        loop {
+            match file.read_exact(&mut rec) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(with_path(e, "cannot read", path)),
+            }
+            let at = |r: std::ops::Range<usize>| u64::from_le_bytes(rec[r].try_into().unwrap());
+            if at(0..8) == fp {
+                return Ok(Some(Parent {
+                    fp,
+                    parent: at(8..16),
+                    action: u32::from_le_bytes(rec[16..20].try_into().expect("4 bytes")),
+                }));
+            }
+        }
+    }
+
+    /// The path to the state `fp` at `depth` (1-based): an initial state's index, then action
+    /// indices.
+    fn path_to(&self, depth: usize, fp: u64) -> std::io::Result<Vec<usize>> {
+        let mut indices = Vec::with_capacity(depth);
+        let mut want = fp;
+        for d in (1..=depth).rev() {
+            let p = self.find(d, want)?.ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "no parent record for a state at depth {d} in {}",
+                    self.files[d - 1].display()
+                ))
+            })?;
+            indices.push(p.action as usize);
+            want = p.parent;
+        }
+        indices.reverse();
+        Ok(indices)
+    }
+}
+
+impl Drop for ParentLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn with_path(e: std::io::Error, what: &str, path: &std::path::Path) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
 /// A state waiting to be expanded.
 struct Queued<S> {
     state: S,
@@ -123,6 +231,8 @@ struct Shared {
     /// Discoveries so far: property name and the path as indices (the first an initial state's,
     /// then action indices).
     discoveries: Mutex<HashMap<&'static str, Vec<usize>>>,
+    /// What stopped the search, if its disk failed it (its parent records).
+    error: Mutex<Option<String>>,
 }
 
 /// A running search; implements stateright's [`Checker`] so that `check` drives it (progress,
@@ -213,8 +323,13 @@ fn search<M>(
         .filter(|s| model.within_boundary(s))
         .collect();
     shared.states.store(init.len(), Relaxed);
-    // The parent records of each depth, as the units that wrote them.
-    let mut levels: Vec<Vec<Vec<Parent>>> = Vec::new();
+    let fail = |e: std::io::Error| {
+        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    };
+    let mut log = match ParentLog::create() {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
     let mut level0 = Vec::new();
     let mut first = Vec::new();
     for (i, s) in init.into_iter().enumerate() {
@@ -231,7 +346,9 @@ fn search<M>(
             ebits: all_ebits,
         });
     }
-    levels.push(vec![level0]);
+    if let Err(e) = log.append([&level0]) {
+        return fail(e);
+    }
     let mut frontier: Vec<Vec<Queued<M::State>>> = vec![first];
     let mut depth = 1usize;
     while frontier.iter().any(|u| !u.is_empty()) {
@@ -290,15 +407,31 @@ fn search<M>(
                 }
             }
         }
-        {
-            let mut d = shared.discoveries.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, fp) in found.iter().enumerate() {
-                if let (Some(fp), false) = (fp, d.contains_key(properties[i].name)) {
-                    d.insert(properties[i].name, path_to(&levels, depth, *fp));
+        for (i, fp) in found.iter().enumerate() {
+            let name = properties[i].name;
+            let Some(fp) = fp else { continue };
+            let known = shared
+                .discoveries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(name);
+            if !known {
+                match log.path_to(depth, *fp) {
+                    Ok(path) => {
+                        shared
+                            .discoveries
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(name, path);
+                    }
+                    Err(e) => return fail(e),
                 }
             }
         }
-        levels.push(parents);
+        if let Err(e) = log.append(&parents) {
+            return fail(e);
+        }
+        drop(parents);
         let names: BTreeSet<&'static str> = shared
             .discoveries
             .lock()
@@ -421,21 +554,15 @@ where
     out
 }
 
-/// The path to the state `fp` at `depth` (1-based): an initial state's index, then action indices.
-fn path_to(levels: &[Vec<Vec<Parent>>], depth: usize, fp: u64) -> Vec<usize> {
-    let mut indices = Vec::with_capacity(depth);
-    let mut want = fp;
-    for level in levels[..depth].iter().rev() {
-        let p = level
-            .iter()
-            .flatten()
-            .find(|p| p.fp == want)
-            .expect("every expanded state has a parent record");
-        indices.push(p.action as usize);
-        want = p.parent;
+impl<M: Model> Engine<M> {
+    /// What stopped the search early, if its disk failed it; call after it is done.
+    pub fn error(&self) -> Option<String> {
+        self.shared
+            .error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
-    indices.reverse();
-    indices
 }
 
 impl<M> Engine<M>

@@ -214,7 +214,9 @@ where
         .any(|p| p.expectation != Expectation::Sometimes && found.discoveries.contains_key(p.name));
     let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
     let simulation = opts.strategy == Strategy::Simulation;
-    let stopped = if found.interrupted {
+    let stopped = if found.error.is_some() {
+        Some(Stopped::Error)
+    } else if found.interrupted {
         Some(Stopped::Interrupted)
     } else if found.out_of_memory {
         Some(Stopped::MaxMemory)
@@ -298,10 +300,14 @@ where
         })
         .collect();
 
+    let mut notes = header.notes;
+    if let Some(e) = &found.error {
+        notes.push(format!("the search stopped: {e}"));
+    }
     Report {
         protocol: header.protocol,
         parameters: header.parameters,
-        notes: header.notes,
+        notes,
         strategy: opts.strategy.name().to_string(),
         threads: opts.threads,
         seed: simulation.then_some(opts.seed),
@@ -333,6 +339,8 @@ pub enum Stopped {
     MaxMemory,
     /// Someone asked it to stop (the web UI's Stop button).
     Interrupted,
+    /// The search could not go on: its disk failed it (the message is among the notes).
+    Error,
 }
 
 impl Stopped {
@@ -342,6 +350,7 @@ impl Stopped {
             Stopped::MaxDepth => "max-depth",
             Stopped::MaxMemory => "max-memory",
             Stopped::Interrupted => "interrupted",
+            Stopped::Error => "error",
         }
     }
 }
@@ -353,6 +362,8 @@ struct Search<M: Model> {
     out_of_memory: bool,
     /// The stop was asked for through the watch.
     interrupted: bool,
+    /// The search could not go on (its disk failed it).
+    error: Option<String>,
     /// The highest resident memory seen while polling, bytes.
     memory_peak: Option<u64>,
     /// Runs started (simulation).
@@ -394,7 +405,7 @@ where
         // Its properties are evaluated as they are (no sticky wrapper): it keeps each
         // property's first discovery itself.
         let search = engine::spawn_bfs(model, threads.max(1), opts.max_depth, finish_when);
-        return finish(search, progress, budget, watch);
+        return finish(search, progress, budget, watch, &engine::Engine::error);
     }
     let mut builder = model
         .sticky()
@@ -409,13 +420,14 @@ where
         builder = builder.target_max_depth(d);
     }
     match opts.strategy {
-        Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget, watch),
-        Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget, watch),
+        Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget, watch, &|_| None),
+        Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget, watch, &|_| None),
         Strategy::Simulation => finish(
             builder.spawn_simulation(opts.seed, UniformChooser),
             progress,
             budget,
             watch,
+            &|_| None,
         ),
     }
 }
@@ -427,6 +439,7 @@ fn finish<M, C>(
     mut progress: Progress,
     max_memory: Option<u64>,
     watch: Option<(Arc<Watch>, bool)>,
+    error: &dyn Fn(&C) -> Option<String>,
 ) -> Search<M>
 where
     M: Model,
@@ -473,6 +486,7 @@ where
     checker.model().end_search();
     let discoveries = checker.discoveries();
     Search {
+        error: error(&checker),
         out_of_memory,
         interrupted,
         memory_peak,

@@ -148,6 +148,7 @@ impl RefinementReport {
                     memory::format_bytes(self.max_memory_bytes.unwrap_or(0)),
                 ),
                 Stopped::Interrupted => format!("stopped after {:.1} s on request", self.seconds),
+                Stopped::Error => format!("stopped after {:.1} s by an error", self.seconds),
             };
             let _ = writeln!(
                 out,

@@ -279,6 +279,7 @@ impl Report {
                     super::memory::format_bytes(self.max_memory_bytes.unwrap_or(0))
                 ),
                 super::Stopped::Interrupted => "stopped on request".to_string(),
+                super::Stopped::Error => "its disk failed it: see the note above".to_string(),
             };
             let _ = writeln!(
                 out,
