@@ -235,6 +235,18 @@ struct Shared {
     error: Mutex<Option<String>>,
 }
 
+impl Shared {
+    /// The names of the properties discovered so far.
+    fn discovered(&self) -> BTreeSet<&'static str> {
+        self.discoveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+}
+
 /// A running search; implements stateright's [`Checker`] so that `check` drives it (progress,
 /// memory budget, stop) as it drives stateright's.
 pub struct Engine<M: Model> {
@@ -356,13 +368,7 @@ fn search<M>(
         if max_depth.is_some_and(|m| depth >= m) {
             break;
         }
-        let discovered: BTreeSet<&'static str> = shared
-            .discoveries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .copied()
-            .collect();
+        let discovered = shared.discovered();
         // Each unit is taken by one thread, expanded, and dropped there.
         let units: Vec<Mutex<Vec<Queued<M::State>>>> = std::mem::take(&mut frontier)
             .into_iter()
@@ -432,13 +438,7 @@ fn search<M>(
             return fail(e);
         }
         drop(parents);
-        let names: BTreeSet<&'static str> = shared
-            .discoveries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .copied()
-            .collect();
+        let names = shared.discovered();
         if finish_when.matches(&names, &properties) {
             break;
         }
