@@ -460,6 +460,34 @@ pub fn to_kv_msg(msg_id: u64, req: &Request) -> KvMsg<()> {
     }
 }
 
+/// The `KvMsg` a reply is, as a server built it: `None` for an error code Synod does not use
+/// (the message has no form for it). A leader that is not an IPv4 address is left out.
+pub fn reply_kv_msg(reply: &Reply<'_>) -> Option<KvMsg<()>> {
+    let in_reply_to = reply.in_reply_to;
+    Some(match &reply.body {
+        ReplyBody::ReadOk(value) => KvMsg::ReadOk {
+            in_reply_to,
+            value: *value,
+        },
+        ReplyBody::WriteOk => KvMsg::WriteOk { in_reply_to },
+        ReplyBody::CasOk => KvMsg::CasOk { in_reply_to },
+        ReplyBody::Error {
+            code,
+            leader,
+            value,
+            ..
+        } => KvMsg::Error {
+            in_reply_to,
+            code: synod_models::kv::ErrorCode::from_code(*code)?,
+            value: *value,
+            leader: match leader {
+                Some(SocketAddr::V4(a)) => Some(stateright::actor::Id::from(*a)),
+                _ => None,
+            },
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -736,32 +736,6 @@ fn merge(
     })
 }
 
-/// A reply as the nodes' recordings print it.
-fn reply_text(reply: &codec::Reply<'_>) -> String {
-    let id = reply.in_reply_to;
-    match &reply.body {
-        ReplyBody::ReadOk(v) => format!("ReadOk(#{id} {v})"),
-        ReplyBody::WriteOk => format!("WriteOk(#{id})"),
-        ReplyBody::CasOk => format!("CasOk(#{id})"),
-        ReplyBody::Error {
-            code,
-            leader,
-            value,
-            ..
-        } => {
-            let mut s = format!("Error(#{id} {code}");
-            if let Some(v) = value {
-                s.push_str(&format!(" value={v}"));
-            }
-            if let Some(l) = leader {
-                s.push_str(&format!(" leader={l}"));
-            }
-            s.push(')');
-            s
-        }
-    }
-}
-
 fn new_histogram() -> Result<Histogram<u64>, LoadError> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| LoadError::Io {
         context: "creating a latency histogram".into(),
@@ -1434,31 +1408,38 @@ impl<'a> Worker<'a> {
                 Err(_) => return,
             };
             self.counters.received += 1;
+            let decoded = decode_reply(self.cfg.wire, &self.buf[..n]);
             if let (Some(tape), Ok(me)) = (&mut self.tape, c.socket.local_addr()) {
-                let bytes = &self.buf[..n];
-                match decode_reply(self.cfg.wire, bytes) {
-                    Ok(reply) => {
-                        let text = reply_text(&reply);
-                        tape.note(
-                            Kind::Receive,
-                            me,
-                            Some(c.target),
-                            bytes,
-                            format_args!("{text}"),
-                            None,
-                        )
-                    }
+                let (bytes, from) = (&self.buf[..n], Some(c.target));
+                match decoded.as_ref().map(|r| (r, codec::reply_kv_msg(r))) {
+                    // The same text the node's recording gives the reply it sent.
+                    Ok((_, Some(msg))) => tape.note(
+                        Kind::Receive,
+                        me,
+                        from,
+                        bytes,
+                        format_args!("{msg:?}"),
+                        Some(&msg),
+                    ),
+                    Ok((reply, None)) => tape.note(
+                        Kind::Receive,
+                        me,
+                        from,
+                        bytes,
+                        format_args!("{reply}"),
+                        None,
+                    ),
                     Err(_) => tape.note(
                         Kind::Dropped,
                         me,
-                        Some(c.target),
+                        from,
                         bytes,
                         format_args!("Undecodable({n} bytes)"),
                         None,
                     ),
                 }
             }
-            let answer = match decode_reply(self.cfg.wire, &self.buf[..n]) {
+            let answer = match decoded {
                 Ok(reply) => {
                     if c.phase == Phase::Idle || reply.in_reply_to != c.msg_id {
                         self.counters.stale += 1;

@@ -120,7 +120,7 @@ impl std::fmt::Debug for Recorder {
 }
 
 /// Hashes a datagram's bytes (to match a receipt to its send).
-pub fn hash_bytes(bytes: &[u8]) -> u64 {
+fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     h.finish()
@@ -138,10 +138,6 @@ impl Recorder {
             marks: Mutex::new(Vec::new()),
             names: Mutex::new(HashMap::new()),
         })
-    }
-
-    pub fn max_events(&self) -> usize {
-        self.max_events
     }
 
     /// Events recorded and dropped so far.
@@ -198,10 +194,6 @@ impl Tape {
             raws: Vec::new(),
             text: String::new(),
         }
-    }
-
-    pub fn recorder(&self) -> &Arc<Recorder> {
-        &self.recorder
     }
 
     /// Records an event now, if the recording has room: `text` is the message's `Debug` form
