@@ -98,7 +98,7 @@ pub fn register<P>() -> Registration<P>
 where
     P: Protocol,
     P::Model: Traceable + Send + Sync + 'static,
-    <P::Model as Model>::State: StateBounds,
+    <P::Model as Model>::State: StateBounds + Serialize + serde::de::DeserializeOwned,
     <P::Model as Model>::Action: StateBounds,
 {
     Registration {

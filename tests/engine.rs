@@ -9,11 +9,16 @@ use std::process::Command;
 
 /// `synod check ARGS --engine ENGINE --threads N --format json`: exit code and report.
 fn check(args: &[&str], engine: &str, threads: usize) -> (i32, Value) {
+    check_with(args, engine, threads, &[])
+}
+
+fn check_with(args: &[&str], engine: &str, threads: usize, more: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_synod"))
         .arg("check")
         .args(args)
         .args(["--engine", engine, "--format", "json", "--threads"])
         .arg(threads.to_string())
+        .args(more)
         .output()
         .unwrap();
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -51,12 +56,17 @@ fn trace_len(r: &Value, property: &str) -> Option<usize> {
 /// Where a search completes (or stops at the same depth bound), everything agrees. Where a
 /// property fails, each engine stops soon after (stateright at the end of a block of states,
 /// Synod at the end of the level), so the counts differ; the verdicts and the length of each
-/// counterexample agree.
+/// counterexample agree. Synod's engine also runs with every unit of every level spilled to
+/// disk (`--frontier-states 1`), so each state is read back from its serialized form.
 fn assert_same(args: &[&str]) {
     let (code_s, s) = check(args, "stateright", 1);
-    for threads in [1, 2] {
-        let (code, r) = check(args, "synod", threads);
-        assert_eq!(code, code_s, "{args:?} on {threads} threads: exit code");
+    let spill: &[&str] = &["--frontier-states", "1"];
+    for (threads, more) in [(1, &[][..]), (2, &[][..]), (2, spill)] {
+        let (code, r) = check_with(args, "synod", threads, more);
+        assert_eq!(
+            code, code_s,
+            "{args:?} {more:?} on {threads} threads: exit code"
+        );
         assert_eq!(verdicts(&r), verdicts(&s), "{args:?}");
         if code_s == 1 {
             for p in s["properties"].as_array().unwrap() {
@@ -76,7 +86,10 @@ fn assert_same(args: &[&str]) {
             continue;
         }
         for field in ["states", "unique_states", "max_depth", "complete"] {
-            assert_eq!(r[field], s[field], "{args:?} on {threads} threads: {field}");
+            assert_eq!(
+                r[field], s[field],
+                "{args:?} {more:?} on {threads} threads: {field}"
+            );
         }
     }
 }
@@ -123,13 +136,14 @@ fn counterexamples_are_shortest_on_any_number_of_threads() {
     ] {
         let (code_s, s) = check(args, "stateright", 1);
         let shortest = trace_len(&s, property).expect("stateright finds it");
-        for threads in [1, 2] {
-            let (code, r) = check(args, "synod", threads);
+        let spill: &[&str] = &["--frontier-states", "1"];
+        for (threads, more) in [(1, &[][..]), (2, &[][..]), (2, spill)] {
+            let (code, r) = check_with(args, "synod", threads, more);
             assert_eq!(code, code_s, "{args:?}");
             assert_eq!(
                 trace_len(&r, property),
                 Some(shortest),
-                "{args:?} on {threads} threads"
+                "{args:?} {more:?} on {threads} threads"
             );
         }
     }
@@ -146,6 +160,14 @@ fn the_engine_is_chosen_for_breadth_first_search_only() {
         (
             &["two-phase-commit", "--refines", "--engine", "synod"],
             "drop --engine",
+        ),
+        (
+            &["paxos", "--frontier-states", "10"],
+            "--frontier-states applies to --engine synod only",
+        ),
+        (
+            &["paxos", "--engine", "synod", "--frontier-states", "0"],
+            "--frontier-states must be at least 1",
         ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_synod"))
@@ -195,7 +217,7 @@ fn parent_records_go_to_disk_and_are_cleaned_up() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(
-        stdout.contains("the search stopped: cannot create a directory for the parent records /proc/synod-cannot-be-here/"),
+        stdout.contains("the search stopped: cannot create a directory for the search /proc/synod-cannot-be-here/"),
         "{stdout}"
     );
 }

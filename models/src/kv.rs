@@ -574,7 +574,7 @@ impl Permute for Command {
 }
 
 /// A client operation as the linearizability checker sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum KvOp {
     Read(Key),
     Write(Key, Value),
@@ -590,7 +590,7 @@ impl KvOp {
 }
 
 /// A completed client operation's outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum KvRet {
     /// A read's value; `None` for a key that does not exist (error 20).
     ReadOk(Option<Value>),
@@ -609,7 +609,7 @@ pub enum KvRet {
 /// cas and no absent value, so this is the specification [`History::linearizable_cas`] checks
 /// against. Operations on other keys are not this register's business; the replay hands it one
 /// key's operations only.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CasRegister(pub Option<Value>);
 
 impl SequentialSpec for CasRegister {
@@ -636,7 +636,7 @@ impl SequentialSpec for CasRegister {
 }
 
 /// One client's script step, the request it sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Step {
     /// Write this client's own value (`index + 1`) to key 0.
     WriteOwn,
@@ -663,7 +663,7 @@ pub struct KvClient {
 /// The client's state: the server it starts with, how many script steps have completed, and the
 /// outstanding request's id. The target server lives in the state, not in the actor, so that
 /// permuting clients permutes whom they talk to (clients must be interchangeable for symmetry).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ClientState {
     pub first: u8,
     pub completed: u8,
@@ -761,7 +761,7 @@ pub enum KvActor<S> {
 }
 
 /// The state of a [`KvActor`].
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum KvState<S> {
     Server(S),
     Client(ClientState),
@@ -913,7 +913,7 @@ pub trait KvConfig {
 pub type Precedence = [u8; MAX_CLIENTS];
 
 /// A completed operation in the [`History`].
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Completed {
     pub after: Precedence,
     pub op: KvOp,
@@ -921,7 +921,7 @@ pub struct Completed {
 }
 
 /// An invoked operation that has not returned (it may or may not take effect).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Pending {
     pub msg_id: MsgId,
     pub after: Precedence,
@@ -929,14 +929,14 @@ pub struct Pending {
 }
 
 /// One client's operations.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ClientOps {
     pub done: smallvec::SmallVec<[Completed; 2]>,
     pub pending: Option<Pending>,
 }
 
 /// What clients saw, plus the decisions servers announced (an auxiliary variable for agreement).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct HistoryData {
     pub clients: Vec<ClientOps>,
     /// `(key, value)` pairs some server announced as decided, sorted and without duplicates.
@@ -1004,6 +1004,41 @@ impl PartialOrd for Digested {
 impl Ord for Digested {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.digest, &self.data).cmp(&(other.digest, &other.data))
+    }
+}
+
+/// On disk (the checker's frontier, `--engine synod`): the data with its digest and the
+/// verdicts computed so far, so a state read back is not checked again from scratch.
+impl Serialize for History {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let d = &*self.0;
+        (
+            d.digest,
+            &d.data,
+            d.linearizable.get(),
+            d.linearizable_cas.get(),
+        )
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for History {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (digest, data, lin, cas): (u64, HistoryData, Option<bool>, Option<bool>) =
+            Deserialize::deserialize(deserializer)?;
+        let verdict = |v: Option<bool>| {
+            let cell = std::sync::OnceLock::new();
+            if let Some(v) = v {
+                let _ = cell.set(v);
+            }
+            cell
+        };
+        Ok(History(Arc::new(Digested {
+            digest,
+            data,
+            linearizable: verdict(lin),
+            linearizable_cas: verdict(cas),
+        })))
     }
 }
 

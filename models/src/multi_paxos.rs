@@ -437,7 +437,7 @@ impl MpMsg {
 }
 
 /// The election timer (a follower suspecting the leader) and the leader's heartbeat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum MpTimer {
     Election,
     Heartbeat,
@@ -453,7 +453,7 @@ fn ms(r: Range<u64>) -> Range<Duration> {
 }
 
 /// A slot the leader proposed and has not seen decided.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Proposal {
     pub batch: Batch,
     /// The replicas that accepted it in the leader's ballot, as a bit set.
@@ -463,7 +463,7 @@ pub struct Proposal {
 }
 
 /// A read waiting for the leader to confirm its ballot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PendingRead {
     pub client: Id,
     pub msg_id: MsgId,
@@ -473,7 +473,7 @@ pub struct PendingRead {
 }
 
 /// A leader's volatile state.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LeaderState {
     pub ballot: Ballot,
     /// The next free slot.
@@ -497,7 +497,7 @@ pub struct LeaderState {
 }
 
 /// Follower, candidate (phase 1 under way) or leader.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Role {
     Follower,
     Candidate {
@@ -515,7 +515,7 @@ pub enum Role {
 }
 
 /// A replica's state: its acceptor (shared with what it saved) and its volatile part.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MpState {
     pub a: Arc<Acceptor>,
     pub role: Role,

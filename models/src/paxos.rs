@@ -392,7 +392,7 @@ impl crate::durable::Durable for PaxosStorage {
 }
 
 /// A proposer's phase in the round it leads.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Phase {
     /// Phase 1: the servers that promised (a bit set by server index), and the highest-ballot
     /// proposal they reported.
@@ -405,7 +405,7 @@ pub enum Phase {
 }
 
 /// A round this server leads for one key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Round {
     pub ballot: Ballot,
     /// The value of the first client write waiting on this round, if any.
@@ -417,7 +417,7 @@ pub struct Round {
 }
 
 /// A client request waiting for its instance to decide.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Waiter {
     pub client: Id,
     pub msg_id: MsgId,
@@ -426,7 +426,7 @@ pub struct Waiter {
 }
 
 /// One key's single-decree instance at one server.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Instance {
     pub acceptor: Acceptor,
     pub decided: Option<Value>,
@@ -521,7 +521,7 @@ impl fmt::Display for Bits {
 
 /// A Paxos server's state: an instance per key it has heard of (except keys folded into the
 /// promise floor).
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PaxosState {
     pub keys: KeyMap<Instance>,
     /// What this server last saved: each key's acceptor as it went to disk. Kept here so that a
@@ -567,7 +567,7 @@ impl fmt::Debug for PaxosState {
 }
 
 /// A Paxos server's timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PaxosTimer {
     /// The round for this key may be stuck: restart it if it has not completed.
     Retry(Key),

@@ -591,7 +591,7 @@ impl RaftMsg {
 
 /// Raft's timers: the election timeout (also a leader's check-quorum period) and the leader's
 /// heartbeat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum RaftTimer {
     Election,
     Heartbeat,
@@ -608,7 +608,7 @@ fn ms(r: Range<u64>) -> Range<Duration> {
 }
 
 /// A read waiting for its ReadIndex confirmation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PendingRead {
     pub client: Id,
     pub msg_id: MsgId,
@@ -620,7 +620,9 @@ pub struct PendingRead {
 }
 
 /// The leader's view of one follower.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Peer {
     /// The next entry to send (the paper's `nextIndex`).
     pub next: Index,
@@ -638,7 +640,7 @@ pub struct Peer {
 }
 
 /// A leader's volatile state.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LeaderState {
     /// Per server, by index (the leader's own slot is unused).
     pub peers: Vec<Peer>,
@@ -658,7 +660,7 @@ pub struct LeaderState {
 }
 
 /// Follower, (pre-)candidate or leader. Votes are bit sets of server indices.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Role {
     Follower,
     /// `denied`: the servers that refused a pre-vote in this pre-election.
@@ -673,7 +675,7 @@ pub enum Role {
 }
 
 /// A server's state: the durable part (shared with what it saved) and the volatile part.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RaftState {
     pub p: Arc<Persistent>,
     pub role: Role,

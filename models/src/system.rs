@@ -10,6 +10,7 @@
 //! pins that); the actors are plain `stateright::actor::Actor`s, unchanged.
 
 use crate::NetworkKind;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use stateright::actor::{Actor, ActorModelAction, Command, Envelope, Id, Out};
 use stateright::{Model, Property};
 use std::borrow::Cow;
@@ -340,6 +341,153 @@ impl<A: Actor, H: Hash> Hash for SystemState<A, H> {
         self.reboots.hash(h);
         self.network.hash(h);
         self.history.hash(h);
+    }
+}
+
+// Serialized (the frontier of `--engine synod`, spilled to disk) as plain tuples. Digests
+// travel with what they digest, so a state read back hashes as it did and is not rehashed.
+
+/// An envelope as `(src, dst, msg)`, since stateright's `Envelope` has no `Deserialize`.
+struct EnvRef<'a, M>(&'a Envelope<M>);
+
+impl<M: Serialize> Serialize for EnvRef<'_, M> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.0.src, self.0.dst, &self.0.msg).serialize(s)
+    }
+}
+
+struct EnvSeq<'a, M>(&'a [Envelope<M>]);
+
+impl<M: Serialize> Serialize for EnvSeq<'_, M> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(EnvRef))
+    }
+}
+
+struct CountedSeq<'a, M>(&'a [(Envelope<M>, u32)]);
+
+impl<M: Serialize> Serialize for CountedSeq<'_, M> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(e, n)| (EnvRef(e), *n)))
+    }
+}
+
+/// [`Net`] as written (borrowing) ...
+#[derive(Serialize)]
+enum NetOut<'a, M> {
+    Unordered(CountedSeq<'a, M>),
+    Duplicating(EnvSeq<'a, M>, Option<EnvRef<'a, M>>),
+    Ordered(EnvSeq<'a, M>),
+}
+
+type EnvTuple<M> = (Id, Id, M);
+
+/// ... and as read back: the same variants in the same order.
+#[derive(Deserialize)]
+enum NetIn<M> {
+    Unordered(Vec<(EnvTuple<M>, u32)>),
+    Duplicating(Vec<EnvTuple<M>>, Option<EnvTuple<M>>),
+    Ordered(Vec<EnvTuple<M>>),
+}
+
+fn envelope<M>((src, dst, msg): EnvTuple<M>) -> Envelope<M> {
+    Envelope { src, dst, msg }
+}
+
+impl<M: Serialize> Serialize for Net<M> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Net::Unordered(v) => NetOut::Unordered(CountedSeq(v)),
+            Net::Duplicating(v, last) => NetOut::Duplicating(EnvSeq(v), last.as_ref().map(EnvRef)),
+            Net::Ordered(v) => NetOut::Ordered(EnvSeq(v)),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, M: Deserialize<'de>> Deserialize<'de> for Net<M> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match NetIn::deserialize(d)? {
+            NetIn::Unordered(v) => {
+                Net::Unordered(v.into_iter().map(|(e, n)| (envelope(e), n)).collect())
+            }
+            NetIn::Duplicating(v, last) => {
+                Net::Duplicating(v.into_iter().map(envelope).collect(), last.map(envelope))
+            }
+            NetIn::Ordered(v) => Net::Ordered(v.into_iter().map(envelope).collect()),
+        })
+    }
+}
+
+impl<A: Actor> Serialize for Slot<A>
+where
+    A::State: Serialize,
+    A::Storage: Serialize,
+    A::Timer: Serialize,
+    A::Random: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (
+            &*self.state,
+            &self.storage,
+            self.digest,
+            &self.timers,
+            &self.random,
+        )
+            .serialize(s)
+    }
+}
+
+impl<'de, A: Actor> Deserialize<'de> for Slot<A>
+where
+    A::State: Deserialize<'de>,
+    A::Storage: Deserialize<'de>,
+    A::Timer: Deserialize<'de>,
+    A::Random: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (state, storage, digest, timers, random) = Deserialize::deserialize(d)?;
+        Ok(Slot {
+            state: Arc::new(state),
+            storage,
+            digest,
+            timers,
+            random,
+        })
+    }
+}
+
+impl<A: Actor, H: Serialize> Serialize for SystemState<A, H>
+where
+    Slot<A>: Serialize,
+    A::Msg: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (
+            &self.actors,
+            self.crashed,
+            self.reboots,
+            &self.network,
+            &self.history,
+        )
+            .serialize(s)
+    }
+}
+
+impl<'de, A: Actor, H: Deserialize<'de>> Deserialize<'de> for SystemState<A, H>
+where
+    Slot<A>: Deserialize<'de>,
+    A::Msg: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (actors, crashed, reboots, network, history) = Deserialize::deserialize(d)?;
+        Ok(SystemState {
+            actors,
+            crashed,
+            reboots,
+            network,
+            history,
+        })
     }
 }
 

@@ -75,7 +75,7 @@ pub enum Phase {
 }
 
 /// The random choices: an RM prepares or aborts; the TM aborts early.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Choice {
     Prepare,
     ChooseToAbort,
@@ -86,7 +86,7 @@ pub enum Choice {
 }
 
 /// An actor's state: its phase, and for the TM the RMs heard `Prepared` from (`tmPrepared`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TpState {
     pub phase: Phase,
     pub prepared: u64,
@@ -258,7 +258,7 @@ impl TpActor {
 
 /// Messages ever sent (TwoPhase.tla's `msgs`, which only grows): an auxiliary history for the
 /// refinement mapping, since the network forgets delivered messages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Sent {
     /// RMs that sent `Prepared` (bit `r`).
     pub prepared: u64,

@@ -34,7 +34,9 @@ use std::fmt;
 pub const MAX_CONSENSUS_VALUES: usize = 16;
 
 /// A set of values, one bit per value.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ValueSet(pub u32);
 
 impl ValueSet {
@@ -66,7 +68,9 @@ impl fmt::Debug for ValueSet {
 }
 
 /// A Consensus state: the spec's single variable.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ConsensusState {
     pub chosen: ValueSet,
 }

@@ -72,7 +72,9 @@ use std::fmt;
 pub const MAX_PAXOS_BALLOT: usize = 4;
 
 /// `Value \cup {None}`, the type of `maxVal[a]` and of a 1b message's `mval`.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ValueOrNone(pub Option<Value>);
 
 impl ValueOrNone {
@@ -99,7 +101,9 @@ impl fmt::Debug for ValueOrNone {
 }
 
 /// A set of ballots: the `bal` fields of the 1a messages.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct BallotSet(pub u16);
 
 impl BallotSet {
@@ -121,7 +125,9 @@ impl BallotSet {
 }
 
 /// The 1b messages of one acceptor, as a set of (`bal`, `mbal`, `mval`), one bit each.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct OneBSet(pub u128);
 
 impl OneBSet {
@@ -169,7 +175,9 @@ impl OneBSet {
 }
 
 /// The variable `msgs`, filed by type, and the 1b and 2b messages by sender.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PaxosMsgs {
     /// `{m.bal : m \in msgs /\ m.type = "1a"}`.
     pub m1a: BallotSet,
@@ -211,7 +219,9 @@ impl fmt::Debug for PaxosMsgs {
 
 /// A Paxos state: the four variables of Paxos.tla.
 #[allow(non_snake_case)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PaxosState {
     pub maxBal: ByAcceptor<Ballot>,
     pub maxVBal: ByAcceptor<Ballot>,

@@ -45,7 +45,9 @@ use std::fmt;
 pub const MAX_RMS: usize = 16;
 
 /// A resource manager, printed `r1`, `r2`, ... as in `TCommit.cfg`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Rm(pub u8);
 
 impl fmt::Debug for Rm {
@@ -56,7 +58,9 @@ impl fmt::Debug for Rm {
 
 /// `{"working", "prepared", "committed", "aborted"}`. The codes start at 1 so that a packed
 /// [`RmStates`] can tell an RM from an empty slot.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[repr(u8)]
 pub enum RmState {
     Working = 1,
@@ -89,7 +93,9 @@ impl fmt::Debug for RmState {
 }
 
 /// The function `rmState \in [RM -> RmState]`, packed 4 bits per RM (slot value 0 = no RM).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct RmStates(u64);
 
 impl RmStates {
@@ -164,7 +170,9 @@ impl fmt::Debug for RmStates {
 }
 
 /// A set of RMs (`tmPrepared`, the senders of `"Prepared"` messages), one bit per RM.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct RmSet(pub u32);
 
 impl RmSet {
@@ -248,7 +256,9 @@ pub struct TCommit {
 
 /// A TCommit state: the spec's single variable.
 #[allow(non_snake_case)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TCommitState {
     pub rmState: RmStates,
 }

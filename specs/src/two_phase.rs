@@ -58,7 +58,9 @@ use stateright::{Model, Property};
 use std::fmt;
 
 /// The TM's state, `{"init", "committed", "aborted"}`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum TmState {
     Init,
     Committed,
@@ -77,7 +79,9 @@ impl fmt::Debug for TmState {
 
 /// The variable `msgs`: the set of messages sent so far, packed as the set of RMs that sent
 /// `"Prepared"` plus the presence of the TM's `"Commit"` and `"Abort"`.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Messages {
     /// `{m.rm : m \in {m \in msgs : m.type = "Prepared"}}`.
     pub prepared: RmSet,
@@ -105,7 +109,9 @@ impl fmt::Debug for Messages {
 
 /// A TwoPhase state: the four variables of TwoPhase.tla.
 #[allow(non_snake_case)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TwoPhaseState {
     pub rmState: RmStates,
     pub tmState: TmState,

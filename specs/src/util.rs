@@ -11,7 +11,9 @@ pub const MAX_ACCEPTORS: usize = 5;
 pub const MAX_VALUES: usize = 3;
 
 /// An acceptor, printed `a1`, `a2`, ... as in `MCVoting.tla` and `MCPaxos.tla`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Acceptor(pub u8);
 
 impl fmt::Debug for Acceptor {
@@ -22,7 +24,9 @@ impl fmt::Debug for Acceptor {
 
 /// A value, printed `v1`, `v2`, ... as in `MCVoting.tla` and `MCPaxos.tla` (`MCConsensus.tla`
 /// calls its three values `a, b, c`; here they are `v1, v2, v3`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Value(pub u8);
 
 impl fmt::Debug for Value {
@@ -36,7 +40,9 @@ pub type Ballot = i8;
 
 /// A TLA+ function with domain `Acceptor` (`[Acceptor -> T]`), stored as a fixed array with the
 /// size of its domain. Slots past `len` hold `T::default()` and are never read.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ByAcceptor<T> {
     len: u8,
     at: [T; MAX_ACCEPTORS],
@@ -127,7 +133,9 @@ impl<T: Copy + Default + fmt::Debug> fmt::Debug for ByAcceptor<T> {
 
 /// A set of `<<ballot, value>>` pairs (a set of votes, or of 2a/2b messages' `bal` and `val`),
 /// packed as bit `b * MAX_VALUES + v` of a `u32`; ballots up to 9 fit.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PairSet(pub u32);
 
 impl PairSet {

@@ -60,7 +60,9 @@ use std::fmt;
 
 /// A Voting state: the two variables of Voting.tla.
 #[allow(non_snake_case)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct VotingState {
     pub votes: ByAcceptor<PairSet>,
     pub maxBal: ByAcceptor<Ballot>,

@@ -28,16 +28,24 @@
 //! of one depth and the next); keeping those on disk is the next part. A disk that fails the
 //! parent records stops the search ([`Engine::error`]).
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::File;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use synod_models::checked::Checked;
 
 /// States per unit of work within a level.
 const CHUNK: usize = 512;
+/// States of the next level kept in memory at most, by default (`--frontier-states`): the units
+/// past them are serialized to disk, so that memory does not grow with the frontier.
+pub const FRONTIER_STATES: usize = 1 << 16;
 /// Shards of the visited set (a power of two): two threads rarely meet on one lock.
 const SHARDS: usize = 1024;
 
@@ -108,69 +116,72 @@ struct Parent {
     action: u32,
 }
 
-/// The parent records, one file per depth under a directory of their own (in `$TMPDIR`), so
-/// that they take no memory: 20 bytes per state on disk, read back only to rebuild a trace.
-struct ParentLog {
-    dir: std::path::PathBuf,
-    /// Per depth, from 1: its file.
-    files: Vec<std::path::PathBuf>,
-}
-
-/// Bytes of one record on disk: fingerprint, parent's fingerprint, action index (little-endian).
+/// Bytes of one parent record on disk: fingerprint, parent's fingerprint, action index
+/// (little-endian).
 const RECORD_BYTES: usize = 20;
 
-impl ParentLog {
-    fn create() -> std::io::Result<ParentLog> {
+/// The engine's files, in a directory of their own under `$TMPDIR`, removed at the end: the
+/// parent records (one file per depth, 20 bytes per state, read back only to rebuild a trace)
+/// and the frontier's spilled units (one file per level, removed once the level is expanded).
+struct WorkDir {
+    dir: PathBuf,
+    /// Per depth, from 1: the file of its parent records.
+    parents: Vec<PathBuf>,
+}
+
+impl WorkDir {
+    fn create() -> io::Result<WorkDir> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let dir = std::env::temp_dir().join(format!("synod-bfs-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)
-            .map_err(|e| with_path(e, "cannot create a directory for the parent records", &dir))?;
-        Ok(ParentLog {
+            .map_err(|e| with_path(e, "cannot create a directory for the search", &dir))?;
+        Ok(WorkDir {
             dir,
-            files: Vec::new(),
+            parents: Vec::new(),
         })
     }
 
-    /// Writes the records of the next depth.
-    fn append<'a>(
-        &mut self,
-        units: impl IntoIterator<Item = &'a Vec<Parent>>,
-    ) -> std::io::Result<()> {
-        use std::io::Write;
-        let path = self.dir.join(format!("depth-{}.bin", self.files.len() + 1));
-        let file = std::fs::File::create(&path)
+    /// A writer for the parent records of the next depth.
+    fn next_parents(&self) -> io::Result<ParentWriter> {
+        let path = self
+            .dir
+            .join(format!("parents-{}.bin", self.parents.len() + 1));
+        let file = File::create(&path)
             .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-        for p in units.into_iter().flatten() {
-            let mut rec = [0u8; RECORD_BYTES];
-            rec[..8].copy_from_slice(&p.fp.to_le_bytes());
-            rec[8..16].copy_from_slice(&p.parent.to_le_bytes());
-            rec[16..].copy_from_slice(&p.action.to_le_bytes());
-            w.write_all(&rec)
-                .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
-        }
-        w.flush()
+        Ok(ParentWriter {
+            out: Mutex::new(io::BufWriter::with_capacity(1 << 16, file)),
+            path,
+        })
+    }
+
+    /// Ends the depth `w` wrote.
+    fn push_parents(&mut self, w: ParentWriter) -> io::Result<()> {
+        use io::Write;
+        let ParentWriter { out, path } = w;
+        out.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush()
             .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
-        self.files.push(path);
+        self.parents.push(path);
         Ok(())
     }
 
     /// The record of `fp` at `depth` (1-based).
-    fn find(&self, depth: usize, fp: u64) -> std::io::Result<Option<Parent>> {
-        use std::io::Read;
-        let path = &self.files[depth - 1];
-        let mut file = std::io::BufReader::with_capacity(
+    fn find(&self, depth: usize, fp: u64) -> io::Result<Option<Parent>> {
+        use io::Read;
+        let path = &self.parents[depth - 1];
+        let mut file = io::BufReader::with_capacity(
             1 << 16,
-            std::fs::File::open(path).map_err(|e| with_path(e, "cannot read", path))?,
+            File::open(path).map_err(|e| with_path(e, "cannot read", path))?,
         );
         let mut rec = [0u8; RECORD_BYTES];
         loop {
             match file.read_exact(&mut rec) {
                 Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
                 Err(e) => return Err(with_path(e, "cannot read", path)),
             }
             let at = |r: std::ops::Range<usize>| u64::from_le_bytes(rec[r].try_into().unwrap());
@@ -186,14 +197,14 @@ impl ParentLog {
 
     /// The path to the state `fp` at `depth` (1-based): an initial state's index, then action
     /// indices.
-    fn path_to(&self, depth: usize, fp: u64) -> std::io::Result<Vec<usize>> {
+    fn path_to(&self, depth: usize, fp: u64) -> io::Result<Vec<usize>> {
         let mut indices = Vec::with_capacity(depth);
         let mut want = fp;
         for d in (1..=depth).rev() {
             let p = self.find(d, want)?.ok_or_else(|| {
-                std::io::Error::other(format!(
+                io::Error::other(format!(
                     "no parent record for a state at depth {d} in {}",
-                    self.files[d - 1].display()
+                    self.parents[d - 1].display()
                 ))
             })?;
             indices.push(p.action as usize);
@@ -202,16 +213,152 @@ impl ParentLog {
         indices.reverse();
         Ok(indices)
     }
+
+    /// The file the units of `depth` spill to.
+    fn spill(&self, depth: usize) -> io::Result<SpillFile> {
+        let path = self.dir.join(format!("frontier-{depth}.bin"));
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| with_path(e, "cannot write the frontier to", &path))?;
+        Ok(SpillFile {
+            file,
+            path,
+            end: Mutex::new(0),
+            bytes: AtomicU64::new(0),
+        })
+    }
 }
 
-impl Drop for ParentLog {
+impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn with_path(e: std::io::Error, what: &str, path: &std::path::Path) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+fn with_path(e: io::Error, what: &str, path: &std::path::Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// The parent records of one depth being written, by every worker in turn.
+struct ParentWriter {
+    out: Mutex<io::BufWriter<File>>,
+    path: PathBuf,
+}
+
+impl ParentWriter {
+    fn write(&self, records: &[Parent]) -> io::Result<()> {
+        use io::Write;
+        let mut bytes = Vec::with_capacity(records.len() * RECORD_BYTES);
+        for p in records {
+            bytes.extend_from_slice(&p.fp.to_le_bytes());
+            bytes.extend_from_slice(&p.parent.to_le_bytes());
+            bytes.extend_from_slice(&p.action.to_le_bytes());
+        }
+        self.out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(&bytes)
+            .map_err(|e| with_path(e, "cannot write parent records to", &self.path))
+    }
+}
+
+/// The spilled units of one level: each unit's states serialized (postcard) one after another,
+/// at an offset a writer reserves, so workers write side by side and read back by position.
+struct SpillFile {
+    file: File,
+    path: PathBuf,
+    end: Mutex<u64>,
+    /// Bytes written, for the report.
+    bytes: AtomicU64,
+}
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl SpillFile {
+    /// Writes `states` out; returns where they are.
+    fn put<S: Serialize>(&self, states: &[Queued<S>]) -> io::Result<Unit<S>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = Vec::with_capacity(states.len() * 256);
+        for q in states {
+            buf = postcard::to_extend(&(q.fp, q.ebits, &q.state), buf).map_err(|e| {
+                io::Error::other(format!("cannot serialize a state for the frontier: {e}"))
+            })?;
+        }
+        let offset = {
+            let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            let at = *end;
+            *end += buf.len() as u64;
+            at
+        };
+        self.file
+            .write_all_at(&buf, offset)
+            .map_err(|e| with_path(e, "cannot write the frontier to", &self.path))?;
+        self.bytes.fetch_add(buf.len() as u64, Relaxed);
+        Ok(Unit::Disk {
+            offset,
+            bytes: buf.len(),
+            states: states.len(),
+        })
+    }
+
+    /// Reads a unit back.
+    fn get<S: DeserializeOwned>(
+        &self,
+        offset: u64,
+        bytes: usize,
+        states: usize,
+    ) -> io::Result<Vec<Queued<S>>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; bytes];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| with_path(e, "cannot read the frontier from", &self.path))?;
+        let damaged = |what: String| {
+            io::Error::other(format!(
+                "the frontier in {} is damaged at offset {offset}: {what}",
+                self.path.display()
+            ))
+        };
+        let mut rest = &buf[..];
+        let mut out = Vec::with_capacity(states);
+        for _ in 0..states {
+            let ((fp, ebits, state), r) = postcard::take_from_bytes::<(u64, u16, S)>(rest)
+                .map_err(|e| damaged(e.to_string()))?;
+            rest = r;
+            out.push(Queued { state, fp, ebits });
+        }
+        if !rest.is_empty() {
+            return Err(damaged(format!("{} bytes past its last state", rest.len())));
+        }
+        Ok(out)
+    }
+}
+
+/// A unit of a level's frontier: in memory, or spilled to that level's [`SpillFile`].
+enum Unit<S> {
+    Memory(Vec<Queued<S>>),
+    Disk {
+        offset: u64,
+        bytes: usize,
+        states: usize,
+    },
+}
+
+impl<S> Unit<S> {
+    fn len(&self) -> usize {
+        match self {
+            Unit::Memory(v) => v.len(),
+            Unit::Disk { states, .. } => *states,
+        }
+    }
 }
 
 /// A state waiting to be expanded.
@@ -231,8 +378,11 @@ struct Shared {
     /// Discoveries so far: property name and the path as indices (the first an initial state's,
     /// then action indices).
     discoveries: Mutex<HashMap<&'static str, Vec<usize>>>,
-    /// What stopped the search, if its disk failed it (its parent records).
+    /// What stopped the search, if its disk failed it.
     error: Mutex<Option<String>>,
+    /// States written to disk as part of a frontier, and their bytes, so far.
+    spilled: AtomicU64,
+    spilled_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -262,11 +412,12 @@ pub fn spawn_bfs<M>(
     model: Checked<M>,
     threads: usize,
     max_depth: Option<usize>,
+    frontier_states: usize,
     finish_when: HasDiscoveries,
 ) -> Engine<M>
 where
     M: Model + Send + Sync + 'static,
-    M::State: Hash + Clone + Send + Sync + 'static,
+    M::State: Hash + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     M::Action: Clone + Send + Sync + 'static,
 {
     let model = Arc::new(model);
@@ -283,6 +434,7 @@ where
                     &shared,
                     threads.max(1),
                     max_depth,
+                    frontier_states,
                     &finish_when,
                 );
                 shared.done.store(true, Relaxed);
@@ -304,10 +456,19 @@ struct UnitOut<S> {
     next: Vec<Vec<Queued<S>>>,
     parents: Vec<Parent>,
     generated: usize,
-    /// Per property: the first state of this unit that discovered it (its position in the unit,
-    /// and its fingerprint).
-    found: Vec<Option<(usize, u64)>>,
+    /// Per property: the fingerprint of the first state of this unit that discovered it.
+    found: Vec<Option<u64>>,
 }
+
+/// What a worker hands back for one unit: the next level's units it made, and its discoveries.
+struct Done<S> {
+    next: Vec<Unit<S>>,
+    generated: usize,
+    found: Vec<Option<u64>>,
+}
+
+/// Where a worker puts what it did with one unit.
+type Slot<S> = Mutex<Option<io::Result<Done<S>>>>;
 
 fn search<M>(
     model: &Checked<M>,
@@ -315,10 +476,41 @@ fn search<M>(
     shared: &Shared,
     threads: usize,
     max_depth: Option<usize>,
+    frontier_states: usize,
     finish_when: &HasDiscoveries,
 ) where
     M: Model + Sync,
-    M::State: Hash + Clone + Send + Sync,
+    M::State: Hash + Clone + Send + Sync + Serialize + DeserializeOwned,
+    M::Action: Clone + Send + Sync,
+{
+    let fail = |e: io::Error| {
+        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    };
+    if let Err(e) = levels(
+        model,
+        visited,
+        shared,
+        threads,
+        max_depth,
+        frontier_states,
+        finish_when,
+    ) {
+        fail(e);
+    }
+}
+
+fn levels<M>(
+    model: &Checked<M>,
+    visited: &Visited,
+    shared: &Shared,
+    threads: usize,
+    max_depth: Option<usize>,
+    frontier_states: usize,
+    finish_when: &HasDiscoveries,
+) -> io::Result<()>
+where
+    M: Model + Sync,
+    M::State: Hash + Clone + Send + Sync + Serialize + DeserializeOwned,
     M::Action: Clone + Send + Sync,
 {
     let properties = model.properties();
@@ -335,13 +527,7 @@ fn search<M>(
         .filter(|s| model.within_boundary(s))
         .collect();
     shared.states.store(init.len(), Relaxed);
-    let fail = |e: std::io::Error| {
-        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-    };
-    let mut log = match ParentLog::create() {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
+    let mut dir = WorkDir::create()?;
     let mut level0 = Vec::new();
     let mut first = Vec::new();
     for (i, s) in init.into_iter().enumerate() {
@@ -358,34 +544,78 @@ fn search<M>(
             ebits: all_ebits,
         });
     }
-    if let Err(e) = log.append([&level0]) {
-        return fail(e);
-    }
-    let mut frontier: Vec<Vec<Queued<M::State>>> = vec![first];
+    let w = dir.next_parents()?;
+    w.write(&level0)?;
+    dir.push_parents(w)?;
+    let mut frontier: Vec<Unit<M::State>> = vec![Unit::Memory(first)];
+    // The file the frontier's spilled units are in.
+    let mut spilled: Option<SpillFile> = None;
     let mut depth = 1usize;
-    while frontier.iter().any(|u| !u.is_empty()) {
+    while frontier.iter().any(|u| u.len() > 0) {
         shared.max_depth.fetch_max(depth, Relaxed);
         if max_depth.is_some_and(|m| depth >= m) {
             break;
         }
         let discovered = shared.discovered();
+        let parents = dir.next_parents()?;
+        let spill = dir.spill(depth + 1)?;
+        let in_memory = AtomicUsize::new(0);
         // Each unit is taken by one thread, expanded, and dropped there.
-        let units: Vec<Mutex<Vec<Queued<M::State>>>> = std::mem::take(&mut frontier)
+        let units: Vec<Mutex<Option<Unit<M::State>>>> = std::mem::take(&mut frontier)
             .into_iter()
-            .map(Mutex::new)
+            .map(|u| Mutex::new(Some(u)))
             .collect();
         let next_unit = AtomicUsize::new(0);
-        let outs: Vec<Mutex<Option<UnitOut<M::State>>>> =
-            (0..units.len()).map(|_| Mutex::new(None)).collect();
+        let outs: Vec<Slot<M::State>> = (0..units.len()).map(|_| Mutex::new(None)).collect();
+        let one = |unit: Unit<M::State>| -> io::Result<Done<M::State>> {
+            let states = match unit {
+                Unit::Memory(v) => v,
+                Unit::Disk {
+                    offset,
+                    bytes,
+                    states,
+                } => spilled
+                    .as_ref()
+                    .expect("spilled units have a file")
+                    .get(offset, bytes, states)?,
+            };
+            let out = expand(model, &properties, &discovered, visited, &states, shared);
+            drop(states);
+            parents.write(&out.parents)?;
+            let mut next = Vec::with_capacity(out.next.len());
+            for chunk in out.next {
+                // The first states of a level stay in memory; past the limit, units go to disk.
+                let n = chunk.len();
+                if in_memory.fetch_add(n, Relaxed) + n <= frontier_states {
+                    next.push(Unit::Memory(chunk));
+                } else {
+                    in_memory.fetch_sub(n, Relaxed);
+                    next.push(spill.put(&chunk)?);
+                    shared.spilled.fetch_add(n as u64, Relaxed);
+                }
+            }
+            Ok(Done {
+                next,
+                generated: out.generated,
+                found: out.found,
+            })
+        };
+        let stop = AtomicBool::new(false);
         let work = || loop {
             let u = next_unit.fetch_add(1, Relaxed);
-            if u >= units.len() {
+            if u >= units.len() || stop.load(Relaxed) {
                 return;
             }
-            let unit = std::mem::take(&mut *units[u].lock().unwrap_or_else(|e| e.into_inner()));
-            let out = expand(model, &properties, &discovered, visited, &unit, shared);
-            drop(unit);
-            *outs[u].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+            let unit = units[u]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("each unit is taken once");
+            let done = one(unit);
+            if done.is_err() {
+                stop.store(true, Relaxed);
+            }
+            *outs[u].lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
         };
         if threads == 1 || units.len() == 1 {
             work();
@@ -397,19 +627,18 @@ fn search<M>(
             });
         }
         // In unit order: each property's first discovery is in the first unit that has one.
-        let mut parents = Vec::new();
         let mut found: Vec<Option<u64>> = vec![None; properties.len()];
         for out in outs {
-            let out = out
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every unit ran");
-            frontier.extend(out.next);
-            parents.push(out.parents);
-            shared.states.fetch_add(out.generated, Relaxed);
-            for (f, o) in found.iter_mut().zip(out.found) {
+            let Some(done) = out.into_inner().unwrap_or_else(|e| e.into_inner()) else {
+                // Not run: another unit failed.
+                continue;
+            };
+            let done = done?;
+            frontier.extend(done.next);
+            shared.states.fetch_add(done.generated, Relaxed);
+            for (f, o) in found.iter_mut().zip(done.found) {
                 if f.is_none() {
-                    *f = o.map(|(_, fp)| fp);
+                    *f = o;
                 }
             }
         }
@@ -422,28 +651,27 @@ fn search<M>(
                 .unwrap_or_else(|e| e.into_inner())
                 .contains_key(name);
             if !known {
-                match log.path_to(depth, *fp) {
-                    Ok(path) => {
-                        shared
-                            .discoveries
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(name, path);
-                    }
-                    Err(e) => return fail(e),
-                }
+                let path = dir.path_to(depth, *fp)?;
+                shared
+                    .discoveries
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name, path);
             }
         }
-        if let Err(e) = log.append(&parents) {
-            return fail(e);
-        }
-        drop(parents);
+        dir.push_parents(parents)?;
+        shared
+            .spilled_bytes
+            .fetch_add(spill.bytes.load(Relaxed), Relaxed);
+        // The level just expanded is done with: its file goes, the next level's comes.
+        spilled = Some(spill);
         let names = shared.discovered();
         if finish_when.matches(&names, &properties) {
             break;
         }
         depth += 1;
     }
+    Ok(())
 }
 
 /// Expands one unit of the frontier: evaluates the properties on each state, generates its
@@ -485,14 +713,14 @@ where
                     if (p.condition)(model, &q.state) {
                         awaiting = true;
                     } else if out.found[i].is_none() {
-                        out.found[i] = Some((k, q.fp));
+                        out.found[i] = Some(q.fp);
                     }
                 }
                 Expectation::Sometimes => {
                     if !(p.condition)(model, &q.state) {
                         awaiting = true;
                     } else if out.found[i].is_none() {
-                        out.found[i] = Some((k, q.fp));
+                        out.found[i] = Some(q.fp);
                     }
                 }
                 Expectation::Eventually => {
@@ -538,7 +766,7 @@ where
         if terminal {
             for (i, f) in out.found.iter_mut().enumerate() {
                 if ebits & (1 << i) != 0 && f.is_none() {
-                    *f = Some((k, q.fp));
+                    *f = Some(q.fp);
                 }
             }
         }

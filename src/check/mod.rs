@@ -14,6 +14,8 @@ pub mod trace;
 
 pub use report::{PropertyReport, Report, Verdict};
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use stateright::report::ReportData;
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -95,6 +97,9 @@ pub struct CheckOptions {
     pub watch: Option<Arc<Watch>>,
     /// The breadth-first engine (`Strategy::Bfs` only).
     pub engine: EngineKind,
+    /// States of one level Synod's engine keeps in memory; the rest of the level is spilled to
+    /// disk.
+    pub frontier_states: usize,
 }
 
 /// A search's progress as another thread sees it, and that thread's way to stop it.
@@ -157,6 +162,7 @@ impl Default for CheckOptions {
             max_memory: None,
             watch: None,
             engine: EngineKind::Stateright,
+            frontier_states: engine::FRONTIER_STATES,
         }
     }
 }
@@ -176,7 +182,8 @@ pub struct Header {
 pub fn run<M>(build: &dyn Fn() -> Checked<M>, opts: &CheckOptions, header: Header) -> Report
 where
     M: Traceable + Send + Sync + 'static,
-    M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::State:
+        Debug + Hash + Clone + PartialEq + Send + Sync + Serialize + DeserializeOwned + 'static,
     M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
 {
     let started = Instant::now();
@@ -383,7 +390,8 @@ fn search<M>(
 ) -> Search<M>
 where
     M: Model + Send + Sync + 'static,
-    M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::State:
+        Debug + Hash + Clone + PartialEq + Send + Sync + Serialize + DeserializeOwned + 'static,
     M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
 {
     let mut model = match opts.strategy {
@@ -404,7 +412,13 @@ where
     if opts.strategy == Strategy::Bfs && opts.engine == EngineKind::Synod {
         // Its properties are evaluated as they are (no sticky wrapper): it keeps each
         // property's first discovery itself.
-        let search = engine::spawn_bfs(model, threads.max(1), opts.max_depth, finish_when);
+        let search = engine::spawn_bfs(
+            model,
+            threads.max(1),
+            opts.max_depth,
+            opts.frontier_states,
+            finish_when,
+        );
         return finish(search, progress, budget, watch, &engine::Engine::error);
     }
     let mut builder = model

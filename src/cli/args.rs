@@ -193,6 +193,13 @@ pub(super) fn check_command() -> Command {
                 .help("The breadth-first search: stateright's BfsChecker, or Synod's own (level by level: a shortest trace on any number of threads; parents kept as fingerprints, not paths)"),
         ))
         .arg(global(
+            Arg::new("frontier-states")
+                .long("frontier-states")
+                .value_name("N")
+                .value_parser(value_parser!(usize))
+                .help("--engine synod: states of one level kept in memory; the rest of the level is serialized to disk [default: 65536]"),
+        ))
+        .arg(global(
             Arg::new("threads")
                 .long("threads")
                 .value_name("N")

@@ -103,7 +103,15 @@ pub fn memo_check<C, M>(
 where
     C: Debug + Clone,
     M: Traceable + Send + Sync + 'static,
-    M::State: Debug + Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::State: Debug
+        + Hash
+        + Clone
+        + PartialEq
+        + Send
+        + Sync
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static,
     M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
 {
     type Cell = Arc<OnceLock<Arc<Report>>>;
