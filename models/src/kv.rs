@@ -1012,20 +1012,18 @@ impl Ord for Digested {
 impl Serialize for History {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let d = &*self.0;
-        (
+        let full = (
             d.digest,
             &d.data,
             d.linearizable.get(),
             d.linearizable_cas.get(),
-        )
-            .serialize(serializer)
+        );
+        crate::batch::serialize(Arc::as_ptr(&self.0) as usize, self, full, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for History {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (digest, data, lin, cas): (u64, HistoryData, Option<bool>, Option<bool>) =
-            Deserialize::deserialize(deserializer)?;
         let verdict = |v: Option<bool>| {
             let cell = std::sync::OnceLock::new();
             if let Some(v) = v {
@@ -1033,12 +1031,17 @@ impl<'de> Deserialize<'de> for History {
             }
             cell
         };
-        Ok(History(Arc::new(Digested {
-            digest,
-            data,
-            linearizable: verdict(lin),
-            linearizable_cas: verdict(cas),
-        })))
+        crate::batch::deserialize(
+            deserializer,
+            |(digest, data, lin, cas): (u64, HistoryData, Option<bool>, Option<bool>)| {
+                History(Arc::new(Digested {
+                    digest,
+                    data,
+                    linearizable: verdict(lin),
+                    linearizable_cas: verdict(cas),
+                }))
+            },
+        )
     }
 }
 

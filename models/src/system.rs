@@ -419,41 +419,55 @@ impl<'de, M: Deserialize<'de>> Deserialize<'de> for Net<M> {
     }
 }
 
+// A slot is written once per batch (`crate::batch`): the successors of one state share all
+// but one of their actors.
 impl<A: Actor> Serialize for Slot<A>
 where
-    A::State: Serialize,
+    A: 'static,
+    A::State: Serialize + PartialEq,
     A::Storage: Serialize,
     A::Timer: Serialize,
     A::Random: Serialize,
 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (
+        let full = (
             &*self.state,
             &self.storage,
             self.digest,
             &self.timers,
             &self.random,
-        )
-            .serialize(s)
+        );
+        crate::batch::serialize(Arc::as_ptr(&self.state) as usize, self, full, s)
     }
 }
 
+type SlotParts<A> = (
+    <A as Actor>::State,
+    Option<<A as Actor>::Storage>,
+    u64,
+    Vec<<A as Actor>::Timer>,
+    Vec<(String, Vec<<A as Actor>::Random>)>,
+);
+
 impl<'de, A: Actor> Deserialize<'de> for Slot<A>
 where
+    A: 'static,
     A::State: Deserialize<'de>,
     A::Storage: Deserialize<'de>,
     A::Timer: Deserialize<'de>,
     A::Random: Deserialize<'de>,
 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (state, storage, digest, timers, random) = Deserialize::deserialize(d)?;
-        Ok(Slot {
-            state: Arc::new(state),
-            storage,
-            digest,
-            timers,
-            random,
-        })
+        crate::batch::deserialize(
+            d,
+            |(state, storage, digest, timers, random): SlotParts<A>| Slot {
+                state: Arc::new(state),
+                storage,
+                digest,
+                timers,
+                random,
+            },
+        )
     }
 }
 

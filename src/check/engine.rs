@@ -43,9 +43,16 @@ use synod_models::checked::Checked;
 
 /// States per unit of work within a level.
 const CHUNK: usize = 512;
-/// States of the next level kept in memory at most, by default (`--frontier-states`): the units
-/// past them are serialized to disk, so that memory does not grow with the frontier.
-pub const FRONTIER_STATES: usize = 1 << 16;
+/// Which units of the next level stay in memory; the others are serialized to disk, so that
+/// memory does not grow with the frontier.
+#[derive(Clone, Copy, Debug)]
+pub enum Frontier {
+    /// While the process's resident memory is under this many bytes (by default half of
+    /// `--max-memory`): a search that fits runs at full speed, one that does not spills.
+    Auto { spill_at: u64 },
+    /// At most this many states of a level (`--frontier-states`).
+    States(usize),
+}
 /// Shards of the visited set (a power of two): two threads rarely meet on one lock.
 const SHARDS: usize = 1024;
 
@@ -287,11 +294,14 @@ impl SpillFile {
     fn put<S: Serialize>(&self, states: &[Queued<S>]) -> io::Result<Unit<S>> {
         use std::os::unix::fs::FileExt;
         let mut buf = Vec::with_capacity(states.len() * 256);
+        // What the unit's states share is written once.
+        let batch = synod_models::batch::Batch::start();
         for q in states {
             buf = postcard::to_extend(&(q.fp, q.ebits, &q.state), buf).map_err(|e| {
                 io::Error::other(format!("cannot serialize a state for the frontier: {e}"))
             })?;
         }
+        drop(batch);
         let offset = {
             let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
             let at = *end;
@@ -329,6 +339,7 @@ impl SpillFile {
         };
         let mut rest = &buf[..];
         let mut out = Vec::with_capacity(states);
+        let _batch = synod_models::batch::Batch::start();
         for _ in 0..states {
             let ((fp, ebits, state), r) = postcard::take_from_bytes::<(u64, u16, S)>(rest)
                 .map_err(|e| damaged(e.to_string()))?;
@@ -412,7 +423,7 @@ pub fn spawn_bfs<M>(
     model: Checked<M>,
     threads: usize,
     max_depth: Option<usize>,
-    frontier_states: usize,
+    policy: Frontier,
     finish_when: HasDiscoveries,
 ) -> Engine<M>
 where
@@ -434,7 +445,7 @@ where
                     &shared,
                     threads.max(1),
                     max_depth,
-                    frontier_states,
+                    policy,
                     &finish_when,
                 );
                 shared.done.store(true, Relaxed);
@@ -476,7 +487,7 @@ fn search<M>(
     shared: &Shared,
     threads: usize,
     max_depth: Option<usize>,
-    frontier_states: usize,
+    policy: Frontier,
     finish_when: &HasDiscoveries,
 ) where
     M: Model + Sync,
@@ -492,7 +503,7 @@ fn search<M>(
         shared,
         threads,
         max_depth,
-        frontier_states,
+        policy,
         finish_when,
     ) {
         fail(e);
@@ -505,7 +516,7 @@ fn levels<M>(
     shared: &Shared,
     threads: usize,
     max_depth: Option<usize>,
-    frontier_states: usize,
+    policy: Frontier,
     finish_when: &HasDiscoveries,
 ) -> io::Result<()>
 where
@@ -586,10 +597,21 @@ where
             for chunk in out.next {
                 // The first states of a level stay in memory; past the limit, units go to disk.
                 let n = chunk.len();
-                if in_memory.fetch_add(n, Relaxed) + n <= frontier_states {
+                let keep = match policy {
+                    Frontier::States(limit) => {
+                        let kept = in_memory.fetch_add(n, Relaxed) + n <= limit;
+                        if !kept {
+                            in_memory.fetch_sub(n, Relaxed);
+                        }
+                        kept
+                    }
+                    Frontier::Auto { spill_at } => {
+                        crate::check::memory::resident_bytes_now().is_none_or(|r| r < spill_at)
+                    }
+                };
+                if keep {
                     next.push(Unit::Memory(chunk));
                 } else {
-                    in_memory.fetch_sub(n, Relaxed);
                     next.push(spill.put(&chunk)?);
                     shared.spilled.fetch_add(n as u64, Relaxed);
                 }
@@ -783,6 +805,20 @@ where
 }
 
 impl<M: Model> Engine<M> {
+    /// What the search did beyond the counts: how much of the frontier went to disk.
+    pub fn notes(&self) -> Vec<String> {
+        let states = self.shared.spilled.load(Relaxed);
+        if states == 0 {
+            return Vec::new();
+        }
+        let bytes = self.shared.spilled_bytes.load(Relaxed);
+        vec![format!(
+            "frontier: {states} states spilled to disk ({:.1} MB, {} bytes per state)",
+            bytes as f64 / 1e6,
+            bytes / states
+        )]
+    }
+
     /// What stopped the search early, if its disk failed it; call after it is done.
     pub fn error(&self) -> Option<String> {
         self.shared

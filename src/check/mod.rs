@@ -97,9 +97,9 @@ pub struct CheckOptions {
     pub watch: Option<Arc<Watch>>,
     /// The breadth-first engine (`Strategy::Bfs` only).
     pub engine: EngineKind,
-    /// States of one level Synod's engine keeps in memory; the rest of the level is spilled to
-    /// disk.
-    pub frontier_states: usize,
+    /// States of one level Synod's engine keeps in memory, the rest of the level spilled to
+    /// disk (`--frontier-states`); by default, as many as fit in half of `max_memory`.
+    pub frontier_states: Option<usize>,
 }
 
 /// A search's progress as another thread sees it, and that thread's way to stop it.
@@ -162,7 +162,7 @@ impl Default for CheckOptions {
             max_memory: None,
             watch: None,
             engine: EngineKind::Stateright,
-            frontier_states: engine::FRONTIER_STATES,
+            frontier_states: None,
         }
     }
 }
@@ -311,6 +311,7 @@ where
     if let Some(e) = &found.error {
         notes.push(format!("the search stopped: {e}"));
     }
+    notes.extend(found.engine_notes);
     Report {
         protocol: header.protocol,
         parameters: header.parameters,
@@ -371,6 +372,8 @@ struct Search<M: Model> {
     interrupted: bool,
     /// The search could not go on (its disk failed it).
     error: Option<String>,
+    /// What the engine says about its run (Synod's: the frontier it spilled).
+    engine_notes: Vec<String>,
     /// The highest resident memory seen while polling, bytes.
     memory_peak: Option<u64>,
     /// Runs started (simulation).
@@ -416,10 +419,17 @@ where
             model,
             threads.max(1),
             opts.max_depth,
-            opts.frontier_states,
+            match opts.frontier_states {
+                Some(n) => engine::Frontier::States(n),
+                None => engine::Frontier::Auto {
+                    spill_at: opts.max_memory.unwrap_or_else(memory::default_budget) / 2,
+                },
+            },
             finish_when,
         );
-        return finish(search, progress, budget, watch, &engine::Engine::error);
+        return finish(search, progress, budget, watch, &|e: &engine::Engine<M>| {
+            (e.error(), e.notes())
+        });
     }
     let mut builder = model
         .sticky()
@@ -434,14 +444,18 @@ where
         builder = builder.target_max_depth(d);
     }
     match opts.strategy {
-        Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget, watch, &|_| None),
-        Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget, watch, &|_| None),
+        Strategy::Bfs => finish(builder.spawn_bfs(), progress, budget, watch, &|_| {
+            (None, Vec::new())
+        }),
+        Strategy::Dfs => finish(builder.spawn_dfs(), progress, budget, watch, &|_| {
+            (None, Vec::new())
+        }),
         Strategy::Simulation => finish(
             builder.spawn_simulation(opts.seed, UniformChooser),
             progress,
             budget,
             watch,
-            &|_| None,
+            &|_| (None, Vec::new()),
         ),
     }
 }
@@ -453,7 +467,8 @@ fn finish<M, C>(
     mut progress: Progress,
     max_memory: Option<u64>,
     watch: Option<(Arc<Watch>, bool)>,
-    error: &dyn Fn(&C) -> Option<String>,
+    // What stopped the search early if its disk failed it, and what the engine has to say.
+    engine: &dyn Fn(&C) -> (Option<String>, Vec<String>),
 ) -> Search<M>
 where
     M: Model,
@@ -499,8 +514,10 @@ where
     }
     checker.model().end_search();
     let discoveries = checker.discoveries();
+    let (error, engine_notes) = engine(&checker);
     Search {
-        error: error(&checker),
+        error,
+        engine_notes,
         out_of_memory,
         interrupted,
         memory_peak,

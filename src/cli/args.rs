@@ -197,7 +197,7 @@ pub(super) fn check_command() -> Command {
                 .long("frontier-states")
                 .value_name("N")
                 .value_parser(value_parser!(usize))
-                .help("--engine synod: states of one level kept in memory; the rest of the level is serialized to disk [default: 65536]"),
+                .help("--engine synod: states of one level kept in memory; the rest of the level is serialized to disk [default: as many as fit in half of --max-memory]"),
         ))
         .arg(global(
             Arg::new("threads")

@@ -4,7 +4,7 @@
 use super::{cores, given, positive_secs, raw_settings, usage_error};
 use crate::catalog::{Entry, Mode, Resolved};
 use crate::check::refine::RefineOptions;
-use crate::check::{engine, memory, CheckOptions, EngineKind, Report, Strategy};
+use crate::check::{memory, CheckOptions, EngineKind, Report, Strategy};
 use clap::ArgMatches;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,12 +47,12 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             ));
         }
         let frontier_states = match m.get_one::<usize>("frontier-states").copied() {
-            None => engine::FRONTIER_STATES,
+            None => None,
             Some(_) if engine != EngineKind::Synod => {
                 return Err("--frontier-states applies to --engine synod only".into())
             }
             Some(0) => return Err("--frontier-states must be at least 1".into()),
-            Some(n) => n,
+            Some(n) => Some(n),
         };
         let seed = m.get_one::<u64>("seed").copied();
         if seed.is_some() && strategy != Strategy::Simulation {

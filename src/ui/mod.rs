@@ -194,7 +194,7 @@ fn prepare(
         max_memory: Some(memory::default_budget()),
         watch: None,
         engine: Default::default(),
-        frontier_states: crate::check::engine::FRONTIER_STATES,
+        frontier_states: None,
     };
     Ok((entry, resolved, opts))
 }
