@@ -460,6 +460,9 @@ where
     }
 }
 
+/// What an engine says after its search: what stopped it early if its disk failed it, and notes.
+type EngineSays = (Option<String>, Vec<String>);
+
 /// Waits for the checker (drawing progress, watching memory), then ends the search and collects
 /// what it found.
 fn finish<M, C>(
@@ -468,7 +471,7 @@ fn finish<M, C>(
     max_memory: Option<u64>,
     watch: Option<(Arc<Watch>, bool)>,
     // What stopped the search early if its disk failed it, and what the engine has to say.
-    engine: &dyn Fn(&C) -> (Option<String>, Vec<String>),
+    engine: &dyn Fn(&C) -> EngineSays,
 ) -> Search<M>
 where
     M: Model,
