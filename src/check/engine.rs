@@ -28,17 +28,19 @@
 //! of one depth and the next); keeping those on disk is the next part. A disk that fails the
 //! parent records stops the search ([`Engine::error`]).
 
+use super::checkpoint::{self, FileSum, Meta, UnitAt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
+use stateright::{Checker, Expectation, HasDiscoveries, Model};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 use synod_models::checked::Checked;
 
 /// States per unit of work within a level.
@@ -127,17 +129,21 @@ struct Parent {
 /// (little-endian).
 const RECORD_BYTES: usize = 20;
 
-/// The engine's files, in a directory of their own under `$TMPDIR`, removed at the end: the
-/// parent records (one file per depth, 20 bytes per state, read back only to rebuild a trace)
-/// and the frontier's spilled units (one file per level, removed once the level is expanded).
+/// The engine's files: the parent records (one file per depth, 20 bytes per state, read back
+/// to rebuild a trace, or the visited set on a resume) and the frontier's spilled units (one
+/// file per level, removed once the level is expanded unless a checkpoint names it). In a
+/// directory of their own under `$TMPDIR`, removed at the end; or in the `--checkpoint`
+/// directory, kept while a resume may need them.
 struct WorkDir {
     dir: PathBuf,
-    /// Per depth, from 1: the file of its parent records.
-    parents: Vec<PathBuf>,
+    /// Per depth, from 1: the file of its parent records, its length and CRC-32.
+    parents: Vec<FileSum>,
+    /// A checkpoint directory (not removed on drop), with its lock held.
+    checkpoint: Option<File>,
 }
 
 impl WorkDir {
-    fn create() -> io::Result<WorkDir> {
+    fn temporary() -> io::Result<WorkDir> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -148,58 +154,131 @@ impl WorkDir {
         Ok(WorkDir {
             dir,
             parents: Vec::new(),
+            checkpoint: None,
         })
+    }
+
+    /// The `--checkpoint` directory, locked for this search.
+    fn checkpoint(dir: &Path) -> io::Result<WorkDir> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| with_path(e, "cannot create the checkpoint directory", dir))?;
+        let path = dir.join(checkpoint::LOCK_FILE);
+        let lock = File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| with_path(e, "cannot lock", &path))?;
+        if !crate::net::datadir::try_flock(&lock, false)
+            .map_err(|e| with_path(e, "cannot lock", &path))?
+        {
+            return Err(io::Error::other(format!(
+                "{} is in use by another search",
+                dir.display()
+            )));
+        }
+        Ok(WorkDir {
+            dir: dir.to_path_buf(),
+            parents: Vec::new(),
+            checkpoint: Some(lock),
+        })
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
     }
 
     /// A writer for the parent records of the next depth.
     fn next_parents(&self) -> io::Result<ParentWriter> {
-        let path = self
-            .dir
-            .join(format!("parents-{}.bin", self.parents.len() + 1));
+        let name = format!("parents-{}.bin", self.parents.len() + 1);
+        let path = self.path(&name);
         let file = File::create(&path)
             .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
         Ok(ParentWriter {
-            out: Mutex::new(io::BufWriter::with_capacity(1 << 16, file)),
+            out: Mutex::new(Written {
+                file: io::BufWriter::with_capacity(1 << 16, file),
+                crc: crc32fast::Hasher::new(),
+                bytes: 0,
+            }),
+            name,
             path,
         })
     }
 
-    /// Ends the depth `w` wrote.
+    /// Ends the depth `w` wrote (synced, when the directory is a checkpoint's).
     fn push_parents(&mut self, w: ParentWriter) -> io::Result<()> {
-        use io::Write;
-        let ParentWriter { out, path } = w;
-        out.into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .flush()
-            .map_err(|e| with_path(e, "cannot write parent records to", &path))?;
-        self.parents.push(path);
+        let ParentWriter { out, path, name } = w;
+        let out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+        let file = out
+            .file
+            .into_inner()
+            .map_err(|e| with_path(e.into_error(), "cannot write parent records to", &path))?;
+        if self.checkpoint.is_some() {
+            file.sync_all()
+                .map_err(|e| with_path(e, "cannot sync", &path))?;
+        }
+        self.parents.push(FileSum {
+            file: name,
+            bytes: out.bytes,
+            crc32: out.crc.finalize(),
+        });
+        Ok(())
+    }
+
+    /// Reads every parent record of depth `depth` (1-based), checking the file against its sum.
+    fn each_record(&self, depth: usize, mut f: impl FnMut(Parent) -> bool) -> io::Result<()> {
+        use io::Read;
+        let sum = &self.parents[depth - 1];
+        let path = self.path(&sum.file);
+        let mut file = io::BufReader::with_capacity(
+            1 << 16,
+            File::open(&path).map_err(|e| with_path(e, "cannot read", &path))?,
+        );
+        let mut crc = crc32fast::Hasher::new();
+        let mut rec = [0u8; RECORD_BYTES];
+        let records = sum.bytes / RECORD_BYTES as u64;
+        for i in 0..records {
+            file.read_exact(&mut rec).map_err(|e| {
+                with_path(
+                    e,
+                    &format!(
+                        "cannot read record {i} (offset {})",
+                        i * RECORD_BYTES as u64
+                    ),
+                    &path,
+                )
+            })?;
+            crc.update(&rec);
+            let at = |r: std::ops::Range<usize>| u64::from_le_bytes(rec[r].try_into().unwrap());
+            let parent = Parent {
+                fp: at(0..8),
+                parent: at(8..16),
+                action: u32::from_le_bytes(rec[16..20].try_into().expect("4 bytes")),
+            };
+            if !f(parent) {
+                return Ok(());
+            }
+        }
+        if crc.finalize() != sum.crc32 {
+            return Err(io::Error::other(format!(
+                "{} is damaged: its {} bytes do not match their CRC-32",
+                path.display(),
+                sum.bytes
+            )));
+        }
         Ok(())
     }
 
     /// The record of `fp` at `depth` (1-based).
     fn find(&self, depth: usize, fp: u64) -> io::Result<Option<Parent>> {
-        use io::Read;
-        let path = &self.parents[depth - 1];
-        let mut file = io::BufReader::with_capacity(
-            1 << 16,
-            File::open(path).map_err(|e| with_path(e, "cannot read", path))?,
-        );
-        let mut rec = [0u8; RECORD_BYTES];
-        loop {
-            match file.read_exact(&mut rec) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-                Err(e) => return Err(with_path(e, "cannot read", path)),
+        let mut found = None;
+        self.each_record(depth, |p| {
+            if p.fp == fp {
+                found = Some(p);
             }
-            let at = |r: std::ops::Range<usize>| u64::from_le_bytes(rec[r].try_into().unwrap());
-            if at(0..8) == fp {
-                return Ok(Some(Parent {
-                    fp,
-                    parent: at(8..16),
-                    action: u32::from_le_bytes(rec[16..20].try_into().expect("4 bytes")),
-                }));
-            }
-        }
+            found.is_none()
+        })?;
+        Ok(found)
     }
 
     /// The path to the state `fp` at `depth` (1-based): an initial state's index, then action
@@ -211,7 +290,7 @@ impl WorkDir {
             let p = self.find(d, want)?.ok_or_else(|| {
                 io::Error::other(format!(
                     "no parent record for a state at depth {d} in {}",
-                    self.parents[d - 1].display()
+                    self.path(&self.parents[d - 1].file).display()
                 ))
             })?;
             indices.push(p.action as usize);
@@ -223,7 +302,8 @@ impl WorkDir {
 
     /// The file the units of `depth` spill to.
     fn spill(&self, depth: usize) -> io::Result<SpillFile> {
-        let path = self.dir.join(format!("frontier-{depth}.bin"));
+        let name = format!("frontier-{depth}.bin");
+        let path = self.path(&name);
         let file = File::options()
             .read(true)
             .write(true)
@@ -233,27 +313,76 @@ impl WorkDir {
             .map_err(|e| with_path(e, "cannot write the frontier to", &path))?;
         Ok(SpillFile {
             file,
+            name,
             path,
             end: Mutex::new(0),
             bytes: AtomicU64::new(0),
+            keep: AtomicBool::new(false),
         })
+    }
+
+    /// A checkpoint's spill file, to read back.
+    fn reopen_spill(&self, name: &str) -> io::Result<SpillFile> {
+        let path = self.path(name);
+        let file = File::open(&path).map_err(|e| with_path(e, "cannot read", &path))?;
+        let end = file
+            .metadata()
+            .map_err(|e| with_path(e, "cannot read", &path))?
+            .len();
+        Ok(SpillFile {
+            file,
+            name: name.to_string(),
+            path,
+            end: Mutex::new(end),
+            bytes: AtomicU64::new(0),
+            keep: AtomicBool::new(true),
+        })
+    }
+
+    /// Removes the engine's files from a checkpoint directory (the search ended: nothing to
+    /// resume), leaving the directory and whatever else is in it.
+    fn clear_checkpoint(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let ours = (name.starts_with("parents-") || name.starts_with("frontier-"))
+                && name.ends_with(".bin")
+                || name == checkpoint::META_FILE
+                || name == checkpoint::LOCK_FILE;
+            if ours {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.checkpoint.is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
-fn with_path(e: io::Error, what: &str, path: &std::path::Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    checkpoint::with_path(e, what, path)
 }
 
 /// The parent records of one depth being written, by every worker in turn.
 struct ParentWriter {
-    out: Mutex<io::BufWriter<File>>,
+    out: Mutex<Written>,
+    name: String,
     path: PathBuf,
+}
+
+/// A file being written, with the sum of what went in.
+struct Written {
+    file: io::BufWriter<File>,
+    crc: crc32fast::Hasher,
+    bytes: u64,
 }
 
 impl ParentWriter {
@@ -265,9 +394,10 @@ impl ParentWriter {
             bytes.extend_from_slice(&p.parent.to_le_bytes());
             bytes.extend_from_slice(&p.action.to_le_bytes());
         }
-        self.out
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.crc.update(&bytes);
+        out.bytes += bytes.len() as u64;
+        out.file
             .write_all(&bytes)
             .map_err(|e| with_path(e, "cannot write parent records to", &self.path))
     }
@@ -277,15 +407,20 @@ impl ParentWriter {
 /// at an offset a writer reserves, so workers write side by side and read back by position.
 struct SpillFile {
     file: File,
+    name: String,
     path: PathBuf,
     end: Mutex<u64>,
     /// Bytes written, for the report.
     bytes: AtomicU64,
+    /// A checkpoint names it: not removed when the level is done.
+    keep: AtomicBool,
 }
 
 impl Drop for SpillFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if !self.keep.load(Relaxed) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -312,35 +447,46 @@ impl SpillFile {
             .write_all_at(&buf, offset)
             .map_err(|e| with_path(e, "cannot write the frontier to", &self.path))?;
         self.bytes.fetch_add(buf.len() as u64, Relaxed);
-        Ok(Unit::Disk {
+        Ok(Unit::Disk(UnitAt {
             offset,
-            bytes: buf.len(),
-            states: states.len(),
-        })
+            bytes: buf.len() as u64,
+            states: states.len() as u64,
+            crc32: crc32fast::hash(&buf),
+        }))
+    }
+
+    /// Reads a unit's bytes back, checked against its CRC-32.
+    fn bytes_of(&self, at: &UnitAt) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; at.bytes as usize];
+        self.file
+            .read_exact_at(&mut buf, at.offset)
+            .map_err(|e| with_path(e, "cannot read the frontier from", &self.path))?;
+        if crc32fast::hash(&buf) != at.crc32 {
+            return Err(io::Error::other(format!(
+                "the frontier in {} is damaged: the {} bytes at offset {} do not match their CRC-32",
+                self.path.display(),
+                at.bytes,
+                at.offset
+            )));
+        }
+        Ok(buf)
     }
 
     /// Reads a unit back.
-    fn get<S: DeserializeOwned>(
-        &self,
-        offset: u64,
-        bytes: usize,
-        states: usize,
-    ) -> io::Result<Vec<Queued<S>>> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; bytes];
-        self.file
-            .read_exact_at(&mut buf, offset)
-            .map_err(|e| with_path(e, "cannot read the frontier from", &self.path))?;
+    fn get<S: DeserializeOwned>(&self, at: &UnitAt) -> io::Result<Vec<Queued<S>>> {
+        let buf = self.bytes_of(at)?;
         let damaged = |what: String| {
             io::Error::other(format!(
-                "the frontier in {} is damaged at offset {offset}: {what}",
-                self.path.display()
+                "the frontier in {} is damaged at offset {}: {what}",
+                self.path.display(),
+                at.offset
             ))
         };
         let mut rest = &buf[..];
-        let mut out = Vec::with_capacity(states);
+        let mut out = Vec::with_capacity(at.states as usize);
         let _batch = synod_models::batch::Batch::start();
-        for _ in 0..states {
+        for _ in 0..at.states {
             let ((fp, ebits, state), r) = postcard::take_from_bytes::<(u64, u16, S)>(rest)
                 .map_err(|e| damaged(e.to_string()))?;
             rest = r;
@@ -351,23 +497,25 @@ impl SpillFile {
         }
         Ok(out)
     }
+
+    fn sync(&self) -> io::Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| with_path(e, "cannot sync", &self.path))
+    }
 }
 
 /// A unit of a level's frontier: in memory, or spilled to that level's [`SpillFile`].
 enum Unit<S> {
     Memory(Vec<Queued<S>>),
-    Disk {
-        offset: u64,
-        bytes: usize,
-        states: usize,
-    },
+    Disk(UnitAt),
 }
 
 impl<S> Unit<S> {
     fn len(&self) -> usize {
         match self {
             Unit::Memory(v) => v.len(),
-            Unit::Disk { states, .. } => *states,
+            Unit::Disk(at) => at.states as usize,
         }
     }
 }
@@ -394,6 +542,11 @@ struct Shared {
     /// States written to disk as part of a frontier, and their bytes, so far.
     spilled: AtomicU64,
     spilled_bytes: AtomicU64,
+    /// Checkpoints written; the depth a resume started from; the directory a stopped search
+    /// left a checkpoint in.
+    checkpoints: AtomicUsize,
+    resumed: Mutex<Option<usize>>,
+    kept: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -417,15 +570,8 @@ pub struct Engine<M: Model> {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// Starts a breadth-first search of `model` on `threads` threads, expanding no state at depth
-/// `max_depth` or deeper (the initial states are at depth 1), ending once `finish_when` holds.
-pub fn spawn_bfs<M>(
-    model: Checked<M>,
-    threads: usize,
-    max_depth: Option<usize>,
-    policy: Frontier,
-    finish_when: HasDiscoveries,
-) -> Engine<M>
+/// Starts a breadth-first search of `model` as `plan` says.
+pub fn spawn_bfs<M>(model: Checked<M>, plan: Plan) -> Engine<M>
 where
     M: Model + Send + Sync + 'static,
     M::State: Hash + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
@@ -439,15 +585,7 @@ where
         std::thread::Builder::new()
             .name("synod-bfs".into())
             .spawn(move || {
-                search(
-                    &model,
-                    &visited,
-                    &shared,
-                    threads.max(1),
-                    max_depth,
-                    policy,
-                    &finish_when,
-                );
+                search(&model, &visited, &shared, &plan);
                 shared.done.store(true, Relaxed);
             })
             .expect("spawn the search thread")
@@ -481,64 +619,59 @@ struct Done<S> {
 /// Where a worker puts what it did with one unit.
 type Slot<S> = Mutex<Option<io::Result<Done<S>>>>;
 
-fn search<M>(
-    model: &Checked<M>,
-    visited: &Visited,
-    shared: &Shared,
-    threads: usize,
-    max_depth: Option<usize>,
-    policy: Frontier,
-    finish_when: &HasDiscoveries,
-) where
-    M: Model + Sync,
-    M::State: Hash + Clone + Send + Sync + Serialize + DeserializeOwned,
-    M::Action: Clone + Send + Sync,
-{
-    let fail = |e: io::Error| {
-        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-    };
-    if let Err(e) = levels(
-        model,
-        visited,
-        shared,
-        threads,
-        max_depth,
-        policy,
-        finish_when,
-    ) {
-        fail(e);
-    }
+/// How to search: everything but the model.
+pub struct Plan {
+    pub threads: usize,
+    /// Expand no state at this depth or deeper (the initial states are at depth 1).
+    pub max_depth: Option<usize>,
+    pub frontier: Frontier,
+    pub checkpoint: Option<checkpoint::Spec>,
+    pub finish_when: HasDiscoveries,
 }
 
-fn levels<M>(
-    model: &Checked<M>,
-    visited: &Visited,
-    shared: &Shared,
-    threads: usize,
-    max_depth: Option<usize>,
-    policy: Frontier,
-    finish_when: &HasDiscoveries,
-) -> io::Result<()>
+fn search<M>(model: &Checked<M>, visited: &Visited, shared: &Shared, plan: &Plan)
 where
     M: Model + Sync,
     M::State: Hash + Clone + Send + Sync + Serialize + DeserializeOwned,
     M::Action: Clone + Send + Sync,
 {
-    let properties = model.properties();
-    assert!(properties.len() <= 16, "at most 16 properties");
-    let mut all_ebits = 0u16;
-    for (i, p) in properties.iter().enumerate() {
-        if p.expectation == Expectation::Eventually {
-            all_ebits |= 1 << i;
-        }
+    if let Err(e) = levels(model, visited, shared, plan) {
+        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
     }
+}
+
+/// Where a search is at a level boundary: the frontier of `depth` and the file its spilled
+/// units are in.
+struct Boundary<S> {
+    dir: WorkDir,
+    frontier: Vec<Unit<S>>,
+    spilled: Option<SpillFile>,
+    depth: usize,
+}
+
+/// A fresh search: the initial states are the frontier of depth 1.
+fn start<M>(
+    model: &Checked<M>,
+    visited: &Visited,
+    shared: &Shared,
+    plan: &Plan,
+    all_ebits: u16,
+) -> io::Result<Boundary<M::State>>
+where
+    M: Model,
+    M::State: Hash + Clone,
+    M::Action: Clone,
+{
     let init: Vec<M::State> = model
         .init_states()
         .into_iter()
         .filter(|s| model.within_boundary(s))
         .collect();
     shared.states.store(init.len(), Relaxed);
-    let mut dir = WorkDir::create()?;
+    let mut dir = match &plan.checkpoint {
+        Some(c) => WorkDir::checkpoint(&c.dir)?,
+        None => WorkDir::temporary()?,
+    };
     let mut level0 = Vec::new();
     let mut first = Vec::new();
     for (i, s) in init.into_iter().enumerate() {
@@ -558,37 +691,190 @@ where
     let w = dir.next_parents()?;
     w.write(&level0)?;
     dir.push_parents(w)?;
-    let mut frontier: Vec<Unit<M::State>> = vec![Unit::Memory(first)];
-    // The file the frontier's spilled units are in.
-    let mut spilled: Option<SpillFile> = None;
-    let mut depth = 1usize;
-    while frontier.iter().any(|u| u.len() > 0) {
-        shared.max_depth.fetch_max(depth, Relaxed);
-        if max_depth.is_some_and(|m| depth >= m) {
+    Ok(Boundary {
+        dir,
+        frontier: vec![Unit::Memory(first)],
+        spilled: None,
+        depth: 1,
+    })
+}
+
+/// A resumed search: the visited set rebuilt from the parent records, the frontier where the
+/// checkpoint left it, every file checked against its CRC-32 first.
+fn resume<S>(
+    spec: &checkpoint::Spec,
+    meta: Meta,
+    visited: &Visited,
+    shared: &Shared,
+) -> io::Result<Boundary<S>> {
+    let mut dir = WorkDir::checkpoint(&spec.dir)?;
+    dir.parents = meta.parents.clone();
+    for depth in 1..=meta.depth {
+        dir.each_record(depth, |p| {
+            visited.insert(p.fp);
+            true
+        })?;
+    }
+    if visited.len.load(Relaxed) != meta.unique_states {
+        return Err(io::Error::other(format!(
+            "{}: the parent records hold {} states, the checkpoint says {}",
+            spec.dir.display(),
+            visited.len.load(Relaxed),
+            meta.unique_states
+        )));
+    }
+    // The frontier's units were checked by `checkpoint::open`, and are again as they are read.
+    let spilled = dir.reopen_spill(&meta.frontier)?;
+    // Files of later depths are what the search did after its checkpoint: gone over again.
+    if let Ok(entries) = std::fs::read_dir(&spec.dir) {
+        let named: Vec<&str> = meta
+            .parents
+            .iter()
+            .map(|p| p.file.as_str())
+            .chain([meta.frontier.as_str()])
+            .collect();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = (name.starts_with("parents-") || name.starts_with("frontier-"))
+                && name.ends_with(".bin");
+            if ours && !named.contains(&name.as_str()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    shared.states.store(meta.states, Relaxed);
+    shared.max_depth.store(meta.max_depth, Relaxed);
+    shared.spilled.store(meta.spilled_states, Relaxed);
+    shared.spilled_bytes.store(meta.spilled_bytes, Relaxed);
+    {
+        let mut found = shared.discoveries.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, path) in meta.discoveries {
+            // Property names are the model's own `&'static str`s.
+            found.insert(Box::leak(name.into_boxed_str()), path);
+        }
+    }
+    *shared.resumed.lock().unwrap_or_else(|e| e.into_inner()) = Some(meta.depth);
+    Ok(Boundary {
+        dir,
+        frontier: meta.units.into_iter().map(Unit::Disk).collect(),
+        spilled: Some(spilled),
+        depth: meta.depth,
+    })
+}
+
+/// Writes a checkpoint at a level boundary: the frontier's units all on disk and synced (the
+/// parent records were synced as each depth ended), then `checkpoint.json`; then the previous
+/// checkpoint's frontier file goes.
+fn write_checkpoint<S: Serialize>(
+    spec: &checkpoint::Spec,
+    b: &mut Boundary<S>,
+    shared: &Shared,
+    visited: &Visited,
+    pinned: &mut Option<PathBuf>,
+) -> io::Result<()> {
+    if b.spilled.is_none() {
+        b.spilled = Some(b.dir.spill(b.depth)?);
+    }
+    let file = b.spilled.as_ref().expect("just made");
+    let mut units = Vec::with_capacity(b.frontier.len());
+    for unit in b.frontier.iter_mut() {
+        if let Unit::Memory(states) = unit {
+            *unit = file.put(states)?;
+        }
+        match unit {
+            Unit::Disk(at) => units.push(*at),
+            Unit::Memory(_) => unreachable!("written just above"),
+        }
+    }
+    file.sync()?;
+    file.keep.store(true, Relaxed);
+    let discoveries = shared
+        .discoveries
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let meta = Meta {
+        depth: b.depth,
+        states: shared.states.load(Relaxed),
+        unique_states: visited.len.load(Relaxed),
+        max_depth: shared.max_depth.load(Relaxed),
+        spilled_states: shared.spilled.load(Relaxed),
+        spilled_bytes: shared.spilled_bytes.load(Relaxed),
+        discoveries,
+        parents: b.dir.parents.clone(),
+        frontier: file.name.clone(),
+        units,
+        ..Meta::new(spec.identity.clone())
+    };
+    checkpoint::sync_dir(&spec.dir)?;
+    checkpoint::write(&spec.dir, &meta)?;
+    if let Some(old) = pinned.replace(file.path.clone()) {
+        if old != file.path {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+    shared.checkpoints.fetch_add(1, Relaxed);
+    Ok(())
+}
+
+fn levels<M>(model: &Checked<M>, visited: &Visited, shared: &Shared, plan: &Plan) -> io::Result<()>
+where
+    M: Model + Sync,
+    M::State: Hash + Clone + Send + Sync + Serialize + DeserializeOwned,
+    M::Action: Clone + Send + Sync,
+{
+    let properties = model.properties();
+    assert!(properties.len() <= 16, "at most 16 properties");
+    let mut all_ebits = 0u16;
+    for (i, p) in properties.iter().enumerate() {
+        if p.expectation == Expectation::Eventually {
+            all_ebits |= 1 << i;
+        }
+    }
+    let mut b = match &plan.checkpoint {
+        Some(spec) if spec.resume => {
+            let meta = checkpoint::load(&spec.dir, &spec.identity).map_err(io::Error::other)?;
+            resume(spec, meta, visited, shared)?
+        }
+        _ => start(model, visited, shared, plan, all_ebits)?,
+    };
+    // The frontier file the last checkpoint names (kept until the next one).
+    let mut pinned: Option<PathBuf> = b.spilled.as_ref().map(|f| f.path.clone());
+    let mut last_checkpoint = Instant::now();
+    // Whether the search ended (complete, or what it was asked to find found).
+    let mut ended = true;
+    while b.frontier.iter().any(|u| u.len() > 0) {
+        shared.max_depth.fetch_max(b.depth, Relaxed);
+        if plan.max_depth.is_some_and(|m| b.depth >= m) {
+            // A resume may go deeper: the boundary is kept.
+            if let Some(spec) = &plan.checkpoint {
+                write_checkpoint(spec, &mut b, shared, visited, &mut pinned)?;
+            }
+            ended = false;
             break;
         }
+        let depth = b.depth;
         let discovered = shared.discovered();
-        let parents = dir.next_parents()?;
-        let spill = dir.spill(depth + 1)?;
+        let parents = b.dir.next_parents()?;
+        let spill = b.dir.spill(depth + 1)?;
         let in_memory = AtomicUsize::new(0);
         // Each unit is taken by one thread, expanded, and dropped there.
-        let units: Vec<Mutex<Option<Unit<M::State>>>> = std::mem::take(&mut frontier)
+        let units: Vec<Mutex<Option<Unit<M::State>>>> = std::mem::take(&mut b.frontier)
             .into_iter()
             .map(|u| Mutex::new(Some(u)))
             .collect();
         let next_unit = AtomicUsize::new(0);
         let outs: Vec<Slot<M::State>> = (0..units.len()).map(|_| Mutex::new(None)).collect();
+        let spilled = &b.spilled;
         let one = |unit: Unit<M::State>| -> io::Result<Done<M::State>> {
             let states = match unit {
                 Unit::Memory(v) => v,
-                Unit::Disk {
-                    offset,
-                    bytes,
-                    states,
-                } => spilled
+                Unit::Disk(at) => spilled
                     .as_ref()
                     .expect("spilled units have a file")
-                    .get(offset, bytes, states)?,
+                    .get(&at)?,
             };
             let out = expand(model, &properties, &discovered, visited, &states, shared);
             drop(states);
@@ -597,7 +883,7 @@ where
             for chunk in out.next {
                 // The first states of a level stay in memory; past the limit, units go to disk.
                 let n = chunk.len();
-                let keep = match policy {
+                let keep = match plan.frontier {
                     Frontier::States(limit) => {
                         let kept = in_memory.fetch_add(n, Relaxed) + n <= limit;
                         if !kept {
@@ -625,7 +911,8 @@ where
         let stop = AtomicBool::new(false);
         let work = || loop {
             let u = next_unit.fetch_add(1, Relaxed);
-            if u >= units.len() || stop.load(Relaxed) {
+            // A stop request or the deadline ends the level where it is: it is incomplete.
+            if u >= units.len() || stop.load(Relaxed) || model.was_cut() {
                 return;
             }
             let unit = units[u]
@@ -639,11 +926,11 @@ where
             }
             *outs[u].lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
         };
-        if threads == 1 || units.len() == 1 {
+        if plan.threads == 1 || units.len() == 1 {
             work();
         } else {
             std::thread::scope(|s| {
-                for _ in 0..threads {
+                for _ in 0..plan.threads {
                     s.spawn(work);
                 }
             });
@@ -652,11 +939,11 @@ where
         let mut found: Vec<Option<u64>> = vec![None; properties.len()];
         for out in outs {
             let Some(done) = out.into_inner().unwrap_or_else(|e| e.into_inner()) else {
-                // Not run: another unit failed.
+                // Not run: another unit failed, or the search was stopped.
                 continue;
             };
             let done = done?;
-            frontier.extend(done.next);
+            b.frontier.extend(done.next);
             shared.states.fetch_add(done.generated, Relaxed);
             for (f, o) in found.iter_mut().zip(done.found) {
                 if f.is_none() {
@@ -673,7 +960,7 @@ where
                 .unwrap_or_else(|e| e.into_inner())
                 .contains_key(name);
             if !known {
-                let path = dir.path_to(depth, *fp)?;
+                let path = b.dir.path_to(depth, *fp)?;
                 shared
                     .discoveries
                     .lock()
@@ -681,17 +968,43 @@ where
                     .insert(name, path);
             }
         }
-        dir.push_parents(parents)?;
+        if model.was_cut() {
+            // The level is incomplete: the last checkpoint stands.
+            ended = false;
+            break;
+        }
+        b.dir.push_parents(parents)?;
         shared
             .spilled_bytes
             .fetch_add(spill.bytes.load(Relaxed), Relaxed);
-        // The level just expanded is done with: its file goes, the next level's comes.
-        spilled = Some(spill);
+        // The level just expanded is done with: its file goes (unless a checkpoint names it),
+        // the next level's comes.
+        b.spilled = Some(spill);
+        b.depth += 1;
         let names = shared.discovered();
-        if finish_when.matches(&names, &properties) {
+        if plan.finish_when.matches(&names, &properties) {
             break;
         }
-        depth += 1;
+        if let Some(spec) = &plan.checkpoint {
+            if last_checkpoint.elapsed() >= spec.every {
+                write_checkpoint(spec, &mut b, shared, visited, &mut pinned)?;
+                last_checkpoint = Instant::now();
+            }
+        }
+    }
+    if plan.checkpoint.is_some() {
+        if ended {
+            b.dir.clear_checkpoint();
+        } else if shared.checkpoints.load(Relaxed) > 0
+            || shared
+                .resumed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        {
+            *shared.kept.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(b.dir.dir.display().to_string());
+        }
     }
     Ok(())
 }
@@ -807,16 +1120,39 @@ where
 impl<M: Model> Engine<M> {
     /// What the search did beyond the counts: how much of the frontier went to disk.
     pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let resumed = *self
+            .shared
+            .resumed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(depth) = resumed {
+            notes.push(format!(
+                "resumed from a checkpoint at depth {depth}: counts include the search before it"
+            ));
+        }
+        let kept = self
+            .shared
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(dir) = kept {
+            notes.push(format!(
+                "checkpoint kept in {dir}: go on with the same command and --resume {dir}"
+            ));
+        }
         let states = self.shared.spilled.load(Relaxed);
         if states == 0 {
-            return Vec::new();
+            return notes;
         }
         let bytes = self.shared.spilled_bytes.load(Relaxed);
-        vec![format!(
+        notes.push(format!(
             "frontier: {states} states spilled to disk ({:.1} MB, {} bytes per state)",
             bytes as f64 / 1e6,
             bytes / states
-        )]
+        ));
+        notes
     }
 
     /// What stopped the search early, if its disk failed it; call after it is done.
@@ -836,7 +1172,7 @@ where
     M::Action: Clone + PartialEq,
 {
     /// Replays a path of indices into states and actions.
-    fn replay(&self, indices: &[usize]) -> Option<Path<M::State, M::Action>> {
+    fn replay(&self, indices: &[usize]) -> Option<stateright::Path<M::State, M::Action>> {
         let (first, rest) = indices.split_first()?;
         let init = self.model.init_states().into_iter().nth(*first)?;
         let mut state = init.clone();
@@ -848,7 +1184,7 @@ where
             state = self.model.next_state(&state, action.clone())?;
             taken.push(action);
         }
-        Path::from_actions(&*self.model, init, taken.iter())
+        stateright::Path::from_actions(&*self.model, init, taken.iter())
     }
 }
 
@@ -874,7 +1210,7 @@ where
         self.shared.max_depth.load(Relaxed)
     }
 
-    fn discoveries(&self) -> HashMap<&'static str, Path<M::State, M::Action>> {
+    fn discoveries(&self) -> HashMap<&'static str, stateright::Path<M::State, M::Action>> {
         let found = self
             .shared
             .discoveries

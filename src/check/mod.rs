@@ -6,6 +6,7 @@
 //! longer path than the shortest; when it finds anything, the run is repeated single-threaded up to
 //! the depth found, which yields shortest traces. Progress goes to stderr, only on a terminal.
 
+pub mod checkpoint;
 pub mod engine;
 pub mod memory;
 pub mod refine;
@@ -100,6 +101,9 @@ pub struct CheckOptions {
     /// States of one level Synod's engine keeps in memory, the rest of the level spilled to
     /// disk (`--frontier-states`); by default, as many as fit in half of `max_memory`.
     pub frontier_states: Option<usize>,
+    /// Synod's engine: checkpoint to (or resume from) a directory. [`run`] fills in the
+    /// identity from the header.
+    pub checkpoint: Option<checkpoint::Spec>,
 }
 
 /// A search's progress as another thread sees it, and that thread's way to stop it.
@@ -163,6 +167,7 @@ impl Default for CheckOptions {
             watch: None,
             engine: EngineKind::Stateright,
             frontier_states: None,
+            checkpoint: None,
         }
     }
 }
@@ -187,6 +192,11 @@ where
     M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
 {
     let started = Instant::now();
+    let mut opts = opts.clone();
+    if let Some(c) = &mut opts.checkpoint {
+        c.identity = checkpoint::identity(&header.protocol, &header.parameters);
+    }
+    let opts = &opts;
     let timeout = match (opts.strategy, opts.timeout) {
         (Strategy::Simulation, None) => Some(DEFAULT_SIMULATION_TIMEOUT),
         (_, t) => t,
@@ -417,15 +427,18 @@ where
         // property's first discovery itself.
         let search = engine::spawn_bfs(
             model,
-            threads.max(1),
-            opts.max_depth,
-            match opts.frontier_states {
-                Some(n) => engine::Frontier::States(n),
-                None => engine::Frontier::Auto {
-                    spill_at: opts.max_memory.unwrap_or_else(memory::default_budget) / 2,
+            engine::Plan {
+                threads: threads.max(1),
+                max_depth: opts.max_depth,
+                frontier: match opts.frontier_states {
+                    Some(n) => engine::Frontier::States(n),
+                    None => engine::Frontier::Auto {
+                        spill_at: opts.max_memory.unwrap_or_else(memory::default_budget) / 2,
+                    },
                 },
+                checkpoint: opts.checkpoint.clone(),
+                finish_when,
             },
-            finish_when,
         );
         return finish(search, progress, budget, watch, &|e: &engine::Engine<M>| {
             (e.error(), e.notes())

@@ -200,6 +200,27 @@ pub(super) fn check_command() -> Command {
                 .help("--engine synod: states of one level kept in memory; the rest of the level is serialized to disk [default: as many as fit in half of --max-memory]"),
         ))
         .arg(global(
+            Arg::new("checkpoint")
+                .long("checkpoint")
+                .value_name("DIR")
+                .value_parser(value_parser!(std::path::PathBuf))
+                .help("--engine synod: keep the search in DIR, with a checkpoint at level boundaries, so that an interrupted search goes on with --resume DIR"),
+        ))
+        .arg(global(
+            Arg::new("resume")
+                .long("resume")
+                .value_name("DIR")
+                .value_parser(value_parser!(std::path::PathBuf))
+                .help("--engine synod: go on from the checkpoint in DIR (the same check: protocol and parameters must match)"),
+        ))
+        .arg(global(
+            Arg::new("checkpoint-every")
+                .long("checkpoint-every")
+                .value_name("SECS")
+                .value_parser(value_parser!(f64))
+                .help("Seconds between checkpoints, each at a level boundary [default: 60]"),
+        ))
+        .arg(global(
             Arg::new("threads")
                 .long("threads")
                 .value_name("N")

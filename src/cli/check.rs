@@ -4,7 +4,7 @@
 use super::{cores, given, positive_secs, raw_settings, usage_error};
 use crate::catalog::{Entry, Mode, Resolved};
 use crate::check::refine::RefineOptions;
-use crate::check::{memory, CheckOptions, EngineKind, Report, Strategy};
+use crate::check::{checkpoint, memory, CheckOptions, EngineKind, Report, Strategy};
 use clap::ArgMatches;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +54,7 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             Some(0) => return Err("--frontier-states must be at least 1".into()),
             Some(n) => Some(n),
         };
+        let checkpoint = checkpoint_spec(m, engine)?;
         let seed = m.get_one::<u64>("seed").copied();
         if seed.is_some() && strategy != Strategy::Simulation {
             return Err(
@@ -89,6 +90,7 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
                 watch: None,
                 engine,
                 frontier_states,
+                checkpoint,
             },
             trace,
         ))
@@ -106,6 +108,14 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
     }
     if m.get_flag("refines") {
         return refine(entry, m, &resolved, &opts, json, trace);
+    }
+    if let Some(c) = opts.checkpoint.as_ref().filter(|c| c.resume) {
+        // Refused before the search starts: another check's checkpoint, or missing files.
+        let header = entry.header(&resolved);
+        let identity = checkpoint::identity(&header.protocol, &header.parameters);
+        if let Err(e) = checkpoint::open(&c.dir, &identity) {
+            return usage_error(e);
+        }
     }
     let report = entry.check_resolved(&resolved, &opts);
     if json {
@@ -286,4 +296,58 @@ fn clock_seed() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     nanos ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// `--checkpoint DIR`, `--resume DIR`, `--checkpoint-every SECS`: Synod's engine only; a new
+/// checkpoint refuses a directory that holds one, a resume needs one (its identity is checked
+/// when the search starts, against the header).
+fn checkpoint_spec(m: &ArgMatches, engine: EngineKind) -> Result<Option<checkpoint::Spec>, String> {
+    let new = m.get_one::<PathBuf>("checkpoint");
+    let resume = m.get_one::<PathBuf>("resume");
+    let every = m.get_one::<f64>("checkpoint-every").copied();
+    let (dir, resuming) = match (new, resume) {
+        (Some(_), Some(_)) => {
+            return Err("--resume DIR goes on checkpointing into DIR: drop --checkpoint".into())
+        }
+        (Some(d), None) => (d, false),
+        (None, Some(d)) => (d, true),
+        (None, None) => {
+            if every.is_some() {
+                return Err(
+                    "--checkpoint-every applies with --checkpoint DIR or --resume DIR".into(),
+                );
+            }
+            return Ok(None);
+        }
+    };
+    let flag = if resuming { "--resume" } else { "--checkpoint" };
+    if engine != EngineKind::Synod {
+        return Err(format!("{flag} applies to --engine synod only"));
+    }
+    let every = match every {
+        None => checkpoint::DEFAULT_EVERY,
+        Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s),
+        Some(s) => {
+            return Err(format!(
+                "--checkpoint-every {s}: expected seconds, 0 or more"
+            ))
+        }
+    };
+    if resuming {
+        if !dir.join(checkpoint::META_FILE).exists() {
+            return Err(format!(
+                "--resume {}: no checkpoint there ({} is missing)",
+                dir.display(),
+                checkpoint::META_FILE
+            ));
+        }
+    } else {
+        checkpoint::prepare_new(dir)?;
+    }
+    Ok(Some(checkpoint::Spec {
+        dir: dir.clone(),
+        resume: resuming,
+        every,
+        identity: serde_json::Value::Null,
+    }))
 }

@@ -338,7 +338,7 @@ fn read_pid(path: &Path) -> Option<u32> {
 
 /// `flock(LOCK_EX | LOCK_NB)` (or `LOCK_SH` when `shared`): whether it was granted.
 #[cfg(target_os = "linux")]
-fn try_flock(file: &File, shared: bool) -> io::Result<bool> {
+pub(crate) fn try_flock(file: &File, shared: bool) -> io::Result<bool> {
     use rustix::fs::{flock, FlockOperation};
     let op = if shared {
         FlockOperation::NonBlockingLockShared
@@ -354,7 +354,7 @@ fn try_flock(file: &File, shared: bool) -> io::Result<bool> {
 
 /// Elsewhere the directory is not locked (the runtime is developed and deployed on Linux).
 #[cfg(not(target_os = "linux"))]
-fn try_flock(_file: &File, _shared: bool) -> io::Result<bool> {
+pub(crate) fn try_flock(_file: &File, _shared: bool) -> io::Result<bool> {
     Ok(true)
 }
 

@@ -195,6 +195,7 @@ fn prepare(
         watch: None,
         engine: Default::default(),
         frontier_states: None,
+        checkpoint: None,
     };
     Ok((entry, resolved, opts))
 }
