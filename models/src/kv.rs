@@ -28,10 +28,9 @@ use stateright::actor::{Actor, Id, Out};
 use stateright::semantics::write_once_register::{WORegister, WORegisterOp, WORegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A key of the store.
 pub type Key = u64;
@@ -1182,28 +1181,33 @@ impl History {
     }
 
     /// Histories equal in content but built apart (different allocations) share a verdict
-    /// through a bounded thread-local memo keyed by content.
+    /// through a bounded memo keyed by content, shared by the checker's threads (a search hands
+    /// a state's successors to whichever thread is free, so a per-thread memo would compute most
+    /// verdicts once per thread).
     fn linearizable_memo(&self, semantics: Semantics) -> bool {
-        thread_local! {
-            static MEMO: RefCell<HashMap<(History, Semantics), bool, BuildDigest>> =
-                const { RefCell::new(HashMap::with_hasher(BuildDigest)) };
-        }
-        const MEMO_LIMIT: usize = 1 << 16;
+        type Memo = Mutex<HashMap<(History, Semantics), bool, BuildDigest>>;
+        const SHARDS: usize = 64;
+        const SHARD_LIMIT: usize = 1 << 10;
+        static MEMO: std::sync::LazyLock<Vec<Memo>> = std::sync::LazyLock::new(|| {
+            (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(BuildDigest)))
+                .collect()
+        });
+        let shard = &MEMO[(self.0.digest >> 20) as usize % SHARDS];
         let key = (self.clone(), semantics);
-        if let Some(hit) = MEMO.with(|m| m.borrow().get(&key).copied()) {
+        let lock = || shard.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = lock().get(&key).copied() {
             return hit;
         }
         let verdict = match semantics {
             Semantics::WriteOnce => self.replay(|| WORegister(None), wo_op, wo_ret),
             Semantics::Cas => self.replay(CasRegister::default, Some, Some),
         };
-        MEMO.with(|m| {
-            let mut m = m.borrow_mut();
-            if m.len() >= MEMO_LIMIT {
-                m.clear();
-            }
-            m.insert(key, verdict);
-        });
+        let mut m = lock();
+        if m.len() >= SHARD_LIMIT {
+            m.clear();
+        }
+        m.insert(key, verdict);
         verdict
     }
 
