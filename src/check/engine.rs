@@ -614,6 +614,8 @@ struct Done<S> {
     next: Vec<Unit<S>>,
     generated: usize,
     found: Vec<Option<u64>>,
+    /// The thread that made `next`.
+    producer: usize,
 }
 
 /// Where a worker puts what it did with one unit.
@@ -645,6 +647,8 @@ where
 struct Boundary<S> {
     dir: WorkDir,
     frontier: Vec<Unit<S>>,
+    /// Per unit of the frontier: the thread that made it.
+    owners: Vec<usize>,
     spilled: Option<SpillFile>,
     depth: usize,
 }
@@ -694,6 +698,7 @@ where
     Ok(Boundary {
         dir,
         frontier: vec![Unit::Memory(first)],
+        owners: vec![0],
         spilled: None,
         depth: 1,
     })
@@ -756,6 +761,7 @@ fn resume<S>(
     *shared.resumed.lock().unwrap_or_else(|e| e.into_inner()) = Some(meta.depth);
     Ok(Boundary {
         dir,
+        owners: vec![0; meta.units.len()],
         frontier: meta.units.into_iter().map(Unit::Disk).collect(),
         spilled: Some(spilled),
         depth: meta.depth,
@@ -865,7 +871,15 @@ where
             .into_iter()
             .map(|u| Mutex::new(Some(u)))
             .collect();
-        let next_unit = AtomicUsize::new(0);
+        // Each thread first takes the units it made (their states are in its caches and its
+        // allocator's pages), then helps with the others'.
+        let threads = plan.threads.max(1);
+        let mut queues: Vec<Vec<usize>> = vec![Vec::new(); threads];
+        for (u, &o) in b.owners.iter().enumerate() {
+            queues[o % threads].push(u);
+        }
+        b.owners.clear();
+        let cursors: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
         let outs: Vec<Slot<M::State>> = (0..units.len()).map(|_| Mutex::new(None)).collect();
         let spilled = &b.spilled;
         let one = |unit: Unit<M::State>| -> io::Result<Done<M::State>> {
@@ -906,32 +920,38 @@ where
                 next,
                 generated: out.generated,
                 found: out.found,
+                producer: 0,
             })
         };
         let stop = AtomicBool::new(false);
-        let work = || loop {
-            let u = next_unit.fetch_add(1, Relaxed);
+        let work = |t: usize| loop {
             // A stop request or the deadline ends the level where it is: it is incomplete.
-            if u >= units.len() || stop.load(Relaxed) || model.was_cut() {
+            if stop.load(Relaxed) || model.was_cut() {
                 return;
             }
+            let taken = (0..threads).find_map(|k| {
+                let q = (t + k) % threads;
+                let i = cursors[q].fetch_add(1, Relaxed);
+                queues[q].get(i).copied()
+            });
+            let Some(u) = taken else { return };
             let unit = units[u]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
                 .expect("each unit is taken once");
-            let done = one(unit);
+            let done = one(unit).map(|d| Done { producer: t, ..d });
             if done.is_err() {
                 stop.store(true, Relaxed);
             }
             *outs[u].lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
         };
-        if plan.threads == 1 || units.len() == 1 {
-            work();
+        if threads == 1 || units.len() == 1 {
+            work(0);
         } else {
             std::thread::scope(|s| {
-                for _ in 0..plan.threads {
-                    s.spawn(work);
+                for t in 0..threads {
+                    s.spawn(move || work(t));
                 }
             });
         }
@@ -943,6 +963,8 @@ where
                 continue;
             };
             let done = done?;
+            b.owners
+                .extend(std::iter::repeat_n(done.producer, done.next.len()));
             b.frontier.extend(done.next);
             shared.states.fetch_add(done.generated, Relaxed);
             for (f, o) in found.iter_mut().zip(done.found) {
