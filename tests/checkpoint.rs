@@ -220,8 +220,12 @@ fn checkpoints_of_another_check_or_damaged_ones_are_refused() {
         "holds a checkpoint already",
     );
     refused(
-        &["raft", "--checkpoint", "/tmp/x"],
-        "--checkpoint applies to --engine synod only",
+        &["raft", "--engine", "stateright", "--checkpoint", "/tmp/x"],
+        "--checkpoint applies to Synod's breadth-first engine",
+    );
+    refused(
+        &["raft", "--strategy", "dfs", "--resume", d],
+        "--resume applies to Synod's breadth-first engine",
     );
     refused(
         &["raft", "--engine", "synod", "--checkpoint-every", "5"],

@@ -162,8 +162,18 @@ fn the_engine_is_chosen_for_breadth_first_search_only() {
             "drop --engine",
         ),
         (
-            &["paxos", "--frontier-states", "10"],
-            "--frontier-states applies to --engine synod only",
+            &["paxos", "--engine", "stateright", "--frontier-states", "10"],
+            "--frontier-states applies to Synod's breadth-first engine",
+        ),
+        (
+            &[
+                "paxos",
+                "--strategy",
+                "simulation",
+                "--frontier-states",
+                "10",
+            ],
+            "--frontier-states applies to Synod's breadth-first engine",
         ),
         (
             &["paxos", "--engine", "synod", "--frontier-states", "0"],

@@ -137,8 +137,8 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
         .map_err(|e| with_path(e, "cannot sync", dir))
 }
 
-/// Checks that `--checkpoint DIR` can start a checkpoint there: creates it if missing; refuses
-/// one that already holds a checkpoint.
+/// Checks that `--checkpoint DIR` can start a checkpoint there (the search creates it if
+/// missing): refuses a file, or a directory that already holds a checkpoint.
 pub fn prepare_new(dir: &Path) -> Result<(), String> {
     if dir.join(META_FILE).exists() {
         return Err(format!(
@@ -147,7 +147,9 @@ pub fn prepare_new(dir: &Path) -> Result<(), String> {
             dir.display()
         ));
     }
-    fs::create_dir_all(dir).map_err(|e| format!("--checkpoint {}: {e}", dir.display()))?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("--checkpoint {}: not a directory", dir.display()));
+    }
     Ok(())
 }
 

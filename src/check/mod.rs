@@ -57,9 +57,9 @@ impl Strategy {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EngineKind {
     /// stateright's `BfsChecker`.
-    #[default]
     Stateright,
     /// Synod's own level-by-level search ([`engine`]).
+    #[default]
     Synod,
 }
 
@@ -165,7 +165,7 @@ impl Default for CheckOptions {
             progress: false,
             max_memory: None,
             watch: None,
-            engine: EngineKind::Stateright,
+            engine: EngineKind::Synod,
             frontier_states: None,
             checkpoint: None,
         }
@@ -327,6 +327,7 @@ where
         parameters: header.parameters,
         notes,
         strategy: opts.strategy.name().to_string(),
+        engine: (opts.strategy == Strategy::Bfs).then(|| opts.engine.name().to_string()),
         threads: opts.threads,
         seed: simulation.then_some(opts.seed),
         runs: simulation.then_some(found.runs),

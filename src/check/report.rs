@@ -88,6 +88,9 @@ pub struct Report {
     /// Settings applied on the user's behalf (what a bug needs), and warnings.
     pub notes: Vec<String>,
     pub strategy: String,
+    /// The breadth-first engine (`synod` or `stateright`); `None` for the other strategies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
     pub threads: usize,
     /// The seed a simulation used (`--seed`, or one drawn from the clock); `None` otherwise.
     pub seed: Option<u64>,
@@ -165,10 +168,14 @@ impl Report {
             .collect();
         let _ = writeln!(
             out,
-            "Checked {} ({}) with {}, {} thread{}.",
+            "Checked {} ({}) with {}{}, {} thread{}.",
             self.protocol,
             params.join(" "),
             self.strategy,
+            match &self.engine {
+                Some(e) => format!(" ({e}'s engine)"),
+                None => String::new(),
+            },
             self.threads,
             if self.threads == 1 { "" } else { "s" }
         );

@@ -189,8 +189,8 @@ pub(super) fn check_command() -> Command {
                 .long("engine")
                 .value_name("NAME")
                 .value_parser(["stateright", "synod"])
-                .default_value("stateright")
-                .help("The breadth-first search: stateright's BfsChecker, or Synod's own (level by level: a shortest trace on any number of threads; parents kept as fingerprints, not paths)"),
+                .default_value("synod")
+                .help("The breadth-first search: Synod's own (level by level: a shortest trace on any number of threads; fingerprints in memory, parents and the frontier on disk; checkpoints), or stateright's BfsChecker"),
         ))
         .arg(global(
             Arg::new("frontier-states")

@@ -37,9 +37,11 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             _ => Strategy::Bfs,
         };
         let engine = match m.get_one::<String>("engine").map(String::as_str) {
-            Some("synod") => EngineKind::Synod,
-            _ => EngineKind::Stateright,
+            Some("stateright") => EngineKind::Stateright,
+            _ => EngineKind::Synod,
         };
+        // Synod's engine searches breadth-first only; depth-first and simulation are stateright's.
+        let own = engine == EngineKind::Synod && strategy == Strategy::Bfs;
         if given(m, "engine") && strategy != Strategy::Bfs {
             return Err(format!(
                 "--engine chooses the breadth-first search; --strategy {} has one engine (stateright's)",
@@ -48,13 +50,16 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
         }
         let frontier_states = match m.get_one::<usize>("frontier-states").copied() {
             None => None,
-            Some(_) if engine != EngineKind::Synod => {
-                return Err("--frontier-states applies to --engine synod only".into())
+            Some(_) if !own => {
+                return Err(
+                    "--frontier-states applies to Synod's breadth-first engine (--strategy bfs --engine synod) only"
+                        .into(),
+                )
             }
             Some(0) => return Err("--frontier-states must be at least 1".into()),
             Some(n) => Some(n),
         };
-        let checkpoint = checkpoint_spec(m, engine)?;
+        let checkpoint = checkpoint_spec(m, own)?;
         let seed = m.get_one::<u64>("seed").copied();
         if seed.is_some() && strategy != Strategy::Simulation {
             return Err(
@@ -155,8 +160,18 @@ fn refine(
     if given(m, "seed") {
         return usage_error("--seed applies to --strategy simulation only");
     }
-    if given(m, "engine") {
-        return usage_error("--refines has its own breadth-first search; drop --engine");
+    for flag in [
+        "engine",
+        "frontier-states",
+        "checkpoint",
+        "resume",
+        "checkpoint-every",
+    ] {
+        if given(m, flag) {
+            return usage_error(format!(
+                "--refines has its own breadth-first search; drop --{flag}"
+            ));
+        }
     }
     for note in &resolved.notes {
         eprintln!("{note}");
@@ -301,7 +316,7 @@ fn clock_seed() -> u64 {
 /// `--checkpoint DIR`, `--resume DIR`, `--checkpoint-every SECS`: Synod's engine only; a new
 /// checkpoint refuses a directory that holds one, a resume needs one (its identity is checked
 /// when the search starts, against the header).
-fn checkpoint_spec(m: &ArgMatches, engine: EngineKind) -> Result<Option<checkpoint::Spec>, String> {
+fn checkpoint_spec(m: &ArgMatches, own: bool) -> Result<Option<checkpoint::Spec>, String> {
     let new = m.get_one::<PathBuf>("checkpoint");
     let resume = m.get_one::<PathBuf>("resume");
     let every = m.get_one::<f64>("checkpoint-every").copied();
@@ -321,8 +336,10 @@ fn checkpoint_spec(m: &ArgMatches, engine: EngineKind) -> Result<Option<checkpoi
         }
     };
     let flag = if resuming { "--resume" } else { "--checkpoint" };
-    if engine != EngineKind::Synod {
-        return Err(format!("{flag} applies to --engine synod only"));
+    if !own {
+        return Err(format!(
+            "{flag} applies to Synod's breadth-first engine (--strategy bfs --engine synod) only"
+        ));
     }
     let every = match every {
         None => checkpoint::DEFAULT_EVERY,
