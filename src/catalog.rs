@@ -67,6 +67,19 @@ impl std::error::Error for ConfigError {}
 
 /// Checks a protocol under validated settings.
 type CheckFn = fn(&Settings, &CheckOptions, Header) -> Report;
+/// One side of `check --compare`, exploring only: Synod's model and engine, or stateright's form
+/// of the model on its own BFS (true); with stateright's form and how it differs.
+type CompareFn = fn(&Settings, &CheckOptions, bool) -> Compared;
+
+/// What one side of `check --compare` ran.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Compared {
+    pub run: synod_models::baseline::BaselineRun,
+    /// stateright's form of the model (`ActorModel`, or the same model).
+    pub form: String,
+    pub differences: Vec<String>,
+}
+
 /// Follows a path of action indices (the web UI's interactive stepping).
 type StepFn = fn(&Settings, &[usize]) -> Result<serde_json::Value, String>;
 /// Checks refinement of the protocol's specification; an error when the settings admit none.
@@ -78,6 +91,7 @@ type SpawnFn = fn(&Settings, Vec<SocketAddrV4>) -> Result<(), String>;
 pub struct Entry {
     pub descriptor: Descriptor,
     check: CheckFn,
+    compare: CompareFn,
     step: StepFn,
     runnable: Option<fn(Settings) -> Runnable>,
     /// What each key of a runnable protocol's store is, for checking histories.
@@ -98,6 +112,7 @@ pub fn register<P>() -> Registration<P>
 where
     P: Protocol,
     P::Model: Traceable + Send + Sync + 'static,
+    P::Model: synod_models::baseline::Baseline,
     <P::Model as Model>::State: StateBounds + Serialize + serde::de::DeserializeOwned,
     <P::Model as Model>::Action: StateBounds,
 {
@@ -105,6 +120,7 @@ where
         entry: Entry {
             descriptor: P::DESCRIPTOR,
             check: |s, o, header| check::run(&|| P::model(s), o, header),
+            compare: compare::<P>,
             step: |s, path| crate::ui::step::explore(&P::model(s), path),
             runnable: None,
             store: None,
@@ -462,6 +478,11 @@ impl Entry {
         (self.check)(&resolved.settings, opts, self.header(resolved))
     }
 
+    /// One side of `check --compare` (see [`synod_models::baseline`]).
+    pub fn compare(&self, settings: &Settings, opts: &CheckOptions, stateright: bool) -> Compared {
+        (self.compare)(settings, opts, stateright)
+    }
+
     /// The state at the end of `path` and what can happen next (see [`crate::ui::step`]).
     pub fn step(&self, settings: &Settings, path: &[usize]) -> Result<serde_json::Value, String> {
         (self.step)(settings, path)
@@ -655,4 +676,40 @@ pub fn describe(e: &Entry, with_params: bool) -> String {
         let _ = writeln!(out, "    {}", can.join("; "));
     }
     out
+}
+
+/// One side of `check --compare` for protocol `P`.
+fn compare<P>(settings: &Settings, opts: &CheckOptions, stateright: bool) -> Compared
+where
+    P: Protocol,
+    P::Model: Traceable + synod_models::baseline::Baseline + Send + Sync + 'static,
+    <P::Model as Model>::State: StateBounds + Serialize + serde::de::DeserializeOwned,
+    <P::Model as Model>::Action: StateBounds,
+{
+    use synod_models::baseline::{Baseline, BaselineRun};
+    let model = P::model(settings);
+    let (form, differences) = (
+        <P::Model as Baseline>::FORM.to_string(),
+        model.inner.differences(),
+    );
+    let run = if stateright {
+        model.inner.explore_only().stateright_bfs(opts.threads)
+    } else {
+        let report = check::run(
+            &|| P::model(settings).explore_only(),
+            opts,
+            Header::default(),
+        );
+        BaselineRun {
+            seconds: report.seconds,
+            states: report.states,
+            unique_states: report.unique_states,
+            max_depth: report.max_depth,
+        }
+    };
+    Compared {
+        run,
+        form,
+        differences,
+    }
 }

@@ -52,6 +52,18 @@ pub struct Checked<M: Model> {
     enforcing: AtomicBool,
 }
 
+impl<M: crate::baseline::Baseline> Checked<M> {
+    /// The same model exploring only (`check --compare`; see [`crate::baseline`]), with the
+    /// same action filter and symmetry.
+    pub fn explore_only(self) -> Self {
+        let (allow, canonical) = (self.allow, self.canonical);
+        let mut out = Checked::new(self.inner.explore_only());
+        out.allow = allow;
+        out.canonical = canonical;
+        out
+    }
+}
+
 impl<M: Model> Checked<M> {
     pub fn new(inner: M) -> Self {
         let inner_properties = inner.properties();

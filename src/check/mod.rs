@@ -340,6 +340,7 @@ where
         // Failing stops a search too, but that is not an early stop: the verdict is proven.
         stopped: if failed || simulation { None } else { stopped },
         memory_peak_bytes: found.memory_peak,
+        compare: None,
         max_memory_bytes: opts.max_memory,
         symmetry: model.is_symmetric(),
         properties,

@@ -115,6 +115,39 @@ pub struct Report {
     pub max_memory_bytes: Option<u64>,
     pub symmetry: bool,
     pub properties: Vec<PropertyReport>,
+    /// `--compare`: the same configuration on stateright's own checker, and on Synod's, both
+    /// exploring only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareReport>,
+}
+
+/// One side of `--compare`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CompareSide {
+    pub seconds: f64,
+    pub states: usize,
+    pub unique_states: usize,
+    /// The peak resident memory of its process (`getrusage`).
+    pub max_rss_bytes: Option<u64>,
+}
+
+/// `--compare`: stateright's figures (`engine`, `seconds`, `unique_states`, `max_rss_bytes`),
+/// Synod's for the same work (`synod`), and what makes them comparable or not.
+#[derive(Clone, Debug, Serialize)]
+pub struct CompareReport {
+    pub engine: String,
+    /// stateright's form of the model: `ActorModel`, or the same model (a TLA+ mirror).
+    pub model: String,
+    pub seconds: f64,
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_rss_bytes: Option<u64>,
+    pub synod: CompareSide,
+    /// What both sides did.
+    pub work: String,
+    pub same_unique_states: bool,
+    /// How stateright's form differs in semantics, where it does.
+    pub differences: Vec<String>,
 }
 
 fn known_count<S: serde::Serializer>(v: &Option<(u64, String)>, s: S) -> Result<S::Ok, S::Error> {
@@ -298,6 +331,45 @@ impl Report {
                     out,
                     "To finish within memory: --symmetry (if the protocol has one), fewer clients or servers, --max-depth N, or --strategy dfs; or raise --max-memory."
                 );
+            }
+        }
+        if let Some(c) = &self.compare {
+            let mb = |b: Option<u64>| b.map_or("?".to_string(), |b| super::memory::format_bytes(b));
+            let _ = writeln!(out, "\nCompared with stateright ({}):", c.work);
+            let _ = writeln!(
+                out,
+                "  synod       this model, Synod's engine      {:>9.2} s  {:>12} unique  {:>10}",
+                c.synod.seconds,
+                thousands(c.synod.unique_states as u64),
+                mb(c.synod.max_rss_bytes)
+            );
+            let _ = writeln!(
+                out,
+                "  stateright  {:<31} {:>9.2} s  {:>12} unique  {:>10}",
+                format!("{}, its BfsChecker", c.model),
+                c.seconds,
+                thousands(c.unique_states as u64),
+                mb(c.max_rss_bytes)
+            );
+            let memory = match (c.max_rss_bytes, c.synod.max_rss_bytes) {
+                (Some(s), Some(o)) if o > 0 => format!(", {:.2}x the memory", s as f64 / o as f64),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  stateright / synod: {:.2}x the time{memory}.",
+                c.seconds / c.synod.seconds.max(1e-9)
+            );
+            if c.same_unique_states {
+                let _ = writeln!(out, "  The same number of unique states.");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  The unique counts differ: the two forms are not the same model. Where they differ:"
+                );
+                for d in &c.differences {
+                    let _ = writeln!(out, "  - {d}");
+                }
             }
         }
         out

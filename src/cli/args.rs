@@ -193,6 +193,19 @@ pub(super) fn check_command() -> Command {
                 .help("The breadth-first search: Synod's own (level by level: a shortest trace on any number of threads; fingerprints in memory, parents and the frontier on disk; checkpoints), or stateright's BfsChecker"),
         ))
         .arg(global(
+            Arg::new("compare")
+                .long("compare")
+                .action(ArgAction::SetTrue)
+                .help("Also explore the same configuration on stateright's own checker (its ActorModel of the same actors, or the same TLA+ mirror) and on Synod's, each in its own process, and report both: time, unique states, peak memory"),
+        ))
+        .arg(global(
+            Arg::new("compare-child")
+                .long("compare-child")
+                .value_name("ENGINE")
+                .value_parser(["synod", "stateright"])
+                .hide(true),
+        ))
+        .arg(global(
             Arg::new("frontier-states")
                 .long("frontier-states")
                 .value_name("N")

@@ -2,7 +2,7 @@
 //! (the web UI at a configuration's first state).
 
 use super::{cores, given, positive_secs, raw_settings, usage_error};
-use crate::catalog::{Entry, Mode, Resolved};
+use crate::catalog::{Compared, Entry, Mode, Resolved};
 use crate::check::refine::RefineOptions;
 use crate::check::{checkpoint, memory, CheckOptions, EngineKind, Report, Strategy};
 use clap::ArgMatches;
@@ -111,6 +111,29 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             return usage_error(format!("cannot write --trace-out {}: {e}", path.display()));
         }
     }
+    if let Some(side) = m.get_one::<String>("compare-child") {
+        // One side of a parent's --compare: its figures as one JSON line.
+        let done = entry.compare(&resolved.settings, &opts, side == "stateright");
+        println!("{}", serde_json::to_string(&done).expect("serializable"));
+        return ExitCode::SUCCESS;
+    }
+    let compare = m.get_flag("compare");
+    if compare {
+        let refused = if opts.strategy != Strategy::Bfs {
+            Some("--compare compares breadth-first searches; drop --strategy")
+        } else if resolved.settings.symmetry {
+            Some("--compare: stateright's ActorModel has no symmetry reduction for Synod's protocols; drop --symmetry")
+        } else if m.get_flag("refines") {
+            Some("--compare compares checks, not refinement; drop --refines")
+        } else if opts.checkpoint.is_some() {
+            Some("--compare runs whole searches in child processes; drop --checkpoint and --resume")
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            return usage_error(e);
+        }
+    }
     if m.get_flag("refines") {
         return refine(entry, m, &resolved, &opts, json, trace);
     }
@@ -122,7 +145,16 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             return usage_error(e);
         }
     }
-    let report = entry.check_resolved(&resolved, &opts);
+    let mut report = entry.check_resolved(&resolved, &opts);
+    if compare {
+        match compare_children() {
+            Ok(c) => report.compare = Some(c),
+            Err(e) => {
+                eprintln!("error: --compare: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if json {
         println!("{}", report.to_json());
     } else {
@@ -367,4 +399,97 @@ fn checkpoint_spec(m: &ArgMatches, own: bool) -> Result<Option<checkpoint::Spec>
         every,
         identity: serde_json::Value::Null,
     }))
+}
+
+/// Runs both sides of `--compare` (Synod's, then stateright's), each a child process of this
+/// command's own arguments, for its figures and its peak resident memory.
+fn compare_children() -> Result<crate::check::report::CompareReport, String> {
+    use crate::check::report::{CompareReport, CompareSide};
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut skip_value = false;
+    for a in std::env::args_os().skip(1) {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        let text = a.to_string_lossy();
+        if text == "--compare" || text.starts_with("--format=") || text.starts_with("--trace-out=")
+        {
+            continue;
+        }
+        if text == "--format" || text == "--trace-out" {
+            skip_value = true;
+            continue;
+        }
+        args.push(a);
+    }
+    let run = |side: &str| -> Result<(Compared, Option<u64>), String> {
+        let mut all = args.clone();
+        all.push("--compare-child".into());
+        all.push(side.into());
+        child_with_rusage(&all)
+    };
+    let (synod, synod_rss) = run("synod")?;
+    let (theirs, their_rss) = run("stateright")?;
+    let work = if theirs.form == "ActorModel" {
+        "exploration only: both sides expand every state and evaluate one property that always \
+         holds instead of the protocol's; each in its own process"
+    } else {
+        "the same model with its own properties on both sides; each in its own process"
+    };
+    Ok(CompareReport {
+        engine: "stateright".into(),
+        model: theirs.form.clone(),
+        seconds: theirs.run.seconds,
+        states: theirs.run.states,
+        unique_states: theirs.run.unique_states,
+        max_rss_bytes: their_rss,
+        synod: CompareSide {
+            seconds: synod.run.seconds,
+            states: synod.run.states,
+            unique_states: synod.run.unique_states,
+            max_rss_bytes: synod_rss,
+        },
+        work: work.into(),
+        same_unique_states: synod.run.unique_states == theirs.run.unique_states,
+        differences: theirs.differences,
+    })
+}
+
+/// Runs this program with `args`; its one JSON line, and its peak resident memory (`wait4`).
+fn child_with_rusage(args: &[std::ffi::OsString]) -> Result<(Compared, Option<u64>), String> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start a child process: {e}"))?;
+    let (mut out, mut err) = (String::new(), String::new());
+    let _ = child.stdout.take().expect("piped").read_to_string(&mut out);
+    let _ = child.stderr.take().expect("piped").read_to_string(&mut err);
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 writes it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if reaped != pid {
+        return Err(format!(
+            "waiting for the child process: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!(
+            "the child process failed ({status}): {}",
+            err.trim()
+        ));
+    }
+    let done: Compared = serde_json::from_str(out.trim())
+        .map_err(|e| format!("the child process said {out:?}: {e}"))?;
+    // Linux reports ru_maxrss in KiB.
+    let rss = u64::try_from(usage.ru_maxrss).ok().map(|k| k * 1024);
+    Ok((done, rss))
 }
