@@ -334,7 +334,7 @@ impl Report {
             }
         }
         if let Some(c) = &self.compare {
-            let mb = |b: Option<u64>| b.map_or("?".to_string(), |b| super::memory::format_bytes(b));
+            let mb = |b: Option<u64>| b.map_or("?".to_string(), super::memory::format_bytes);
             let _ = writeln!(out, "\nCompared with stateright ({}):", c.work);
             let _ = writeln!(
                 out,
