@@ -515,7 +515,13 @@ where
                 checker.model().request_stop();
             }
         }
-        std::thread::sleep(progress.delay());
+        // A short search is noticed soon after it ends: the poll steps grow with the search's
+        // age, up to the progress line's interval.
+        let until = Instant::now() + progress.delay();
+        while !checker.is_done() && Instant::now() < until {
+            let step = (started.elapsed() / 10).clamp(Duration::from_millis(1), progress.delay());
+            std::thread::sleep(step.min(until.saturating_duration_since(Instant::now())));
+        }
         let rss = memory::resident_bytes();
         memory_peak = memory_peak.max(rss);
         if let (Some(rss), Some(budget)) = (rss, max_memory) {
