@@ -30,6 +30,18 @@ fn check_with(args: &[&str], engine: &str, threads: usize, more: &[&str]) -> (i3
     (out.status.code().unwrap(), report)
 }
 
+/// `synod check ARGS` is a usage error (exit 2) whose message contains `needle`.
+fn refused(args: &[&str], needle: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+}
+
 fn verdicts(r: &Value) -> Vec<(String, String)> {
     r["properties"]
         .as_array()
@@ -180,14 +192,7 @@ fn the_engine_is_chosen_for_breadth_first_search_only() {
             "--frontier-states must be at least 1",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_synod"))
-            .arg("check")
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        refused(args, needle);
     }
 }
 
@@ -286,13 +291,6 @@ fn compare_runs_stateright_on_the_same_configuration() {
         ),
         (&["paxos", "--compare", "--refines"], "drop --refines"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_synod"))
-            .arg("check")
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        refused(args, needle);
     }
 }
