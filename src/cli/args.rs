@@ -230,6 +230,7 @@ pub(super) fn check_command() -> Command {
             Arg::new("checkpoint-every")
                 .long("checkpoint-every")
                 .value_name("SECS")
+                .allow_negative_numbers(true)
                 .value_parser(value_parser!(f64))
                 .help("Seconds between checkpoints, each at a level boundary [default: 60]"),
         ))
