@@ -1,5 +1,5 @@
-//! Synod's own breadth-first search (`synod check --engine synod`), the first part of the
-//! checker at scale (issue 13).
+//! Synod's own breadth-first search (`synod check`, `--engine synod`, the default), the first
+//! part of the checker at scale (issue 13).
 //!
 //! **Level by level.** The search expands the states of one depth (the *frontier*) in parallel,
 //! then the next: every state is first reached by a shortest path, so a counterexample found at
@@ -24,9 +24,14 @@
 //! first-reached successors) and reported at a terminal state whose path never satisfied it.
 //!
 //! The model is [`Checked`]: symmetry reduction, the deadline and stop requests work as they do
-//! for stateright's checkers. Memory beyond the visited set is the frontier itself (the states
-//! of one depth and the next); keeping those on disk is the next part. A disk that fails the
-//! parent records stops the search ([`Engine::error`]).
+//! for stateright's checkers.
+//!
+//! **The frontier** (the states of one depth and the next) stays in memory while the process is
+//! under half of `--max-memory` ([`Frontier`]); past that, chunks are serialized (postcard, what
+//! their states share written once: `synod_models::batch`) to a file per level with a CRC-32
+//! each, so memory holds little beyond the visited set. A disk that fails the search stops it
+//! with the reason ([`Engine::error`]). At level boundaries the search can write a checkpoint
+//! and later resume from it (`super::checkpoint`).
 
 use super::checkpoint::{self, FileSum, Meta, UnitAt};
 use serde::de::DeserializeOwned;
