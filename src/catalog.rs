@@ -693,7 +693,7 @@ where
         model.inner.differences(),
     );
     let run = if stateright {
-        model.inner.explore_only().stateright_bfs(opts.threads)
+        model.inner.stateright_bfs(opts.threads)
     } else {
         let report = check::run(
             &|| P::model(settings).explore_only(),

@@ -34,6 +34,7 @@
 //! and later resume from it (`super::checkpoint`).
 
 use super::checkpoint::{self, FileSum, Meta, UnitAt};
+use super::lock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
@@ -110,10 +111,7 @@ impl Visited {
         // Middle bits pick the shard: the set itself places a key by its low bits and tags it
         // by its top 7 (hashbrown), which must vary within a shard.
         let shard = (fp >> 32) as usize % SHARDS;
-        let new = self.shards[shard]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(fp);
+        let new = lock(&self.shards[shard]).insert(fp);
         if new {
             self.len.fetch_add(1, Relaxed);
         }
@@ -353,8 +351,7 @@ impl WorkDir {
         for e in entries.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            let ours = (name.starts_with("parents-") || name.starts_with("frontier-"))
-                && name.ends_with(".bin")
+            let ours = engine_file(&name)
                 || name == checkpoint::META_FILE
                 || name == checkpoint::LOCK_FILE;
             if ours {
@@ -370,6 +367,11 @@ impl Drop for WorkDir {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Whether a file name is one of the engine's data files (parent records, a spilled frontier).
+fn engine_file(name: &str) -> bool {
+    (name.starts_with("parents-") || name.starts_with("frontier-")) && name.ends_with(".bin")
 }
 
 fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
@@ -399,7 +401,7 @@ impl ParentWriter {
             bytes.extend_from_slice(&p.parent.to_le_bytes());
             bytes.extend_from_slice(&p.action.to_le_bytes());
         }
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = lock(&self.out);
         out.crc.update(&bytes);
         out.bytes += bytes.len() as u64;
         out.file
@@ -443,7 +445,7 @@ impl SpillFile {
         }
         drop(batch);
         let offset = {
-            let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            let mut end = lock(&self.end);
             let at = *end;
             *end += buf.len() as u64;
             at
@@ -557,12 +559,7 @@ struct Shared {
 impl Shared {
     /// The names of the properties discovered so far.
     fn discovered(&self) -> BTreeSet<&'static str> {
-        self.discoveries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .copied()
-            .collect()
+        lock(&self.discoveries).keys().copied().collect()
     }
 }
 
@@ -643,7 +640,7 @@ where
     M::Action: Clone + Send + Sync,
 {
     if let Err(e) = levels(model, visited, shared, plan) {
-        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        *lock(&shared.error) = Some(e.to_string());
     }
 }
 
@@ -745,9 +742,7 @@ fn resume<S>(
             .collect();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let ours = (name.starts_with("parents-") || name.starts_with("frontier-"))
-                && name.ends_with(".bin");
-            if ours && !named.contains(&name.as_str()) {
+            if engine_file(&name) && !named.contains(&name.as_str()) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -757,13 +752,13 @@ fn resume<S>(
     shared.spilled.store(meta.spilled_states, Relaxed);
     shared.spilled_bytes.store(meta.spilled_bytes, Relaxed);
     {
-        let mut found = shared.discoveries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = lock(&shared.discoveries);
         for (name, path) in meta.discoveries {
             // Property names are the model's own `&'static str`s.
             found.insert(Box::leak(name.into_boxed_str()), path);
         }
     }
-    *shared.resumed.lock().unwrap_or_else(|e| e.into_inner()) = Some(meta.depth);
+    *lock(&shared.resumed) = Some(meta.depth);
     Ok(Boundary {
         dir,
         owners: vec![0; meta.units.len()],
@@ -799,10 +794,7 @@ fn write_checkpoint<S: Serialize>(
     }
     file.sync()?;
     file.keep.store(true, Relaxed);
-    let discoveries = shared
-        .discoveries
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    let discoveries = lock(&shared.discoveries)
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
@@ -940,16 +932,12 @@ where
                 queues[q].get(i).copied()
             });
             let Some(u) = taken else { return };
-            let unit = units[u]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .expect("each unit is taken once");
+            let unit = lock(&units[u]).take().expect("each unit is taken once");
             let done = one(unit).map(|d| Done { producer: t, ..d });
             if done.is_err() {
                 stop.store(true, Relaxed);
             }
-            *outs[u].lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+            *lock(&outs[u]) = Some(done);
         };
         if threads == 1 || units.len() == 1 {
             work(0);
@@ -981,18 +969,10 @@ where
         for (i, fp) in found.iter().enumerate() {
             let name = properties[i].name;
             let Some(fp) = fp else { continue };
-            let known = shared
-                .discoveries
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains_key(name);
+            let known = lock(&shared.discoveries).contains_key(name);
             if !known {
                 let path = b.dir.path_to(depth, *fp)?;
-                shared
-                    .discoveries
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(name, path);
+                lock(&shared.discoveries).insert(name, path);
             }
         }
         if model.was_cut() {
@@ -1022,15 +1002,8 @@ where
     if plan.checkpoint.is_some() {
         if ended {
             b.dir.clear_checkpoint();
-        } else if shared.checkpoints.load(Relaxed) > 0
-            || shared
-                .resumed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some()
-        {
-            *shared.kept.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(b.dir.dir.display().to_string());
+        } else if shared.checkpoints.load(Relaxed) > 0 || lock(&shared.resumed).is_some() {
+            *lock(&shared.kept) = Some(b.dir.dir.display().to_string());
         }
     }
     Ok(())
@@ -1148,22 +1121,13 @@ impl<M: Model> Engine<M> {
     /// What the search did beyond the counts: how much of the frontier went to disk.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        let resumed = *self
-            .shared
-            .resumed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let resumed = *lock(&self.shared.resumed);
         if let Some(depth) = resumed {
             notes.push(format!(
                 "resumed from a checkpoint at depth {depth}: counts include the search before it"
             ));
         }
-        let kept = self
-            .shared
-            .kept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let kept = lock(&self.shared.kept).clone();
         if let Some(dir) = kept {
             notes.push(format!(
                 "checkpoint kept in {dir}: go on with the same command and --resume {dir}"
@@ -1184,11 +1148,7 @@ impl<M: Model> Engine<M> {
 
     /// What stopped the search early, if its disk failed it; call after it is done.
     pub fn error(&self) -> Option<String> {
-        self.shared
-            .error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.shared.error).clone()
     }
 }
 
@@ -1238,12 +1198,7 @@ where
     }
 
     fn discoveries(&self) -> HashMap<&'static str, stateright::Path<M::State, M::Action>> {
-        let found = self
-            .shared
-            .discoveries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let found = lock(&self.shared.discoveries).clone();
         found
             .into_iter()
             .filter_map(|(name, indices)| Some((name, self.replay(&indices)?)))

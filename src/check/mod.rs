@@ -77,6 +77,13 @@ impl EngineKind {
     }
 }
 
+/// Locks a mutex whose data stays consistent even if a holder panicked (each is set in one go).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A simulation without `--timeout` runs this long.
 pub const DEFAULT_SIMULATION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -129,7 +136,7 @@ pub struct Progressed {
 impl Watch {
     /// The latest progress.
     pub fn progress(&self) -> Progressed {
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.progress)
     }
 
     /// Asks the search to stop; it reports what it found so far, `stopped: interrupted`.
@@ -143,7 +150,7 @@ impl Watch {
 
     fn update(&self, data: &ReportData, minimising: bool) {
         let seconds = data.duration.as_secs_f64();
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Progressed {
+        *lock(&self.progress) = Progressed {
             states: data.total_states,
             unique_states: data.unique_states,
             max_depth: data.max_depth,

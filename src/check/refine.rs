@@ -40,7 +40,7 @@
 
 use super::memory::{self, MemoryWatch};
 use super::trace::{self, Trace, Traceable};
-use super::Stopped;
+use super::{lock, Stopped};
 use crate::util::{thousands, IdHasher};
 use serde::Serialize;
 use stateright::Model;
@@ -51,7 +51,7 @@ use std::hash::{BuildHasherDefault, Hash};
 use std::io::{IsTerminal, Write as _};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, Barrier, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 use synod_models::checked::Checked;
 use synod_models::system::digest;
@@ -670,11 +670,6 @@ impl<S> Round<S> {
         }
         out
     }
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked (each is set in one go).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Expands a chunk of the frontier: every step from each of its states, checked against the
