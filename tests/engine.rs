@@ -290,6 +290,10 @@ fn compare_runs_stateright_on_the_same_configuration() {
             "drop --strategy",
         ),
         (&["paxos", "--compare", "--refines"], "drop --refines"),
+        (
+            &["paxos", "--compare", "--checkpoint", "/tmp/synod-never"],
+            "drop --checkpoint and --resume",
+        ),
     ] {
         refused(args, needle);
     }
