@@ -91,6 +91,8 @@ type SpawnFn = fn(&Settings, Vec<SocketAddrV4>) -> Result<(), String>;
 pub struct Entry {
     pub descriptor: Descriptor,
     check: CheckFn,
+    /// The names of the configured model's `eventually` and `leads-to` properties.
+    liveness: fn(&Settings) -> Vec<&'static str>,
     compare: CompareFn,
     step: StepFn,
     runnable: Option<fn(Settings) -> Runnable>,
@@ -112,7 +114,7 @@ pub fn register<P>() -> Registration<P>
 where
     P: Protocol,
     P::Model: Traceable + Send + Sync + 'static,
-    P::Model: synod_models::baseline::Baseline,
+    P::Model: synod_models::baseline::Baseline + synod_models::liveness::Liveness,
     <P::Model as Model>::State: StateBounds + Serialize + serde::de::DeserializeOwned,
     <P::Model as Model>::Action: StateBounds,
 {
@@ -120,6 +122,12 @@ where
         entry: Entry {
             descriptor: P::DESCRIPTOR,
             check: |s, o, header| check::run(&|| P::model(s), o, header),
+            liveness: |s| {
+                check::liveness::properties(&P::model(s).inner)
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect()
+            },
             compare: compare::<P>,
             step: |s, path| crate::ui::step::explore(&P::model(s), path),
             runnable: None,
@@ -474,6 +482,12 @@ impl Entry {
     }
 
     /// Checks the protocol with the notes of its resolution in the report.
+    /// The names of the `eventually` and `leads-to` properties of the model these settings
+    /// configure (`--fairness` applies only where there is one).
+    pub fn liveness_properties(&self, settings: &Settings) -> Vec<&'static str> {
+        (self.liveness)(settings)
+    }
+
     pub fn check_resolved(&self, resolved: &Resolved, opts: &CheckOptions) -> Report {
         (self.check)(&resolved.settings, opts, self.header(resolved))
     }
@@ -645,7 +659,14 @@ pub fn describe(e: &Entry, with_params: bool) -> String {
     let props: Vec<String> = d
         .properties
         .iter()
-        .map(|q| format!("{} ({})", q.name, q.expectation.as_str()))
+        .map(|q| match q.when {
+            Some((param, value)) => format!(
+                "{} ({}, with --{param} {value})",
+                q.name,
+                q.expectation.as_str()
+            ),
+            None => format!("{} ({})", q.name, q.expectation.as_str()),
+        })
         .collect();
     let _ = writeln!(out, "    properties: {}", props.join(", "));
     for b in d.bugs {
@@ -682,7 +703,12 @@ pub fn describe(e: &Entry, with_params: bool) -> String {
 fn compare<P>(settings: &Settings, opts: &CheckOptions, stateright: bool) -> Compared
 where
     P: Protocol,
-    P::Model: Traceable + synod_models::baseline::Baseline + Send + Sync + 'static,
+    P::Model: Traceable
+        + synod_models::baseline::Baseline
+        + synod_models::liveness::Liveness
+        + Send
+        + Sync
+        + 'static,
     <P::Model as Model>::State: StateBounds + Serialize + serde::de::DeserializeOwned,
     <P::Model as Model>::Action: StateBounds,
 {

@@ -64,6 +64,7 @@ where
 
     fn explore_only(mut self) -> Self {
         self.properties = vec![Property::always(EXPLORES, |_, _| true)];
+        self.leads_to.clear();
         self
     }
 

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod checked;
 pub mod durable;
 pub mod kv;
+pub mod liveness;
 pub mod multi_paxos;
 pub mod paxos;
 pub mod protocol;

@@ -104,8 +104,8 @@ use crate::kv::{
     KvClient, KvConfig, KvMsg, KvState, MsgId, Permute, Step, Value,
 };
 use crate::protocol::{
-    always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Refine,
-    Serve, Settings, ALL_NETWORKS,
+    always, eventually, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned,
+    Protocol, Refine, Serve, Settings, ALL_NETWORKS,
 };
 use crate::system::System;
 use crate::trace::{crashed_row, view_columns, ViewCell, ViewTable};
@@ -1241,6 +1241,8 @@ pub struct PaxosConfig {
     pub retry_timer: u32,
     /// See [`PaxosServer::fold_promises`] (0: never).
     pub fold_promises: usize,
+    /// Also check `value eventually chosen` (see [`eventually_chosen`]).
+    pub liveness: bool,
 }
 
 impl Default for PaxosConfig {
@@ -1257,6 +1259,7 @@ impl Default for PaxosConfig {
             tell_laggards: false,
             retry_timer: 0,
             fold_promises: 0,
+            liveness: false,
         }
     }
 }
@@ -1435,6 +1438,35 @@ fn value_chosen(_: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> b
     servers_of(state).any(|s| s.keys.values().any(|i| i.decided.is_some()))
 }
 
+/// `value eventually chosen` (with `--liveness 1`): a value is chosen, in Lamport's sense (a
+/// majority of acceptors has accepted one ballot's proposal for a key), or some server has
+/// decided one. Checked as `eventually` under weak fairness (see `synod_models::liveness`).
+///
+/// Paxos guarantees safety only: by FLP no asynchronous protocol guarantees progress. Two
+/// proposers can preempt each other forever: each one's `Prepare` with a higher ballot makes
+/// the acceptors refuse the other's `Accept`, and the other retries higher still. With one
+/// proposer (one client, or all clients on one server: a stable leader) and fair delivery, its
+/// first ballot is accepted by every acceptor and the value is chosen. In the model, ballots
+/// are bounded (`--retry-timer N`), so the duel ends when they run out, with nothing chosen and
+/// nothing left to do: the checker shows it as a deadlock after the duel.
+fn eventually_chosen(m: &KvModel<PaxosServer, PaxosConfig>, state: &PaxosSystem) -> bool {
+    if value_chosen(m, state) {
+        return true;
+    }
+    let majority = m.cfg.servers / 2 + 1;
+    let mut accepted: Vec<(Key, Ballot)> = servers_of(state)
+        .flat_map(|s| {
+            s.keys
+                .iter()
+                .filter_map(|(k, i)| i.acceptor.accepted.map(|(b, _)| (*k, b)))
+        })
+        .collect();
+    accepted.sort_unstable();
+    accepted
+        .chunk_by(|a, b| a == b)
+        .any(|same| same.len() >= majority)
+}
+
 /// `record_msg_out`: client invocations, and the decisions servers announce.
 fn record_out(
     cfg: &PaxosConfig,
@@ -1531,7 +1563,17 @@ pub fn model(cfg: PaxosConfig) -> PaxosModel {
         .property(Expectation::Always, "agreement", agreement)
         .property(Expectation::Always, "validity", validity)
         .property(Expectation::Always, "linearizable", linearizable)
-        .property(Expectation::Sometimes, "value chosen", value_chosen)
+        .property(Expectation::Sometimes, "value chosen", value_chosen);
+    let actor_model = if cfg.liveness {
+        actor_model.property(
+            Expectation::Eventually,
+            "value eventually chosen",
+            eventually_chosen,
+        )
+    } else {
+        actor_model
+    };
+    let actor_model = actor_model
         .record_msg_out(record_out)
         .record_msg_in(record_returns);
     let mut checked = Checked::new(actor_model);
@@ -1629,6 +1671,13 @@ impl Protocol for Paxos {
                 max: 3,
                 run: Some(1),
             },
+            Param::model(
+                "liveness",
+                "1: also check `value eventually chosen` under weak fairness (--fairness): it fails with dueling proposers and holds with one (--clients 1)",
+                0,
+                0,
+                1,
+            ),
             Param {
                 name: "fold-promises",
                 help: "N>0: once N keys hold only a promise (nothing accepted, nothing pending), a server folds them into a per-server promise floor and forgets them (bounded memory and disk for reads of absent keys; 1 folds at once); 0: never",
@@ -1643,6 +1692,7 @@ impl Protocol for Paxos {
             always("validity"),
             always("linearizable"),
             sometimes("value chosen"),
+            eventually("value eventually chosen").when("liveness", 1),
         ],
         bugs: &[
             BugInfo {
@@ -1772,6 +1822,7 @@ pub fn config(s: &Settings) -> PaxosConfig {
         tell_laggards: s.flag("tell-laggards"),
         retry_timer: s.get("retry-timer") as u32,
         fold_promises: s.count("fold-promises"),
+        liveness: s.flag("liveness"),
     }
 }
 

@@ -66,8 +66,12 @@ pub enum Expect {
     Always,
     /// Holds in some reachable state (proves the interesting states are reachable).
     Sometimes,
-    /// Holds eventually on every path (stateright's acyclic-path semantics).
+    /// Holds eventually on every fair behaviour (checked on the whole state graph, cycles
+    /// included, under weak fairness: see [`crate::liveness`]).
     Eventually,
+    /// `P ~> Q`: on every fair behaviour, whenever P holds Q holds then or later.
+    #[serde(rename = "leads-to")]
+    LeadsTo,
 }
 
 impl Expect {
@@ -76,6 +80,7 @@ impl Expect {
             Expect::Always => "always",
             Expect::Sometimes => "sometimes",
             Expect::Eventually => "eventually",
+            Expect::LeadsTo => "leads-to",
         }
     }
 }
@@ -85,6 +90,33 @@ impl Expect {
 pub struct PropertyInfo {
     pub name: &'static str,
     pub expectation: Expect,
+    /// Checked only when this parameter has this value (an opt-in liveness property whose
+    /// failure in the default configuration is the point of another one); `None`: always.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "when")]
+    pub when: Option<(&'static str, u64)>,
+}
+
+fn when<S: serde::Serializer>(w: &Option<(&'static str, u64)>, s: S) -> Result<S::Ok, S::Error> {
+    match w {
+        Some((param, value)) => s.serialize_str(&format!("--{param} {value}")),
+        None => s.serialize_none(),
+    }
+}
+
+impl PropertyInfo {
+    /// Whether the model these settings configure checks this property.
+    pub fn applies(&self, settings: &Settings) -> bool {
+        self.when
+            .is_none_or(|(param, value)| settings.params.get(param) == Some(&value))
+    }
+
+    /// Checked only with `--param value`.
+    pub const fn when(self, param: &'static str, value: u64) -> PropertyInfo {
+        PropertyInfo {
+            when: Some((param, value)),
+            ..self
+        }
+    }
 }
 
 /// An `always` property.
@@ -92,6 +124,7 @@ pub const fn always(name: &'static str) -> PropertyInfo {
     PropertyInfo {
         name,
         expectation: Expect::Always,
+        when: None,
     }
 }
 
@@ -100,6 +133,7 @@ pub const fn sometimes(name: &'static str) -> PropertyInfo {
     PropertyInfo {
         name,
         expectation: Expect::Sometimes,
+        when: None,
     }
 }
 
@@ -108,6 +142,16 @@ pub const fn eventually(name: &'static str) -> PropertyInfo {
     PropertyInfo {
         name,
         expectation: Expect::Eventually,
+        when: None,
+    }
+}
+
+/// A `leads-to` property.
+pub const fn leads_to(name: &'static str) -> PropertyInfo {
+    PropertyInfo {
+        name,
+        expectation: Expect::LeadsTo,
+        when: None,
     }
 }
 

@@ -562,6 +562,8 @@ where
     pub obsolete: Option<Obsolete<A, C, H>>,
     /// The protocol's own picture of a state for the trace viewer (see [`System::view`]).
     pub view: Option<ViewFn<A, H>>,
+    /// `leads-to` properties (see [`crate::liveness`]).
+    pub leads_to: Vec<crate::liveness::LeadsTo<System<A, C, H>>>,
 }
 
 /// A protocol's view of a state: a pure function to the small tables the UI draws.
@@ -596,6 +598,7 @@ where
             record_msg_out: |_, _, _| None,
             obsolete: None,
             view: None,
+            leads_to: Vec::new(),
         }
     }
 
@@ -651,6 +654,24 @@ where
             name,
             condition,
         });
+        self
+    }
+
+    /// A `leads-to` property `from ~> to`, checked under weak fairness (see
+    /// [`crate::liveness`]).
+    pub fn leads_to(
+        mut self,
+        name: &'static str,
+        from: fn(&Self, &SystemState<A, H>) -> bool,
+        to: fn(&Self, &SystemState<A, H>) -> bool,
+    ) -> Self {
+        assert!(
+            self.properties.iter().all(|p| p.name != name)
+                && self.leads_to.iter().all(|p| p.name != name),
+            "property {name} is defined twice"
+        );
+        self.leads_to
+            .push(crate::liveness::LeadsTo { name, from, to });
         self
     }
 

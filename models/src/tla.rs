@@ -33,6 +33,14 @@ macro_rules! plain_traceable {
     )*};
 }
 
+// The specifications state no fairness: every behaviour may stop, as in the TLA+ specs
+// without a `WF` conjunct (none of them has a liveness property).
+impl crate::liveness::Liveness for specs::TCommit {}
+impl crate::liveness::Liveness for specs::TwoPhase {}
+impl crate::liveness::Liveness for specs::Consensus {}
+impl crate::liveness::Liveness for specs::Voting {}
+impl crate::liveness::Liveness for specs::Paxos {}
+
 plain_traceable!(
     specs::TCommit,
     specs::TwoPhase,

@@ -22,6 +22,13 @@
 //!   can crash** (`--crashes 1`, crash-stop): once an RM has prepared it may not abort on its
 //!   own, so if the TM stops after RMs prepared and before it decides, they wait forever. That is
 //!   the classic blocking scenario of two-phase commit, and the reason for Paxos Commit.
+//! - `commit reaches every RM` (leads-to): once the TM has committed, every RM commits. This
+//!   holds even when the TM crashes right after deciding (its `Commit` messages are already on
+//!   their way), and fails on a lossy network, where a lost `Commit` leaves its RM prepared.
+//!
+//! Both liveness properties assume weak fairness of message delivery and of the RMs' and the
+//! TM's choices (`--fairness`; see `synod_models::liveness`): a behaviour that simply stops
+//! decides nothing.
 //!
 //! # Bug variant
 //!
@@ -30,8 +37,8 @@
 
 use crate::checked::Checked;
 use crate::protocol::{
-    always, eventually, sometimes, BugInfo, Descriptor, Param, Protocol, Refine, Settings,
-    ALL_NETWORKS,
+    always, eventually, leads_to, sometimes, BugInfo, Descriptor, Param, Protocol, Refine,
+    Settings, ALL_NETWORKS,
 };
 use crate::system::{System, SystemState};
 use serde::{Deserialize, Serialize};
@@ -358,7 +365,12 @@ pub fn model(cfg: TpConfig) -> TpModel {
         })
         .property(Expectation::Eventually, "every RM decides", |_, s| {
             rm_phases(s).all(|p| matches!(p, Phase::Committed | Phase::Aborted))
-        });
+        })
+        .leads_to(
+            "commit reaches every RM",
+            |_, s| s.actors[0].state.phase == Phase::Committed,
+            |_, s| rm_phases(s).all(|p| p == Phase::Committed),
+        );
     let mut checked = Checked::new(system);
     // Only the TM crashes: the RMs' fate is the point.
     checked.allow = |_, a| !matches!(a, ActorModelAction::Crash(id) if *id != tm());
@@ -394,6 +406,7 @@ impl Protocol for TwoPhaseCommit {
             sometimes("committed"),
             sometimes("aborted"),
             eventually("every RM decides"),
+            leads_to("commit reaches every RM"),
         ],
         bugs: &[BugInfo {
             name: "majority-commit",

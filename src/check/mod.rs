@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod engine;
+pub mod liveness;
 pub mod memory;
 pub mod refine;
 pub mod report;
@@ -15,6 +16,7 @@ pub mod trace;
 
 pub use report::{PropertyReport, Report, Verdict};
 
+use report::thousands;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stateright::report::ReportData;
@@ -27,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_models::checked::Checked;
+use synod_models::liveness::{Fairness, Liveness};
 use trace::Traceable;
 
 /// A search strategy.
@@ -111,6 +114,8 @@ pub struct CheckOptions {
     /// Synod's engine: checkpoint to (or resume from) a directory. [`run`] fills in the
     /// identity from the header.
     pub checkpoint: Option<checkpoint::Spec>,
+    /// Which actions are weakly fair when liveness properties are checked (`--fairness`).
+    pub fairness: Fairness,
 }
 
 /// A search's progress as another thread sees it, and that thread's way to stop it.
@@ -175,6 +180,7 @@ impl Default for CheckOptions {
             engine: EngineKind::Synod,
             frontier_states: None,
             checkpoint: None,
+            fairness: Fairness::default(),
         }
     }
 }
@@ -193,7 +199,7 @@ pub struct Header {
 /// Checks the model `build` returns (it may be called twice: see the module docs).
 pub fn run<M>(build: &dyn Fn() -> Checked<M>, opts: &CheckOptions, header: Header) -> Report
 where
-    M: Traceable + Send + Sync + 'static,
+    M: Traceable + Liveness + Send + Sync + 'static,
     M::State:
         Debug + Hash + Clone + PartialEq + Send + Sync + Serialize + DeserializeOwned + 'static,
     M::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
@@ -208,13 +214,23 @@ where
         (Strategy::Simulation, None) => Some(DEFAULT_SIMULATION_TIMEOUT),
         (_, t) => t,
     };
-    let found = search(
-        build(),
-        opts,
-        timeout,
-        HasDiscoveries::AnyFailures,
-        opts.threads,
-    );
+    // Liveness properties are decided by their own pass over the whole graph (below): the
+    // search does not stop at what stateright's acyclic check calls an `eventually` failure.
+    let finish_when = {
+        let m = build();
+        if liveness::properties(&m.inner).is_empty() || opts.strategy == Strategy::Simulation {
+            HasDiscoveries::AnyFailures
+        } else {
+            HasDiscoveries::AnyOf(
+                m.properties()
+                    .iter()
+                    .filter(|p| p.expectation == Expectation::Always)
+                    .map(|p| p.name)
+                    .collect(),
+            )
+        }
+    };
+    let found = search(build(), opts, timeout, finish_when, opts.threads);
     let seconds = started.elapsed().as_secs_f64();
     let model = &build();
     let mut found = found;
@@ -232,12 +248,102 @@ where
             .retain(|name, _| !eventually.contains(name));
     }
 
-    let failed = model
+    let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
+    let simulation = opts.strategy == Strategy::Simulation;
+
+    // Liveness (`eventually`, `leads-to`) on the whole graph, under weak fairness: a pass of its
+    // own after the search, unless the search was cut short (the graph would be partial).
+    let live = liveness::properties(&model.inner);
+    let mut live_notes = Vec::new();
+    let mut lassos: HashMap<&'static str, trace::Trace> = HashMap::new();
+    let mut live_stopped = None;
+    let mut live_report = None;
+    let mut live_done = live.is_empty();
+    let limited = found.cut
+        || found.out_of_memory
+        || found.interrupted
+        || found.error.is_some()
+        || opts.max_depth.is_some();
+    if !live.is_empty() && simulation {
+        live_notes.push(
+            "eventually and leads-to properties are checked on the whole state graph; a simulation samples runs, so they are UNKNOWN here (stateright's acyclic check may still find a run that ends without them)".to_string(),
+        );
+    } else if !live.is_empty() && limited {
+        live_notes.push(format!(
+            "liveness needs the whole state graph: {} not checked because the search {}",
+            if live.len() == 1 {
+                "it was"
+            } else {
+                "they were"
+            },
+            if opts.max_depth.is_some() {
+                "was bounded by --max-depth"
+            } else {
+                "stopped early"
+            }
+        ));
+    } else if !live.is_empty() {
+        let mut unreduced = build();
+        unreduced.canonical = None;
+        let plan = liveness::Plan {
+            fairness: opts.fairness,
+            deadline: timeout.map(|t| started + t),
+            max_memory: opts.max_memory.unwrap_or_else(memory::default_budget),
+            watch: opts.watch.clone(),
+        };
+        let out = liveness::check(&unreduced, &plan);
+        let fair = opts.fairness.names();
+        live_report = Some(report::LivenessReport {
+            fairness: fair.clone(),
+            unique_states: out.unique_states,
+            transitions: out.edges,
+            seconds: out.seconds,
+            complete: out.complete,
+        });
+        live_notes.push(format!(
+            "liveness: {} states and {} transitions{}, {:.2} s; weakly fair: {}",
+            thousands(out.unique_states as u64),
+            thousands(out.edges as u64),
+            if model.is_symmetric() {
+                " (without symmetry: fairness names actors)"
+            } else {
+                ""
+            },
+            out.seconds,
+            if fair.is_empty() {
+                "nothing (--fairness none)".to_string()
+            } else {
+                fair.join(", ")
+            }
+        ));
+        if out.complete {
+            live_done = true;
+            // The whole-graph verdicts replace stateright's acyclic-path ones.
+            found
+                .discoveries
+                .retain(|name, _| !live.iter().any(|(n, _)| n == name));
+            lassos = out.violations;
+        } else if out.bounded && out.stopped.is_none() {
+            live_notes.push(
+                "the model's boundary (within_boundary) cut the liveness graph: a state cut there looks stuck, so its verdicts are UNKNOWN".to_string(),
+            );
+        } else {
+            live_stopped = out.stopped;
+            live_notes.push(format!(
+                "the liveness pass stopped early after {} states: its verdicts are UNKNOWN",
+                thousands(out.unique_states as u64)
+            ));
+        }
+    }
+
+    // A failed safety property stops the search; a failed liveness property does not.
+    let safety_failed = model
         .properties()
         .iter()
         .any(|p| p.expectation != Expectation::Sometimes && found.discoveries.contains_key(p.name));
-    let depth_bounded = opts.max_depth.is_some_and(|d| found.max_depth >= d);
-    let simulation = opts.strategy == Strategy::Simulation;
+    let failed = safety_failed || !lassos.is_empty();
+    // The liveness pass ran over the whole graph: its verdicts stand on their own.
+    let live_proven = !live.is_empty() && live_done;
     let stopped = if found.error.is_some() {
         Some(Stopped::Error)
     } else if found.interrupted {
@@ -249,9 +355,9 @@ where
     } else if depth_bounded {
         Some(Stopped::MaxDepth)
     } else {
-        None
+        live_stopped
     };
-    let complete = !simulation && stopped.is_none() && !failed;
+    let complete = !simulation && stopped.is_none() && !safety_failed && live_done;
 
     // With several BFS threads the first counterexample is not necessarily a shortest one: search
     // again on one thread, no deeper than the longest, for exactly those properties, within what
@@ -298,10 +404,23 @@ where
         }
     }
 
-    let properties = model
+    let mut properties: Vec<PropertyReport> = model
         .properties()
         .iter()
         .map(|p| {
+            if live_proven && p.expectation == Expectation::Eventually {
+                let trace = lassos.remove(p.name);
+                return PropertyReport {
+                    name: p.name.to_string(),
+                    expectation: p.expectation.clone().into(),
+                    verdict: if trace.is_some() {
+                        Verdict::Violated
+                    } else {
+                        Verdict::Holds
+                    },
+                    trace,
+                };
+            }
             let found = discoveries.get(p.name);
             let verdict = match (&p.expectation, found.is_some()) {
                 (Expectation::Sometimes, true) => Verdict::Reached,
@@ -323,8 +442,25 @@ where
             }
         })
         .collect();
+    for (name, kind) in &live {
+        if *kind != liveness::Kind::LeadsTo {
+            continue;
+        }
+        let trace = lassos.remove(name);
+        properties.push(PropertyReport {
+            name: name.to_string(),
+            expectation: report::ExpectationName::LeadsTo,
+            verdict: match (&trace, live_proven) {
+                (Some(_), _) => Verdict::Violated,
+                (None, true) => Verdict::Holds,
+                (None, false) => Verdict::Unknown,
+            },
+            trace,
+        });
+    }
 
     let mut notes = header.notes;
+    notes.extend(live_notes);
     if let Some(e) = &found.error {
         notes.push(format!("the search stopped: {e}"));
     }
@@ -348,6 +484,7 @@ where
         stopped: if failed || simulation { None } else { stopped },
         memory_peak_bytes: found.memory_peak,
         compare: None,
+        liveness: live_report,
         max_memory_bytes: opts.max_memory,
         symmetry: model.is_symmetric(),
         properties,

@@ -14,6 +14,9 @@ pub enum ExpectationName {
     Always,
     Sometimes,
     Eventually,
+    /// `P ~> Q`: whenever P holds, Q holds then or later.
+    #[serde(rename = "leads-to")]
+    LeadsTo,
 }
 
 impl From<stateright::Expectation> for ExpectationName {
@@ -32,6 +35,7 @@ impl ExpectationName {
             ExpectationName::Always => "always",
             ExpectationName::Sometimes => "sometimes",
             ExpectationName::Eventually => "eventually",
+            ExpectationName::LeadsTo => "leads-to",
         }
     }
 }
@@ -119,6 +123,21 @@ pub struct Report {
     /// exploring only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compare: Option<CompareReport>,
+    /// The liveness pass (`eventually`, `leads-to`), when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessReport>,
+}
+
+/// The liveness pass: the whole graph, unreduced, with every transition kept.
+#[derive(Clone, Debug, Serialize)]
+pub struct LivenessReport {
+    /// The kinds of steps assumed weakly fair (`--fairness`).
+    pub fairness: Vec<&'static str>,
+    pub unique_states: usize,
+    pub transitions: usize,
+    pub seconds: f64,
+    /// Whether it explored the whole graph (else its verdicts are unknown).
+    pub complete: bool,
 }
 
 /// One side of `--compare`.
@@ -304,6 +323,12 @@ impl Report {
                     "not necessarily shortest"
                 }
             );
+            if t.lasso.is_some() {
+                let _ = writeln!(
+                    out,
+                    "  (a behaviour that is fair and never satisfies it: a prefix, then how it goes on forever)"
+                );
+            }
             let _ = writeln!(out, "  initial state:");
             for line in t.initial_state.lines() {
                 let _ = writeln!(out, "    {line}");

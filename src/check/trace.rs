@@ -22,6 +22,49 @@ pub struct Trace {
     /// empty for a model without actors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub states: Vec<Snapshot>,
+    /// A liveness counterexample: how the behaviour goes on after the last step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lasso: Option<Lasso>,
+}
+
+/// How a liveness counterexample goes on forever after its last step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Lasso {
+    /// `cycle`: the steps from `loop_from` on repeat forever (the state after the last step is
+    /// the state before step `loop_from`); `deadlock`: no step is enabled after the last one;
+    /// `stuttering`: only steps no fairness covers (crashes, losses) are enabled, and a fair
+    /// behaviour may take none of them.
+    pub kind: &'static str,
+    /// The first step of the cycle (1-based), for `cycle`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loop_from: Option<usize>,
+    /// The fairness the behaviour satisfies (the kinds of steps assumed fair).
+    pub fairness: Vec<&'static str>,
+}
+
+impl Lasso {
+    /// One sentence on how the behaviour goes on.
+    pub fn describe(&self, steps: usize) -> String {
+        let fair = if self.fairness.is_empty() {
+            "no fairness assumed".to_string()
+        } else {
+            format!("weakly fair in {}", self.fairness.join(", "))
+        };
+        let at = if steps == 0 {
+            "in the initial state".to_string()
+        } else {
+            format!("after step {steps}")
+        };
+        match (self.kind, self.loop_from) {
+            ("cycle", Some(from)) => format!(
+                "steps {from} to {steps} repeat forever: the state after step {steps} is the state before step {from} ({fair})"
+            ),
+            ("deadlock", _) => format!("{at} no step is enabled: deadlock"),
+            _ => format!(
+                "{at} only steps no fairness covers are enabled (crashes, losses), and the behaviour may stop here ({fair})"
+            ),
+        }
+    }
 }
 
 impl Trace {
@@ -59,6 +102,9 @@ impl Trace {
                 ),
                 _ => s.message.clone().unwrap_or_default(),
             };
+            if self.lasso.as_ref().and_then(|l| l.loop_from) == Some(s.step) {
+                let _ = writeln!(out, "       -- the cycle starts here --");
+            }
             let _ = writeln!(out, "  {:>3}. {head}", s.step);
             if !s.state.is_empty() {
                 match &s.actor {
@@ -70,6 +116,9 @@ impl Trace {
                     }
                 }
             }
+        }
+        if let Some(l) = &self.lasso {
+            let _ = writeln!(out, "       -- {} --", l.describe(self.steps.len()));
         }
         out
     }
@@ -147,6 +196,18 @@ impl Trace {
                 }
             }
         }
+        if let Some(l) = &self.lasso {
+            let over = if self.participants.len() > 1 {
+                format!("a0,a{}", self.participants.len() - 1)
+            } else {
+                "a0".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "    Note over {over}: {}",
+                clean(&l.describe(self.steps.len()))
+            );
+        }
         out
     }
 }
@@ -174,5 +235,6 @@ pub fn build<M: Traceable>(
         steps: out,
         shortest,
         states,
+        lasso: None,
     }
 }

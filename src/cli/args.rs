@@ -96,7 +96,15 @@ pub(super) fn protocol_help(e: &Entry, mode: Mode, command: &str) -> String {
     if mode == Mode::Check {
         out.push_str("Properties:\n");
         for p in d.properties {
-            out.push_str(&format!("  {:<10} {}\n", p.expectation.as_str(), p.name));
+            let when = match p.when {
+                Some((param, value)) => format!(" (with --{param} {value})"),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "  {:<10} {}{when}\n",
+                p.expectation.as_str(),
+                p.name
+            ));
         }
     }
     if !d.bugs.is_empty() {
@@ -204,6 +212,12 @@ pub(super) fn check_command() -> Command {
                 .value_name("ENGINE")
                 .value_parser(["synod", "stateright"])
                 .hide(true),
+        ))
+        .arg(global(
+            Arg::new("fairness")
+                .long("fairness")
+                .value_name("KINDS")
+                .help("Liveness (eventually, leads-to): the kinds of steps that are weakly fair, comma-separated: deliver (a message that stays deliverable is delivered), timeout (a timer that stays set fires), random (a pending choice is made), recover (a crashed actor restarts); or none [default: deliver,timeout,random]"),
         ))
         .arg(global(
             Arg::new("frontier-states")

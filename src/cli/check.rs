@@ -8,6 +8,7 @@ use crate::check::{checkpoint, memory, CheckOptions, EngineKind, Report, Strateg
 use clap::ArgMatches;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use synod_models::liveness::Fairness;
 
 pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
     let resolved = match entry.resolve(&raw_settings(entry, m, Mode::Check), Mode::Check) {
@@ -60,6 +61,39 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             Some(n) => Some(n),
         };
         let checkpoint = checkpoint_spec(m, own)?;
+        let fairness = match m.get_one::<String>("fairness") {
+            None => Fairness::default(),
+            Some(_) if strategy == Strategy::Simulation => {
+                return Err(
+                    "--fairness applies to liveness checked on the whole state graph; a simulation samples runs: use --strategy bfs or dfs"
+                        .into(),
+                )
+            }
+            Some(list) => {
+                let live = entry.liveness_properties(&resolved.settings);
+                if live.is_empty() {
+                    let opt_in: Vec<String> = entry
+                        .descriptor
+                        .properties
+                        .iter()
+                        .filter_map(|p| {
+                            let (param, value) = p.when?;
+                            Some(format!("\"{}\" needs --{param} {value}", p.name))
+                        })
+                        .collect();
+                    return Err(format!(
+                        "--fairness applies to eventually and leads-to properties, and {} has none in this configuration{}",
+                        entry.name(),
+                        if opt_in.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", opt_in.join("; "))
+                        }
+                    ));
+                }
+                Fairness::parse(list).map_err(|e| format!("--fairness {list}: {e}"))?
+            }
+        };
         let seed = m.get_one::<u64>("seed").copied();
         if seed.is_some() && strategy != Strategy::Simulation {
             return Err(
@@ -96,6 +130,7 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
                 engine,
                 frontier_states,
                 checkpoint,
+                fairness,
             },
             trace,
         ))
@@ -127,6 +162,8 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
             Some("--compare compares checks, not refinement; drop --refines")
         } else if opts.checkpoint.is_some() {
             Some("--compare runs whole searches in child processes; drop --checkpoint and --resume")
+        } else if given(m, "fairness") {
+            Some("--compare explores only (no property is checked on either side); drop --fairness")
         } else {
             None
         };
@@ -194,6 +231,7 @@ fn refine(
     }
     for flag in [
         "engine",
+        "fairness",
         "frontier-states",
         "checkpoint",
         "resume",

@@ -196,6 +196,7 @@ fn prepare(
         engine: Default::default(),
         frontier_states: None,
         checkpoint: None,
+        fairness: Default::default(),
     };
     Ok((entry, resolved, opts))
 }

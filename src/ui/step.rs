@@ -7,13 +7,14 @@ use crate::check::trace::{self, Traceable};
 use serde_json::{json, Value};
 use stateright::{Expectation, Model};
 use synod_models::checked::Checked;
+use synod_models::liveness::Liveness;
 
 /// The longest path accepted (a path is typed or linked by a person).
 pub const MAX_PATH: usize = 10_000;
 
 /// Follows `path` (`[initial state, action, action, ...]`, each an index into the listing of
 /// the step before) and describes where it ends.
-pub fn explore<M: Traceable>(model: &Checked<M>, path: &[usize]) -> Result<Value, String>
+pub fn explore<M: Traceable + Liveness>(model: &Checked<M>, path: &[usize]) -> Result<Value, String>
 where
     M::State: Clone,
     M::Action: Clone,
@@ -51,7 +52,7 @@ where
             json!(step)
         })
         .collect();
-    let properties: Vec<Value> = m
+    let mut properties: Vec<Value> = m
         .properties()
         .iter()
         .map(|p| {
@@ -64,6 +65,15 @@ where
             json!({ "name": p.name, "expectation": expectation, "condition": holds })
         })
         .collect();
+    // `P ~> Q`: both sides at this state (`from`: P, `condition`: Q).
+    properties.extend(m.leads_to().iter().map(|p| {
+        json!({
+            "name": p.name,
+            "expectation": "leads-to",
+            "from": (p.from)(m, &state),
+            "condition": (p.to)(m, &state),
+        })
+    }));
     Ok(json!({
         "path": path,
         "initial_states": inits.len(),

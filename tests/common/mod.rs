@@ -102,7 +102,7 @@ pub fn memo_check<C, M>(
 ) -> Arc<Report>
 where
     C: Debug + Clone,
-    M: Traceable + Send + Sync + 'static,
+    M: Traceable + synod_models::liveness::Liveness + Send + Sync + 'static,
     M::State: Debug
         + Hash
         + Clone

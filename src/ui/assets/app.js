@@ -249,8 +249,9 @@ function resultsCard(report, req, query) {
       q.set("prop", prop.name);
       q.set("step", "0");
       const n = prop.trace.steps.length;
+      const shape = prop.trace.lasso ? `, then ${prop.trace.lasso.kind === "cycle" ? "a cycle from step " + prop.trace.lasso.loop_from : prop.trace.lasso.kind}` : "";
       link = el("a", { href: "#/check?" + q, class: "open-trace", "data-steps": n },
-        `${prop.verdict === "violated" ? "counterexample" : "example"}: ${n} steps${prop.trace.shortest ? " (shortest)" : ""}`);
+        `${prop.verdict === "violated" ? "counterexample" : "example"}: ${n} steps${shape}${prop.trace.shortest ? " (shortest)" : ""}`);
     }
     return el("tr", { "data-property": prop.name },
       el("td", {}, prop.expectation), el("td", {}, prop.name),
@@ -432,6 +433,16 @@ function stepText(s) {
   }
 }
 
+// How a liveness counterexample goes on forever (the report's `lasso`), as the CLI says it.
+function lassoText(trace) {
+  const l = trace.lasso, n = trace.steps.length;
+  const fair = l.fairness.length ? "weakly fair in " + l.fairness.join(", ") : "no fairness assumed";
+  const at = n === 0 ? "in the initial state" : `after step ${n}`;
+  if (l.kind === "cycle") return `↻ steps ${l.loop_from} to ${n} repeat forever (${fair})`;
+  if (l.kind === "deadlock") return `■ ${at} no step is enabled: deadlock`;
+  return `■ ${at} only steps no fairness covers are enabled (crashes, losses): the behaviour may stop here (${fair})`;
+}
+
 function renderTrace() {
   const { trace, step, title } = current;
   const n = trace.steps.length;
@@ -448,8 +459,11 @@ function renderTrace() {
     el("span", { class: "muted" }, el("kbd", {}, "j"), "/", el("kbd", {}, "k"), " or arrows to step"));
   const steps = el("div", { class: "steps card", id: "steps" },
     el("div", { class: step === 0 ? "selected" : null, "data-step": 0, onclick: () => setStep(0) }, "0. initial state"),
-    trace.steps.map((s) => el("div", { class: s.step === step ? "selected" : null, "data-step": s.step, title: stepText(s),
-      onclick: () => setStep(s.step) }, `${s.step}. ${stepText(s)}`)));
+    trace.steps.map((s) => [
+      trace.lasso && trace.lasso.loop_from === s.step ? el("div", { class: "lasso-mark", id: "cycle-start" }, "↻ the cycle starts here") : null,
+      el("div", { class: s.step === step ? "selected" : null, "data-step": s.step, title: stepText(s),
+        onclick: () => setStep(s.step) }, `${s.step}. ${stepText(s)}`)]),
+    trace.lasso ? el("div", { class: "lasso-mark", id: "lasso" }, lassoText(trace)) : null);
   const parts = [bar, el("div", { class: "trace" }, steps, diagram(trace, step), statePanel(trace, step))];
   if (current.explore) parts.splice(1, 0, explorePanel());
   if (trace.states && trace.states[step] && trace.states[step].view) parts.push(protocolView(trace, step));
@@ -683,9 +697,12 @@ function explorePanel() {
       : el("p", {}, el("button", { id: "branch", onclick: () => goPath(path.slice(0, current.step + 1)) },
         `Continue from step ${current.step} (drops the ${n - current.step} steps after it)`)));
   const props = el("table", { id: "properties-here" }, data.properties.map((p) => {
+    const leads = p.expectation === "leads-to";
     const verdict = p.expectation === "always" ? (p.condition ? "holds here" : "VIOLATED here")
+      : leads ? (p.condition ? "its goal holds here" : p.from ? "triggered here, goal not yet" : "not triggered here")
       : (p.condition ? "reached here" : "not here");
-    const cls = p.expectation === "always" ? (p.condition ? "holds" : "violated") : (p.condition ? "reached" : "unknown");
+    const cls = p.expectation === "always" ? (p.condition ? "holds" : "violated")
+      : (p.condition ? "reached" : "unknown");
     return el("tr", {}, el("td", {}, p.expectation), el("td", {}, p.name), el("td", { class: "verdict " + cls }, verdict));
   }));
   return el("div", { class: "card explore" },
