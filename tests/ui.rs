@@ -448,6 +448,26 @@ fn the_pages_render_in_a_real_browser() {
     assert!(page.contains("data-steps=\"10\""), "trace file:\n{page}");
     assert!(page.contains("step 3 of 10"), "{page}");
     assert!(page.contains("agreement.json"), "{page}");
+
+    // A liveness counterexample: the results say how it goes on (a cycle, a deadlock), and the
+    // trace marks where the cycle starts and says that it repeats.
+    let lasso = "#/check?protocol=paxos&p.liveness=1&p.clients=1&p.crashes=1&p.reads=0&p.servers=2";
+    let page = dom(lasso);
+    assert!(
+        page.contains("counterexample: 2 steps, then a cycle from step 1"),
+        "lasso results:\n{page}"
+    );
+    let page = dom(&format!("{lasso}&prop=value%20eventually%20chosen&step=2"));
+    assert!(page.contains("id=\"cycle-start\""), "cycle start:\n{page}");
+    assert!(
+        page.contains("steps 1 to 2 repeat forever"),
+        "how it goes on:\n{page}"
+    );
+    let page = dom("#/check?protocol=two-phase-commit&p.crashes=1");
+    assert!(
+        page.contains("steps, then deadlock"),
+        "deadlock results:\n{page}"
+    );
 }
 
 /// Stepping with the keyboard, as a user does: `j` and the down arrow go forward, `k` back; the
