@@ -76,7 +76,7 @@ static FINGERPRINT: std::sync::LazyLock<ahash::RandomState> = std::sync::LazyLoc
 
 /// Hashes a fingerprint as itself (it is already a hash).
 #[derive(Default)]
-struct Identity(u64);
+pub(crate) struct Identity(u64);
 
 impl Hasher for Identity {
     fn finish(&self) -> u64 {

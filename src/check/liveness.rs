@@ -34,6 +34,7 @@
 //! canonicalisation permutes, so the graph is the unreduced one.
 
 use super::trace::{self, Lasso, Trace, Traceable};
+use super::engine::Identity;
 use super::{lock, memory, Stopped, Watch};
 use stateright::{Expectation, Model};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -162,22 +163,6 @@ impl Graph {
         c.sort_unstable();
         c.dedup();
         c
-    }
-}
-
-/// Hashes a fingerprint as itself.
-#[derive(Default)]
-struct Identity(u64);
-
-impl std::hash::Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only fingerprints are hashed")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 
