@@ -157,7 +157,7 @@ pub(super) fn check(entry: &'static Entry, m: &ArgMatches) -> ExitCode {
         let refused = if opts.strategy != Strategy::Bfs {
             Some("--compare compares breadth-first searches; drop --strategy")
         } else if resolved.settings.symmetry {
-            Some("--compare: stateright's ActorModel has no symmetry reduction for Synod's protocols; drop --symmetry")
+            Some("--compare: stateright's BfsChecker ignores symmetry (0.31 applies CheckerBuilder::symmetry in its DFS only), so the two sides would explore different graphs; drop --symmetry")
         } else if m.get_flag("refines") {
             Some("--compare compares checks, not refinement; drop --refines")
         } else if opts.checkpoint.is_some() {
