@@ -33,8 +33,8 @@
 //! Symmetry reduction is not used here: fairness names actors and messages, which a
 //! canonicalisation permutes, so the graph is the unreduced one.
 
-use super::trace::{self, Lasso, Trace, Traceable};
 use super::engine::Identity;
+use super::trace::{self, Lasso, Trace, Traceable};
 use super::{lock, memory, Stopped, Watch};
 use stateright::{Expectation, Model};
 use std::collections::{HashMap, HashSet, VecDeque};
