@@ -34,7 +34,7 @@ impl Explorer {
 fn explore_serves_the_ui_with_a_link_to_the_configuration() {
     let e = Explorer::start(&["paxos", "--bug", "accept-lower-ballot", "--servers", "2"]);
     assert!(
-        e.link.ends_with("/#/explore?protocol=paxos&p.clients=2&p.crashes=0&p.fold-promises=0&p.reads=1&p.retry-rounds=0&p.retry-timer=0&p.servers=2&p.tell-laggards=0&network=unordered-nonduplicating&bug=accept-lower-ballot&path=0"),
+        e.link.ends_with("/#/explore?protocol=paxos&p.clients=2&p.crashes=0&p.fold-promises=0&p.liveness=0&p.reads=1&p.retry-rounds=0&p.retry-timer=0&p.servers=2&p.tell-laggards=0&network=unordered-nonduplicating&bug=accept-lower-ballot&path=0"),
         "{}",
         e.link
     );
