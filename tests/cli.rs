@@ -256,7 +256,8 @@ fn list_json_describes_every_protocol() {
         }
         for p in e["properties"].as_array().expect("properties[]") {
             str_field(p, "name");
-            assert!(["always", "sometimes", "eventually", "leads-to"].contains(&str_field(p, "expectation")));
+            assert!(["always", "sometimes", "eventually", "leads-to"]
+                .contains(&str_field(p, "expectation")));
         }
         for b in e["bugs"].as_array().expect("bugs[]") {
             assert!(!str_field(b, "name").is_empty());
