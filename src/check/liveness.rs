@@ -212,7 +212,8 @@ where
 {
     let inner = &model.inner;
     let mut index: HashMap<u64, u32, BuildHasherDefault<Identity>> = HashMap::default();
-    let mut classes: HashMap<u64, u32> = HashMap::new();
+    // Class keys are digests already: hashed as themselves.
+    let mut classes: HashMap<u64, u32, BuildHasherDefault<Identity>> = HashMap::default();
     let mut graph = Graph {
         offsets: vec![0],
         edges: Vec::new(),

@@ -196,7 +196,8 @@ pub struct Header {
     pub known_unique_states: Option<(u64, String)>,
 }
 
-/// Checks the model `build` returns (it may be called twice: see the module docs).
+/// Checks the model `build` returns (called more than once: the search, the report and the
+/// liveness pass each take their own copy).
 pub fn run<M>(build: &dyn Fn() -> Checked<M>, opts: &CheckOptions, header: Header) -> Report
 where
     M: Traceable + Liveness + Send + Sync + 'static,
@@ -214,26 +215,26 @@ where
         (Strategy::Simulation, None) => Some(DEFAULT_SIMULATION_TIMEOUT),
         (_, t) => t,
     };
+    // A model of its own for reading properties and replaying paths (the search's copy holds
+    // its stop flags and discoveries).
+    let model = &build();
+    let live = liveness::properties(&model.inner);
     // Liveness properties are decided by their own pass over the whole graph (below): the
     // search does not stop at what stateright's acyclic check calls an `eventually` failure.
-    let finish_when = {
-        let m = build();
-        if liveness::properties(&m.inner).is_empty() || opts.strategy == Strategy::Simulation {
-            HasDiscoveries::AnyFailures
-        } else {
-            HasDiscoveries::AnyOf(
-                m.properties()
-                    .iter()
-                    .filter(|p| p.expectation == Expectation::Always)
-                    .map(|p| p.name)
-                    .collect(),
-            )
-        }
+    let finish_when = if live.is_empty() || opts.strategy == Strategy::Simulation {
+        HasDiscoveries::AnyFailures
+    } else {
+        HasDiscoveries::AnyOf(
+            model
+                .properties()
+                .iter()
+                .filter(|p| p.expectation == Expectation::Always)
+                .map(|p| p.name)
+                .collect(),
+        )
     };
-    let found = search(build(), opts, timeout, finish_when, opts.threads);
+    let mut found = search(build(), opts, timeout, finish_when, opts.threads);
     let seconds = started.elapsed().as_secs_f64();
-    let model = &build();
-    let mut found = found;
     if found.cut {
         // Past the deadline states were given no successors, so they looked terminal: an
         // `eventually` counterexample ending there proves nothing.
@@ -253,7 +254,6 @@ where
 
     // Liveness (`eventually`, `leads-to`) on the whole graph, under weak fairness: a pass of its
     // own after the search, unless the search was cut short (the graph would be partial).
-    let live = liveness::properties(&model.inner);
     let mut live_notes = Vec::new();
     let mut lassos: HashMap<&'static str, trace::Trace> = HashMap::new();
     let mut live_stopped = None;
