@@ -5,7 +5,10 @@
 //! Why not `ActorModel` itself: its state is seven vectors and a hash map, so every successor state
 //! costs about eight allocations before the actor runs, and hashing its network sorts a buffer of
 //! per-envelope hashes. Here a state is one vector of per-actor slots (state, saved storage,
-//! timers), a crash bit set, the network as one sorted vector, and the history. The successor
+//! timers), a crash bit set, the network as one sorted vector, and the history. A slot is shared
+//! between a state and its successors until an actor steps (copy on write), and the network
+//! keeps a running hash of its messages, so a successor costs one slot copy and a network copy,
+//! and its fingerprint hashes one word per actor and one for the network. The successor
 //! relation is the same, action for action, so unique-state counts equal `ActorModel`'s (a test
 //! pins that); the actors are plain `stateright::actor::Actor`s, unchanged.
 
@@ -26,8 +29,12 @@ pub fn digest<T: Hash + ?Sized>(value: &T) -> u64 {
     ahash::RandomState::with_seeds(0x5359_4e4f, 0x4450_4158, 0x4f53, 0x2026).hash_one(value)
 }
 
-/// One actor's part of a system state.
-pub struct Slot<A: Actor> {
+/// One actor's part of a system state: a shared handle, so that a successor state copies one
+/// pointer per actor and only the actor that steps gets a copy of its own (copy on write).
+pub struct Slot<A: Actor>(Arc<SlotData<A>>);
+
+/// What a [`Slot`] holds.
+pub struct SlotData<A: Actor> {
     pub state: Arc<A::State>,
     /// What the actor last saved; a restart starts from it.
     pub storage: Option<A::Storage>,
@@ -40,30 +47,53 @@ pub struct Slot<A: Actor> {
     pub random: Vec<(String, Vec<A::Random>)>,
 }
 
+impl<A: Actor> std::ops::Deref for Slot<A> {
+    type Target = SlotData<A>;
+
+    fn deref(&self) -> &SlotData<A> {
+        &self.0
+    }
+}
+
+/// Changing a slot changes this state's own copy (copied first if another state shares it).
+impl<A: Actor> std::ops::DerefMut for Slot<A> {
+    fn deref_mut(&mut self) -> &mut SlotData<A> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
 impl<A: Actor> Slot<A> {
     fn new(state: A::State, storage: Option<A::Storage>) -> Self {
-        let mut slot = Slot {
+        let mut data = SlotData {
             state: Arc::new(state),
             storage,
             digest: 0,
             timers: Vec::new(),
             random: Vec::new(),
         };
-        slot.refresh();
-        slot
+        data.refresh();
+        Slot(Arc::new(data))
     }
 
     /// Replaces the actor's state and/or storage.
     pub fn set(&mut self, state: Option<A::State>, storage: Option<A::Storage>) {
+        let data = &mut **self;
         if let Some(s) = state {
-            self.state = Arc::new(s);
+            data.state = Arc::new(s);
         }
         if let Some(s) = storage {
-            self.storage = Some(s);
+            data.storage = Some(s);
         }
-        self.refresh();
+        data.refresh();
     }
 
+    /// Whether two slots are one shared copy (then they are equal without looking).
+    fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<A: Actor> SlotData<A> {
     fn refresh(&mut self) {
         self.digest = digest(&(&*self.state, &self.storage));
     }
@@ -71,7 +101,13 @@ impl<A: Actor> Slot<A> {
 
 impl<A: Actor> Clone for Slot<A> {
     fn clone(&self) -> Self {
-        Slot {
+        Slot(Arc::clone(&self.0))
+    }
+}
+
+impl<A: Actor> Clone for SlotData<A> {
+    fn clone(&self) -> Self {
+        SlotData {
             state: Arc::clone(&self.state),
             storage: self.storage.clone(),
             digest: self.digest,
@@ -86,11 +122,12 @@ where
     A::State: PartialEq,
 {
     fn eq(&self, other: &Self) -> bool {
-        self.digest == other.digest
-            && self.state == other.state
-            && self.storage == other.storage
-            && self.timers == other.timers
-            && self.random == other.random
+        self.same(other)
+            || (self.digest == other.digest
+                && self.state == other.state
+                && self.storage == other.storage
+                && self.timers == other.timers
+                && self.random == other.random)
     }
 }
 
@@ -103,15 +140,39 @@ impl<A: Actor> Hash for Slot<A> {
 }
 
 /// Messages in flight, kept sorted so that equal networks are equal vectors.
-#[derive(PartialEq, Eq, Hash)]
+///
+/// The unordered networks also keep `sum`, the wrapping sum of [`digest`] over every envelope
+/// in flight (one term per copy): a hash of the multiset, updated by each send and delivery, so
+/// that fingerprinting a state hashes one word for its network rather than every message.
+#[derive(PartialEq, Eq)]
 pub enum Net<M> {
     /// Unordered, delivered at most once: each distinct envelope with its multiplicity.
-    Unordered(Vec<(Envelope<M>, u32)>),
+    Unordered(Vec<(Envelope<M>, u32)>, u64),
     /// Unordered and duplicating: a set of envelopes, plus the last one delivered (as stateright
     /// keeps it, so that a delivery that changes nothing else still leads to a new state).
-    Duplicating(Vec<Envelope<M>>, Option<Envelope<M>>),
+    Duplicating(Vec<Envelope<M>>, Option<Envelope<M>>, u64),
     /// Ordered per (src, dst) channel: envelopes in send order.
     Ordered(Vec<Envelope<M>>),
+}
+
+impl<M: Hash> Hash for Net<M> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Net::Unordered(_, sum) => {
+                h.write_u8(0);
+                h.write_u64(*sum);
+            }
+            Net::Duplicating(_, last, sum) => {
+                h.write_u8(1);
+                h.write_u64(*sum);
+                last.hash(h);
+            }
+            Net::Ordered(v) => {
+                h.write_u8(2);
+                v.hash(h);
+            }
+        }
+    }
 }
 
 /// Room for this many more messages in a cloned network: a successor almost always sends, and
@@ -127,21 +188,23 @@ fn clone_with_slack<T: Clone>(v: &[T]) -> Vec<T> {
 impl<M: Clone> Clone for Net<M> {
     fn clone(&self) -> Self {
         match self {
-            Net::Unordered(v) => Net::Unordered(clone_with_slack(v)),
-            Net::Duplicating(v, last) => Net::Duplicating(clone_with_slack(v), last.clone()),
+            Net::Unordered(v, sum) => Net::Unordered(clone_with_slack(v), *sum),
+            Net::Duplicating(v, last, sum) => {
+                Net::Duplicating(clone_with_slack(v), last.clone(), *sum)
+            }
             Net::Ordered(v) => Net::Ordered(clone_with_slack(v)),
         }
     }
 }
 
-impl<M: Ord + Clone> Net<M> {
+impl<M: Ord + Clone + Hash> Net<M> {
     pub fn new(kind: NetworkKind) -> Self {
         match kind {
             NetworkKind::UnorderedNonDuplicating | NetworkKind::LossyUnorderedNonDuplicating => {
-                Net::Unordered(Vec::new())
+                Net::Unordered(Vec::new(), 0)
             }
             NetworkKind::UnorderedDuplicating | NetworkKind::LossyUnorderedDuplicating => {
-                Net::Duplicating(Vec::new(), None)
+                Net::Duplicating(Vec::new(), None, 0)
             }
             NetworkKind::Ordered | NetworkKind::LossyOrdered => Net::Ordered(Vec::new()),
         }
@@ -149,12 +212,16 @@ impl<M: Ord + Clone> Net<M> {
 
     pub fn send(&mut self, env: Envelope<M>) {
         match self {
-            Net::Unordered(v) => match v.binary_search_by(|(e, _)| e.cmp(&env)) {
-                Ok(i) => v[i].1 += 1,
-                Err(i) => v.insert(i, (env, 1)),
-            },
-            Net::Duplicating(v, _) => {
+            Net::Unordered(v, sum) => {
+                *sum = sum.wrapping_add(digest(&env));
+                match v.binary_search_by(|(e, _)| e.cmp(&env)) {
+                    Ok(i) => v[i].1 += 1,
+                    Err(i) => v.insert(i, (env, 1)),
+                }
+            }
+            Net::Duplicating(v, _, sum) => {
                 if let Err(i) = v.binary_search(&env) {
+                    *sum = sum.wrapping_add(digest(&env));
                     v.insert(i, env);
                 }
             }
@@ -170,20 +237,22 @@ impl<M: Ord + Clone> Net<M> {
     /// leaves the envelope in place and only remembers it.
     fn remove(&mut self, env: &Envelope<M>, delivered: bool) {
         match self {
-            Net::Unordered(v) => {
+            Net::Unordered(v, sum) => {
                 let i = v
                     .binary_search_by(|(e, _)| e.cmp(env))
                     .expect("a deliverable envelope is in flight");
+                *sum = sum.wrapping_sub(digest(env));
                 if v[i].1 > 1 {
                     v[i].1 -= 1;
                 } else {
                     v.remove(i);
                 }
             }
-            Net::Duplicating(v, last) => {
+            Net::Duplicating(v, last, sum) => {
                 if delivered {
                     *last = Some(env.clone());
                 } else if let Ok(i) = v.binary_search(env) {
+                    *sum = sum.wrapping_sub(digest(env));
                     v.remove(i);
                 }
             }
@@ -200,19 +269,19 @@ impl<M: Ord + Clone> Net<M> {
     /// Every envelope in flight, one per copy.
     pub fn iter_all(&self) -> Box<dyn Iterator<Item = &Envelope<M>> + '_> {
         match self {
-            Net::Unordered(v) => Box::new(
+            Net::Unordered(v, _) => Box::new(
                 v.iter()
                     .flat_map(|(e, n)| std::iter::repeat_n(e, *n as usize)),
             ),
-            Net::Duplicating(v, _) | Net::Ordered(v) => Box::new(v.iter()),
+            Net::Duplicating(v, _, _) | Net::Ordered(v) => Box::new(v.iter()),
         }
     }
 
     /// Distinct deliverable envelopes, sorted (for ordered networks: the head of each channel).
     pub fn deliverable(&self) -> Vec<&Envelope<M>> {
         match self {
-            Net::Unordered(v) => v.iter().map(|(e, _)| e).collect(),
-            Net::Duplicating(v, _) => v.iter().collect(),
+            Net::Unordered(v, _) => v.iter().map(|(e, _)| e).collect(),
+            Net::Duplicating(v, _, _) => v.iter().collect(),
             Net::Ordered(v) => v
                 .iter()
                 .enumerate()
@@ -225,24 +294,37 @@ impl<M: Ord + Clone> Net<M> {
     /// Every distinct envelope in flight (deliverable now or not).
     pub fn deliverable_or_not(&self) -> Box<dyn Iterator<Item = &Envelope<M>> + '_> {
         match self {
-            Net::Unordered(v) => Box::new(v.iter().map(|(e, _)| e)),
-            Net::Duplicating(v, _) | Net::Ordered(v) => Box::new(v.iter()),
+            Net::Unordered(v, _) => Box::new(v.iter().map(|(e, _)| e)),
+            Net::Duplicating(v, _, _) | Net::Ordered(v) => Box::new(v.iter()),
         }
     }
 
     /// Keeps only the envelopes `keep` accepts (every copy of each).
     pub fn retain(&mut self, mut keep: impl FnMut(&Envelope<M>) -> bool) {
         match self {
-            Net::Unordered(v) => v.retain(|(e, _)| keep(e)),
-            Net::Duplicating(v, _) | Net::Ordered(v) => v.retain(|e| keep(e)),
+            Net::Unordered(v, sum) => v.retain(|(e, n)| {
+                let kept = keep(e);
+                if !kept {
+                    *sum = sum.wrapping_sub(digest(e).wrapping_mul(u64::from(*n)));
+                }
+                kept
+            }),
+            Net::Duplicating(v, _, sum) => v.retain(|e| {
+                let kept = keep(e);
+                if !kept {
+                    *sum = sum.wrapping_sub(digest(e));
+                }
+                kept
+            }),
+            Net::Ordered(v) => v.retain(|e| keep(e)),
         }
     }
 
     /// The number of messages in flight.
     pub fn len(&self) -> usize {
         match self {
-            Net::Unordered(v) => v.iter().map(|(_, n)| *n as usize).sum(),
-            Net::Duplicating(v, _) | Net::Ordered(v) => v.len(),
+            Net::Unordered(v, _) => v.iter().map(|(_, n)| *n as usize).sum(),
+            Net::Duplicating(v, _, _) | Net::Ordered(v) => v.len(),
         }
     }
 
@@ -253,15 +335,17 @@ impl<M: Ord + Clone> Net<M> {
     /// Rebuilds the network with every envelope mapped (for symmetry).
     pub fn map(&self, f: impl Fn(&Envelope<M>) -> Envelope<M>) -> Self {
         match self {
-            Net::Unordered(v) => {
+            Net::Unordered(v, _) => {
                 let mut out: Vec<(Envelope<M>, u32)> = v.iter().map(|(e, n)| (f(e), *n)).collect();
                 out.sort_by(|a, b| a.0.cmp(&b.0));
-                Net::Unordered(out)
+                let sum = unordered_sum(&out);
+                Net::Unordered(out, sum)
             }
-            Net::Duplicating(v, last) => {
+            Net::Duplicating(v, last, _) => {
                 let mut out: Vec<Envelope<M>> = v.iter().map(&f).collect();
                 out.sort();
-                Net::Duplicating(out, last.as_ref().map(&f))
+                let sum = set_sum(&out);
+                Net::Duplicating(out, last.as_ref().map(&f), sum)
             }
             // Send order within a channel is preserved; order across channels does not matter
             // for delivery, but must be canonical: sort stably by channel.
@@ -274,18 +358,30 @@ impl<M: Ord + Clone> Net<M> {
     }
 }
 
+/// The `sum` of an unordered network, from scratch.
+fn unordered_sum<M: Hash>(v: &[(Envelope<M>, u32)]) -> u64 {
+    v.iter().fold(0u64, |sum, (e, n)| {
+        sum.wrapping_add(digest(e).wrapping_mul(u64::from(*n)))
+    })
+}
+
+/// The `sum` of a duplicating network's set, from scratch.
+fn set_sum<M: Hash>(v: &[Envelope<M>]) -> u64 {
+    v.iter().fold(0u64, |sum, e| sum.wrapping_add(digest(e)))
+}
+
 impl<M: Debug> Debug for Net<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
         match self {
-            Net::Unordered(v) => {
+            Net::Unordered(v, _) => {
                 for (e, n) in v {
                     for _ in 0..*n {
                         list.entry(&format_args!("{:?} -> {:?}: {:?}", e.src, e.dst, e.msg));
                     }
                 }
             }
-            Net::Duplicating(v, _) | Net::Ordered(v) => {
+            Net::Duplicating(v, _, _) | Net::Ordered(v) => {
                 for e in v {
                     list.entry(&format_args!("{:?} -> {:?}: {:?}", e.src, e.dst, e.msg));
                 }
@@ -397,22 +493,28 @@ fn envelope<M>((src, dst, msg): EnvTuple<M>) -> Envelope<M> {
 impl<M: Serialize> Serialize for Net<M> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Net::Unordered(v) => NetOut::Unordered(CountedSeq(v)),
-            Net::Duplicating(v, last) => NetOut::Duplicating(EnvSeq(v), last.as_ref().map(EnvRef)),
+            Net::Unordered(v, _) => NetOut::Unordered(CountedSeq(v)),
+            Net::Duplicating(v, last, _) => {
+                NetOut::Duplicating(EnvSeq(v), last.as_ref().map(EnvRef))
+            }
             Net::Ordered(v) => NetOut::Ordered(EnvSeq(v)),
         }
         .serialize(s)
     }
 }
 
-impl<'de, M: Deserialize<'de>> Deserialize<'de> for Net<M> {
+impl<'de, M: Deserialize<'de> + Hash> Deserialize<'de> for Net<M> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(match NetIn::deserialize(d)? {
             NetIn::Unordered(v) => {
-                Net::Unordered(v.into_iter().map(|(e, n)| (envelope(e), n)).collect())
+                let v: Vec<_> = v.into_iter().map(|(e, n)| (envelope(e), n)).collect();
+                let sum = unordered_sum(&v);
+                Net::Unordered(v, sum)
             }
             NetIn::Duplicating(v, last) => {
-                Net::Duplicating(v.into_iter().map(envelope).collect(), last.map(envelope))
+                let v: Vec<_> = v.into_iter().map(envelope).collect();
+                let sum = set_sum(&v);
+                Net::Duplicating(v, last.map(envelope), sum)
             }
             NetIn::Ordered(v) => Net::Ordered(v.into_iter().map(envelope).collect()),
         })
@@ -460,12 +562,14 @@ where
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         crate::batch::deserialize(
             d,
-            |(state, storage, digest, timers, random): SlotParts<A>| Slot {
-                state: Arc::new(state),
-                storage,
-                digest,
-                timers,
-                random,
+            |(state, storage, digest, timers, random): SlotParts<A>| {
+                Slot(Arc::new(SlotData {
+                    state: Arc::new(state),
+                    storage,
+                    digest,
+                    timers,
+                    random,
+                }))
             },
         )
     }
@@ -927,7 +1031,7 @@ where
         };
         match (&state.network, self.lossy()) {
             // The common case, without an intermediate list.
-            (Net::Unordered(v), false) => v.iter().for_each(|(env, _)| deliver(env, actions)),
+            (Net::Unordered(v, _), false) => v.iter().for_each(|(env, _)| deliver(env, actions)),
             _ => {
                 let deliverable = state.network.deliverable();
                 if self.lossy() {
