@@ -19,6 +19,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 use std::sync::LazyLock;
 use synod_models::checked::Checked;
+use synod_models::clocks::Clocks;
 use synod_models::multi_paxos::MultiPaxos;
 use synod_models::paxos::Paxos;
 use synod_models::protocol::{
@@ -40,6 +41,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<MultiPaxos>().serves().into(),
             register::<SingleCopyKv>().serves().into(),
             register::<TwoPhaseCommit>().refines().into(),
+            register::<Clocks>().into(),
             register::<TCommitSpec>().into(),
             register::<TwoPhaseSpec>().into(),
             register::<ConsensusSpec>().into(),

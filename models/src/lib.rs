@@ -7,6 +7,7 @@
 pub mod baseline;
 pub mod batch;
 pub mod checked;
+pub mod clocks;
 pub mod durable;
 pub mod kv;
 pub mod liveness;
