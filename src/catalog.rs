@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddrV4;
 use std::sync::LazyLock;
+use synod_models::abd::Abd;
 use synod_models::checked::Checked;
 use synod_models::clocks::Clocks;
 use synod_models::multi_paxos::MultiPaxos;
@@ -42,6 +43,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<SingleCopyKv>().serves().into(),
             register::<TwoPhaseCommit>().refines().into(),
             register::<Clocks>().into(),
+            register::<Abd>().into(),
             register::<TCommitSpec>().into(),
             register::<TwoPhaseSpec>().into(),
             register::<ConsensusSpec>().into(),

@@ -4,6 +4,7 @@
 //! protocol costs. Everything here is pure and deterministic: no sockets, files, clocks
 //! or threads, so the model checker, the explorer and the UDP runtime all drive the same code.
 
+pub mod abd;
 pub mod baseline;
 pub mod batch;
 pub mod checked;

@@ -1,0 +1,161 @@
+//! The ABD check matrix: pinned state counts (the small ones cross-checked by a plain search of
+//! our own), linearizability holding with crashes and on every network it accepts, and the
+//! read without write-back caught with the new/old inversion.
+//!
+//! Pinned counts are exact on purpose: when a change to the model is intended, re-measure and
+//! update the pin in the same commit, saying why.
+
+use std::sync::Arc;
+use synod::check::{Report, Strategy, Verdict};
+use synod_models::abd::{model, AbdBug, AbdConfig, Script};
+use synod_models::kv::KvRet;
+use synod_models::NetworkKind;
+
+mod common;
+use common::{assert_counts, check_json, reachable, verdict};
+
+fn cfg() -> AbdConfig {
+    AbdConfig {
+        servers: 3,
+        clients: 2,
+        crashes: 0,
+        script: Script { reads: 1 },
+        network: NetworkKind::UnorderedNonDuplicating,
+        bug: None,
+    }
+}
+
+fn bfs(cfg: &AbdConfig) -> Arc<Report> {
+    common::memo_check(cfg, Strategy::Bfs, 2, model)
+}
+
+#[track_caller]
+fn assert_passes(r: &Report, what: &str) {
+    assert_eq!(verdict(r, "linearizable"), Verdict::Holds, "{what}");
+    assert_eq!(verdict(r, "read sees a write"), Verdict::Reached, "{what}");
+    assert_eq!(
+        verdict(r, "read sees another client's write"),
+        Verdict::Reached,
+        "{what}"
+    );
+    assert!(r.complete, "{what}");
+    assert_eq!(r.exit_code(), 0, "{what}");
+}
+
+#[test]
+fn pinned_counts_hold() {
+    let cases: Vec<(AbdConfig, usize, usize, bool)> = vec![
+        (cfg(), 38_813, 169_543, true),
+        (
+            AbdConfig {
+                network: NetworkKind::Ordered,
+                ..cfg()
+            },
+            18_309,
+            61_159,
+            true,
+        ),
+        (
+            AbdConfig {
+                crashes: 1,
+                ..cfg()
+            },
+            231_036,
+            1_080_325,
+            false,
+        ),
+        (
+            AbdConfig {
+                network: NetworkKind::LossyUnorderedNonDuplicating,
+                ..cfg()
+            },
+            180_495,
+            1_219_121,
+            false,
+        ),
+        (
+            AbdConfig {
+                script: Script { reads: 2 },
+                ..cfg()
+            },
+            1_137_401,
+            6_353_733,
+            false,
+        ),
+    ];
+    for (c, unique, generated, plain) in cases {
+        let what = format!("{c:?}");
+        let r = bfs(&c);
+        assert_counts(&r, unique, generated, &what);
+        assert_passes(&r, &what);
+        if plain {
+            assert_eq!(
+                reachable(&model(c.clone())).len(),
+                unique,
+                "{what}: plain BFS"
+            );
+        }
+    }
+}
+
+/// One server is its own majority; one client never reads another's value (exit 1).
+#[test]
+fn degenerate_configurations() {
+    let one = bfs(&AbdConfig {
+        servers: 1,
+        ..cfg()
+    });
+    assert_counts(&one, 93, 121, "one server");
+    assert_eq!(verdict(&one, "linearizable"), Verdict::Holds);
+    let alone = bfs(&AbdConfig {
+        clients: 1,
+        ..cfg()
+    });
+    assert_eq!(
+        verdict(&alone, "read sees another client's write"),
+        Verdict::Unreached
+    );
+    assert_eq!(alone.exit_code(), 1);
+}
+
+/// Without the write-back a client reads the other client's write from the one replica it has
+/// reached, then reads the older value from a majority that has not seen it: new, then old.
+#[test]
+fn no_write_back_shows_the_new_old_inversion() {
+    let c = AbdConfig {
+        script: Script { reads: 2 },
+        bug: Some(AbdBug::NoWriteBack),
+        ..cfg()
+    };
+    let r = bfs(&c);
+    assert_eq!(verdict(&r, "linearizable"), Verdict::Violated);
+    let trace = r.property("linearizable").unwrap().trace.as_ref().unwrap();
+    assert_eq!(trace.steps.len(), 17, "{}", trace.to_text());
+    let states = common::replay_on(&model(c), trace);
+    let last = states.last().unwrap().first().unwrap();
+    // Some client's two reads returned two different values, the later one the older write.
+    let inverted = last.history.clients.iter().any(|ops| {
+        let reads: Vec<_> = ops
+            .done
+            .iter()
+            .filter_map(|d| match d.ret {
+                KvRet::ReadOk(Some(v)) => Some(v),
+                _ => None,
+            })
+            .collect();
+        reads.len() == 2 && reads[0] != reads[1]
+    });
+    assert!(inverted, "{}", trace.to_text());
+    // The correct protocol, same settings: holds (pinned above).
+}
+
+#[test]
+fn through_the_binary_the_bug_fails_and_duplication_is_refused() {
+    let (code, r) = check_json("abd", &["--bug", "no-write-back"]);
+    assert_eq!(code, 1, "{r}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["check", "abd", "--network", "unordered-duplicating"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
