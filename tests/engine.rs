@@ -237,6 +237,52 @@ fn parent_records_go_to_disk_and_are_cleaned_up() {
     );
 }
 
+/// A search killed with SIGKILL leaves its directory (nothing runs to remove it); the next search
+/// removes it and says so, and leaves alone the directory of a search still running.
+#[test]
+fn the_next_search_removes_what_a_killed_search_left() {
+    let dir = std::env::temp_dir().join(format!("synod-engine-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut long = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["check", "paxos", "--clients", "3", "--engine", "synod"])
+        .env("TMPDIR", &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let listed = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    while listed().is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "no search directory");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A directory named after a running process (this test's) is not touched.
+    let live = dir.join(format!("synod-bfs-{}-7", std::process::id()));
+    std::fs::create_dir_all(&live).unwrap();
+    long.kill().unwrap();
+    long.wait().unwrap();
+    assert_eq!(listed().len(), 2, "the killed search's directory stays");
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["check", "paxos", "--engine", "synod"])
+        .env("TMPDIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("removed 1 directory of searches that were killed"),
+        "{stderr}"
+    );
+    assert_eq!(listed(), vec![live]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--compare`: the same configuration on stateright's own checker, both sides exploring only,
 /// each in a child process with its peak memory.
 #[test]

@@ -143,6 +143,70 @@ struct WorkDir {
     parents: Vec<FileSum>,
     /// A checkpoint directory (not removed on drop), with its lock held.
     checkpoint: Option<File>,
+    /// A temporary directory's lock, held while the search runs.
+    _lock: Option<File>,
+}
+
+/// The lock file in a temporary search directory.
+const TEMP_LOCK_FILE: &str = "search.lock";
+
+/// Removes the temporary directories of searches that were killed (SIGKILL, SIGTERM, a crash)
+/// before they could remove their own: a spilled frontier can be tens of gigabytes. A directory
+/// is abandoned when the process its name carries is gone, or nobody has held its lock for a
+/// minute. Linux only, where `/proc` and locks say so reliably. Says what it removed on stderr.
+fn sweep_stale(tmp: &Path) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let mut removed = 0u64;
+    let mut bytes = 0u64;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("synod-bfs-") else {
+            continue;
+        };
+        let dir = e.path();
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let gone = pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+        // The process id may have been reused: then an unheld lock, older than the moment
+        // between a search creating its lock file and taking the lock, says it.
+        let unheld = || {
+            let path = dir.join(TEMP_LOCK_FILE);
+            let old = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 60));
+            old && File::open(&path)
+                .and_then(|f| crate::net::datadir::try_flock(&f, false))
+                .unwrap_or(false)
+        };
+        let abandoned = pid != Some(std::process::id()) && (gone || unheld());
+        if !abandoned {
+            continue;
+        }
+        let size: u64 = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|f| f.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+            bytes += size;
+        }
+    }
+    if removed > 0 {
+        eprintln!(
+            "removed {removed} director{} of searches that were killed ({:.1} MB) from {}",
+            if removed == 1 { "y" } else { "ies" },
+            bytes as f64 / 1e6,
+            tmp.display()
+        );
+    }
 }
 
 impl WorkDir {
@@ -151,13 +215,21 @@ impl WorkDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
+        sweep_stale(&std::env::temp_dir());
         let dir = std::env::temp_dir().join(format!("synod-bfs-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| with_path(e, "cannot create a directory for the search", &dir))?;
+        // Held until the process ends, however it ends: a later search that can take the lock
+        // knows this directory is abandoned.
+        let path = dir.join(TEMP_LOCK_FILE);
+        let lock = File::create(&path).map_err(|e| with_path(e, "cannot lock", &path))?;
+        crate::net::datadir::try_flock(&lock, false)
+            .map_err(|e| with_path(e, "cannot lock", &path))?;
         Ok(WorkDir {
             dir,
             parents: Vec::new(),
             checkpoint: None,
+            _lock: Some(lock),
         })
     }
 
@@ -184,6 +256,7 @@ impl WorkDir {
             dir: dir.to_path_buf(),
             parents: Vec::new(),
             checkpoint: Some(lock),
+            _lock: None,
         })
     }
 
