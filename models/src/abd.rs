@@ -26,6 +26,17 @@
 //! whose outcome is unknown, which linearizability allows to take effect or not). With `f`
 //! of `2f + 1` servers down the others still form majorities.
 //!
+//! **Retries.** A client that hears nothing re-sends its request, perhaps to another server, and
+//! a network may deliver a request twice. A read run twice is harmless (it writes back a value
+//! that is already tagged), but a write run again after it completed would store its value under
+//! a newer tag, over writes that came after it. So each replica also keeps, per client, the last
+//! write it stored (`msg_id` and tagged value; durable, at most [`MAX_WRITERS`] clients), and
+//! answers a query with that record when it is the queried request or a later one. A write's
+//! coordinator that hears of its own request finishes that write (stores the recorded tag and
+//! value, like a read's write-back) rather than starting a new one; a request that hears of a
+//! later write of its client is a stale duplicate and is dropped unanswered. A completed write
+//! was recorded at a majority, so every later query meets the record.
+//!
 //! ABD emulates a read/write register: a compare-and-set needs consensus (Herlihy, "Wait-Free
 //! Synchronization", 1991), so `cas` is answered with error 10 (not supported).
 //!
@@ -40,20 +51,26 @@
 //! `sometimes` properties: a read returns a written value; a read returns another client's
 //! value (the clients' writes do race).
 //!
-//! # Bug variant
+//! # Bug variants
 //!
 //! `no-write-back`: a read answers right after its query phase (the "regular register" of
 //! Lamport, "On Interprocess Communication", 1986, not an atomic one): the checker finds the
 //! new/old inversion.
+//!
+//! `no-write-records`: replicas keep no record of their clients' writes. On a network that
+//! duplicates, the checker finds a write delivered again after its `write_ok` overtaking a
+//! later write.
 
 use crate::checked::{servers_only_crash, Checked, KvModel, KvSystemState};
+use crate::durable::Durable;
 use crate::kv::{
     record_invocations, record_returns, ErrorCode, History, Key, KeyMap, KvActor, KvClient,
     KvConfig, KvMsg, KvRet, MsgId, Step, Value,
 };
 use crate::protocol::{
-    always, sometimes, BugInfo, Descriptor, Need, Param, Pinned, Protocol, Settings,
+    always, sometimes, BugInfo, Descriptor, Need, Param, Pinned, Protocol, Settings, ALL_NETWORKS,
 };
+use crate::protocol::{KeySemantics, Serve};
 use crate::system::System;
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
@@ -105,6 +122,132 @@ impl fmt::Debug for OpId {
     }
 }
 
+/// A client's last write that a replica stored: the request's `msg_id` and its tagged value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Wrote {
+    pub client: u64,
+    pub msg_id: MsgId,
+    pub cell: Cell,
+}
+
+/// Per client, the last write a replica stored, sorted by client, at most [`MAX_WRITERS`].
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Writes(Vec<Wrote>);
+
+/// How many operations a server coordinates at once. A request whose replies were lost stays
+/// until its client's next request reaches this server, or until it is the oldest of
+/// `MAX_OPS`: then it is dropped unanswered, as a crash would drop it (the client times out).
+pub const MAX_OPS: usize = 4096;
+
+/// How many clients' last writes a replica remembers. A retry of a write whose record was
+/// evicted runs again as a new write: it needs `MAX_WRITERS` other clients to write in between.
+pub const MAX_WRITERS: usize = 1024;
+
+impl Writes {
+    pub fn get(&self, client: u64) -> Option<&Wrote> {
+        self.0
+            .binary_search_by(|w| w.client.cmp(&client))
+            .ok()
+            .map(|i| &self.0[i])
+    }
+
+    /// Records `w` unless the table holds this client's write `w.msg_id` or a later one; when
+    /// a new client does not fit, the record with the smallest `msg_id` goes (the load
+    /// generator's ids start at the clock, so that is the oldest). Whether it changed.
+    pub fn record(&mut self, w: Wrote) -> bool {
+        match self.0.binary_search_by(|x| x.client.cmp(&w.client)) {
+            Ok(i) if self.0[i].msg_id >= w.msg_id => false,
+            Ok(i) => {
+                self.0[i] = w;
+                true
+            }
+            Err(i) => {
+                self.0.insert(i, w);
+                if self.0.len() > MAX_WRITERS {
+                    let oldest = (0..self.0.len())
+                        .min_by_key(|&j| (self.0[j].msg_id, self.0[j].client))
+                        .expect("not empty");
+                    self.0.remove(oldest);
+                }
+                true
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Wrote> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Debug for Writes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut l = f.debug_list();
+        for w in &self.0 {
+            l.entry(&format_args!("c{}#{} {:?}", w.client, w.msg_id, w.cell));
+        }
+        l.finish()
+    }
+}
+
+/// What a replica keeps, and saves before it acknowledges a store: its tagged values and its
+/// clients' last writes.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AbdStorage {
+    pub cells: Arc<KeyMap<Cell>>,
+    pub writes: Arc<Writes>,
+}
+
+impl fmt::Debug for AbdStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.cells)?;
+        if !self.writes.0.is_empty() {
+            write!(f, ", wrote {:?}", self.writes)?;
+        }
+        Ok(())
+    }
+}
+
+/// One change to a replica's storage, as the runtime logs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AbdEntry {
+    Cell(Key, Cell),
+    Wrote(Wrote),
+}
+
+/// A delta is the cells that changed and the write records that are new; recording them again
+/// on recovery evicts what the actor evicted, by the same rule.
+impl Durable for AbdStorage {
+    type Entry = AbdEntry;
+
+    fn delta(&self, prev: &Self) -> Option<Vec<AbdEntry>> {
+        let mut out: Vec<AbdEntry> = self
+            .cells
+            .delta(&prev.cells)?
+            .into_iter()
+            .map(|(k, c)| AbdEntry::Cell(k, c))
+            .collect();
+        if !Arc::ptr_eq(&self.writes, &prev.writes) {
+            for w in self.writes.iter() {
+                if prev.writes.get(w.client) != Some(w) {
+                    out.push(AbdEntry::Wrote(*w));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn apply(&mut self, entry: AbdEntry) {
+        match entry {
+            AbdEntry::Cell(key, cell) => {
+                *Arc::make_mut(&mut self.cells).entry_or_default(key) = cell
+            }
+            AbdEntry::Wrote(w) => {
+                Arc::make_mut(&mut self.writes).record(w);
+            }
+        }
+    }
+}
+
 /// Node-to-node messages.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AbdMsg {
@@ -113,15 +256,20 @@ pub enum AbdMsg {
         op: OpId,
         key: Key,
     },
+    /// What the replica holds, and the last write of the op's client it stored if that is
+    /// this op or a later one.
     QueryReply {
         op: OpId,
         cell: Cell,
+        wrote: Option<Wrote>,
     },
-    /// Phase 2: keep `cell` for `key` if its tag is larger than yours.
+    /// Phase 2: keep `cell` for `key` if its tag is larger than yours; `write`: it is the
+    /// client's write, to remember for its retries.
     Store {
         op: OpId,
         key: Key,
         cell: Cell,
+        write: bool,
     },
     StoreAck {
         op: OpId,
@@ -132,8 +280,22 @@ impl fmt::Debug for AbdMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AbdMsg::Query { op, key } => write!(f, "Query({op:?} k{key})"),
-            AbdMsg::QueryReply { op, cell } => write!(f, "QueryReply({op:?} {cell:?})"),
-            AbdMsg::Store { op, key, cell } => write!(f, "Store({op:?} k{key}={cell:?})"),
+            AbdMsg::QueryReply { op, cell, wrote } => {
+                write!(f, "QueryReply({op:?} {cell:?}")?;
+                if let Some(w) = wrote {
+                    write!(f, ", wrote #{} {:?}", w.msg_id, w.cell)?;
+                }
+                write!(f, ")")
+            }
+            AbdMsg::Store {
+                op,
+                key,
+                cell,
+                write,
+            } => {
+                let what = if *write { "write" } else { "write-back" };
+                write!(f, "Store({op:?} k{key}={cell:?} {what})")
+            }
             AbdMsg::StoreAck { op } => write!(f, "StoreAck({op:?})"),
         }
     }
@@ -150,8 +312,13 @@ pub enum OpKind {
 /// included) and what the phase carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Phase {
-    /// Querying; `best` is the largest tagged value heard so far.
-    Query { heard: u64, best: Cell },
+    /// Querying; `best` is the largest tagged value heard so far, `wrote` the latest record of
+    /// this client's writes heard so far (if it is this request or a later one).
+    Query {
+        heard: u64,
+        best: Cell,
+        wrote: Option<Wrote>,
+    },
     /// Storing `cell`.
     Store { heard: u64, cell: Cell },
 }
@@ -172,7 +339,7 @@ impl fmt::Debug for Op {
             OpKind::Write(v) => format!("write {v}"),
         };
         let (phase, heard, cell) = match self.phase {
-            Phase::Query { heard, best } => ("query", heard, best),
+            Phase::Query { heard, best, .. } => ("query", heard, best),
             Phase::Store { heard, cell } => ("store", heard, cell),
         };
         write!(
@@ -181,14 +348,18 @@ impl fmt::Debug for Op {
             self.id,
             self.key,
             heard.count_ones()
-        )
+        )?;
+        if let Phase::Query { wrote: Some(w), .. } = self.phase {
+            write!(f, ", stored as #{} {:?}", w.msg_id, w.cell)?;
+        }
+        Ok(())
     }
 }
 
-/// A server's state: its replica's tagged values (durable) and the operations it coordinates.
+/// A server's state: its replica's storage (durable) and the operations it coordinates.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AbdState {
-    pub store: Arc<KeyMap<Cell>>,
+    pub store: AbdStorage,
     /// Sorted by id.
     pub ops: Vec<Op>,
 }
@@ -203,14 +374,14 @@ impl fmt::Debug for AbdState {
     }
 }
 
-/// What a server saves: its replica's tagged values.
-pub type AbdStorage = Arc<KeyMap<Cell>>;
-
 /// Deliberately broken variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AbdBug {
     /// A read answers after its query phase, without writing back.
     NoWriteBack,
+    /// Replicas keep no record of their clients' writes: a write delivered again after it
+    /// completed runs again, under a newer tag.
+    NoWriteRecords,
 }
 
 /// An ABD server: replica and coordinator.
@@ -250,13 +421,54 @@ impl AbdServer {
             .map(|i| 1 << i)
     }
 
-    /// The replica's side of a store: keep `cell` if newer (and save it).
-    fn keep(&self, state: &mut AbdState, key: Key, cell: Cell, o: &mut Out<Self>) {
-        let current = state.store.get(&key).copied().unwrap_or_default();
+    /// The replica's side of a store: keep `cell` if newer, remember a client's write (and
+    /// save what changed).
+    fn keep(
+        &self,
+        state: &mut AbdState,
+        op: OpId,
+        key: Key,
+        cell: Cell,
+        write: bool,
+        o: &mut Out<Self>,
+    ) {
+        let mut changed = false;
+        let current = state.store.cells.get(&key).copied().unwrap_or_default();
         if cell.tag > current.tag {
-            *Arc::make_mut(&mut state.store).entry_or_default(key) = cell;
-            o.save(Arc::clone(&state.store));
+            *Arc::make_mut(&mut state.store.cells).entry_or_default(key) = cell;
+            changed = true;
         }
+        if write && self.bug != Some(AbdBug::NoWriteRecords) {
+            let w = Wrote {
+                client: op.client,
+                msg_id: op.msg_id,
+                cell,
+            };
+            let newer = state
+                .store
+                .writes
+                .get(op.client)
+                .is_none_or(|x| x.msg_id < op.msg_id);
+            if newer {
+                changed |= Arc::make_mut(&mut state.store.writes).record(w);
+            }
+        }
+        debug_assert!(
+            state.store.cells.get(&key).copied().unwrap_or_default().tag >= current.tag,
+            "a replica's tag never decreases"
+        );
+        if changed {
+            o.save(state.store.clone());
+        }
+    }
+
+    /// The record of `client`'s writes this replica holds, if it is request `msg_id` or later.
+    fn wrote(&self, store: &AbdStorage, op: OpId) -> Option<Wrote> {
+        store
+            .writes
+            .get(op.client)
+            .filter(|w| w.msg_id >= op.msg_id)
+            .copied()
     }
 
     /// Moves operation `i` on as far as what it has heard allows: from a complete query to the
@@ -264,14 +476,23 @@ impl AbdServer {
     fn advance(&self, state: &mut AbdState, i: usize, o: &mut Out<Self>) {
         let op = state.ops[i].clone();
         match op.phase {
-            Phase::Query { heard, best } if heard.count_ones() >= self.majority() => {
-                let cell = match op.kind {
-                    OpKind::Read if self.bug == Some(AbdBug::NoWriteBack) => {
+            Phase::Query { heard, best, wrote } if heard.count_ones() >= self.majority() => {
+                let cell = match (op.kind, wrote) {
+                    // The client has since had a later write stored at a majority: this request
+                    // is a stale duplicate, and the client no longer waits for it.
+                    (_, Some(w)) if w.msg_id > op.id.msg_id => {
+                        state.ops.remove(i);
+                        return;
+                    }
+                    // A retry of a write some replica stored: finish that write (its tag, not a
+                    // new one), as a read writes back what it found.
+                    (OpKind::Write(_), Some(w)) => w.cell,
+                    (OpKind::Read, _) if self.bug == Some(AbdBug::NoWriteBack) => {
                         state.ops.remove(i);
                         return self.answer(&op, best, o);
                     }
-                    OpKind::Read => best,
-                    OpKind::Write(value) => Cell {
+                    (OpKind::Read, _) => best,
+                    (OpKind::Write(value), None) => Cell {
                         tag: Tag {
                             ts: best.tag.ts + 1,
                             writer: self.index as u8,
@@ -279,7 +500,8 @@ impl AbdServer {
                         value: Some(value),
                     },
                 };
-                self.keep(state, op.key, cell, o);
+                let write = matches!(op.kind, OpKind::Write(_));
+                self.keep(state, op.id, op.key, cell, write, o);
                 state.ops[i].phase = Phase::Store {
                     heard: self.me(),
                     cell,
@@ -291,6 +513,7 @@ impl AbdServer {
                             op: op.id,
                             key: op.key,
                             cell,
+                            write,
                         }),
                     );
                 }
@@ -322,10 +545,32 @@ impl AbdServer {
 
     /// A client's request: start coordinating it (once).
     fn start(&self, state: &mut AbdState, id: OpId, key: Key, kind: OpKind, o: &mut Out<Self>) {
-        let Err(i) = state.ops.binary_search_by(|op| op.id.cmp(&id)) else {
+        if state.ops.binary_search_by(|op| op.id.cmp(&id)).is_ok() {
             return; // a duplicate of an operation in progress
+        }
+        // A client has one request outstanding: a new one means it gave up on the older ones
+        // here (they lost replies, or it retried elsewhere), and an older one is stale. And a
+        // bound on the rest.
+        let mine = |op: &Op| op.id.client == id.client;
+        if state
+            .ops
+            .iter()
+            .any(|op| mine(op) && op.id.msg_id > id.msg_id)
+        {
+            return;
+        }
+        state.ops.retain(|op| !mine(op));
+        if state.ops.len() >= MAX_OPS {
+            let oldest = (0..state.ops.len())
+                .min_by_key(|&j| state.ops[j].id.msg_id)
+                .expect("not empty");
+            state.ops.remove(oldest);
+        }
+        let Err(i) = state.ops.binary_search_by(|op| op.id.cmp(&id)) else {
+            unreachable!("not in progress");
         };
-        let best = state.store.get(&key).copied().unwrap_or_default();
+        let best = state.store.cells.get(&key).copied().unwrap_or_default();
+        let wrote = self.wrote(&state.store, id);
         state.ops.insert(
             i,
             Op {
@@ -335,6 +580,7 @@ impl AbdServer {
                 phase: Phase::Query {
                     heard: self.me(),
                     best,
+                    wrote,
                 },
             },
         );
@@ -344,13 +590,14 @@ impl AbdServer {
         self.advance(state, i, o);
     }
 
-    /// A phase reply from `src` for operation `op`.
+    /// A phase reply from `src` for operation `op`: a query's answer, or (`None`) a store's
+    /// acknowledgement.
     fn heard(
         &self,
         state: &mut AbdState,
         src: Id,
         op: OpId,
-        reply: Option<Cell>,
+        reply: Option<(Cell, Option<Wrote>)>,
         o: &mut Out<Self>,
     ) {
         let Some(bit) = self.bit(src) else { return };
@@ -358,10 +605,13 @@ impl AbdServer {
             return; // finished, or abandoned by a crash
         };
         match (&mut state.ops[i].phase, reply) {
-            (Phase::Query { heard, best }, Some(cell)) if *heard & bit == 0 => {
+            (Phase::Query { heard, best, wrote }, Some((cell, theirs))) if *heard & bit == 0 => {
                 *heard |= bit;
                 if cell.tag > best.tag {
                     *best = cell;
+                }
+                if theirs.map(|w| w.msg_id) > wrote.map(|w| w.msg_id) {
+                    *wrote = theirs;
                 }
             }
             (Phase::Store { heard, .. }, None) if *heard & bit == 0 => *heard |= bit,
@@ -426,18 +676,31 @@ impl Actor for AbdServer {
                 },
             ),
             KvMsg::Internal(AbdMsg::Query { op, key }) => {
-                let cell = state.store.get(&key).copied().unwrap_or_default();
-                o.send(src, KvMsg::Internal(AbdMsg::QueryReply { op, cell }));
+                let cell = state.store.cells.get(&key).copied().unwrap_or_default();
+                let wrote = self.wrote(&state.store, op);
+                o.send(src, KvMsg::Internal(AbdMsg::QueryReply { op, cell, wrote }));
             }
-            KvMsg::Internal(AbdMsg::Store { op, key, cell }) => {
-                let current = state.store.get(&key).copied().unwrap_or_default();
-                if cell.tag > current.tag {
-                    self.keep(state.to_mut(), key, cell, o);
+            KvMsg::Internal(AbdMsg::Store {
+                op,
+                key,
+                cell,
+                write,
+            }) => {
+                let current = state.store.cells.get(&key).copied().unwrap_or_default();
+                let recorded = state
+                    .store
+                    .writes
+                    .get(op.client)
+                    .is_some_and(|w| w.msg_id >= op.msg_id);
+                if cell.tag > current.tag || (write && !recorded) {
+                    self.keep(state.to_mut(), op, key, cell, write, o);
                 }
                 o.send(src, KvMsg::Internal(AbdMsg::StoreAck { op }));
             }
-            KvMsg::Internal(AbdMsg::QueryReply { op, cell }) if Self::waits(state, op, true) => {
-                self.heard(state.to_mut(), src, op, Some(cell), o);
+            KvMsg::Internal(AbdMsg::QueryReply { op, cell, wrote })
+                if Self::waits(state, op, true) =>
+            {
+                self.heard(state.to_mut(), src, op, Some((cell, wrote)), o);
             }
             KvMsg::Internal(AbdMsg::StoreAck { op }) if Self::waits(state, op, false) => {
                 self.heard(state.to_mut(), src, op, None, o);
@@ -560,16 +823,13 @@ pub fn model(cfg: AbdConfig) -> AbdModel {
     checked
 }
 
-/// A duplicating network would hand a coordinator a client's request again after it answered
-/// it, and it would run the write again under a newer tag: ABD has no client sessions.
-const NETWORKS: &[NetworkKind] = &[
-    NetworkKind::UnorderedNonDuplicating,
-    NetworkKind::Ordered,
-    NetworkKind::LossyUnorderedNonDuplicating,
-    NetworkKind::LossyOrdered,
+/// The bug variants by name.
+const BUGS: [(&str, AbdBug); 2] = [
+    ("no-write-back", AbdBug::NoWriteBack),
+    ("no-write-records", AbdBug::NoWriteRecords),
 ];
 
-/// The catalog entry: `synod check abd`.
+/// The catalog entry: `synod check abd`, `synod run abd`.
 pub struct Abd;
 
 impl Protocol for Abd {
@@ -605,9 +865,18 @@ impl Protocol for Abd {
             source: "Attiya, Bar-Noy and Dolev, Sharing Memory Robustly (1995): the read's second phase; without it a regular, not atomic, register (Lamport 1986)",
             violates: "linearizable",
             needs: &[Need::Param("reads", 2)],
+        }, BugInfo {
+            name: "no-write-records",
+            summary: "replicas keep no record of their clients' writes: a write delivered again after it completed runs again, under a newer tag",
+            source: "at-most-once execution of retried requests (Birrell and Nelson, Implementing Remote Procedure Calls, 1984; Raft thesis 6.3): a network that duplicates, or a client that retries, re-runs a write",
+            violates: "linearizable",
+            needs: &[
+                Need::Network(NetworkKind::UnorderedDuplicating),
+                Need::Param("servers", 1),
+            ],
         }],
         symmetry: None,
-        networks: NETWORKS,
+        networks: ALL_NETWORKS,
         validate: crate::protocol::crashes_at_most_servers,
         pinned: &[
             Pinned {
@@ -625,7 +894,7 @@ impl Protocol for Abd {
             Pinned {
                 params: &[("crashes", 1)],
                 symmetry: false,
-                unique_states: 231_036,
+                unique_states: 231_236,
                 source: "tests/check_abd.rs",
             },
         ],
@@ -641,7 +910,136 @@ impl Protocol for Abd {
                 reads: s.count("reads"),
             },
             network: s.network,
-            bug: s.bug_of(&[("no-write-back", AbdBug::NoWriteBack)]),
+            bug: s.bug_of(&BUGS),
         })
+    }
+}
+
+impl Serve for Abd {
+    type Internal = AbdMsg;
+    type Server = AbdServer;
+    type Storage = AbdStorage;
+    const KEYS: KeySemantics = KeySemantics::Register;
+    const CAS: bool = false;
+
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> AbdServer {
+        AbdServer {
+            bug: s.bug_of(&BUGS),
+            ..AbdServer::new(index, servers)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(ts: u64, v: Value) -> Cell {
+        Cell {
+            tag: Tag { ts, writer: 0 },
+            value: Some(v),
+        }
+    }
+
+    fn wrote(client: u64, msg_id: MsgId) -> Wrote {
+        Wrote {
+            client,
+            msg_id,
+            cell: cell(msg_id, client),
+        }
+    }
+
+    #[test]
+    fn a_client_keeps_its_latest_write_and_the_oldest_client_goes_first() {
+        let mut w = Writes::default();
+        assert!(w.record(wrote(5, 10)));
+        assert!(!w.record(wrote(5, 10)), "the same request again");
+        assert!(!w.record(wrote(5, 9)), "an older request");
+        assert!(w.record(wrote(5, 11)));
+        assert_eq!(w.get(5).unwrap().msg_id, 11);
+        for c in 0..MAX_WRITERS as u64 - 1 {
+            assert!(w.record(wrote(100 + c, 1000 + c)));
+        }
+        assert_eq!(w.iter().count(), MAX_WRITERS);
+        // One more client: the record with the smallest msg_id (client 5's) is evicted.
+        assert!(w.record(wrote(99_999, 5000)));
+        assert_eq!(w.iter().count(), MAX_WRITERS);
+        assert!(w.get(5).is_none());
+        assert!(w.get(99_999).is_some());
+        let clients: Vec<u64> = w.iter().map(|x| x.client).collect();
+        assert!(clients.windows(2).all(|p| p[0] < p[1]), "sorted by client");
+    }
+
+    #[test]
+    fn storage_deltas_replay_to_the_same_value() {
+        let mut prev = AbdStorage::default();
+        let mut replayed = AbdStorage::default();
+        for step in 0..4000u64 {
+            let mut next = prev.clone();
+            *Arc::make_mut(&mut next.cells).entry_or_default(step % 7) = cell(step, step);
+            if step % 2 == 0 {
+                Arc::make_mut(&mut next.writes).record(wrote(step / 2, step));
+            }
+            let delta = next.delta(&prev).expect("cells are only assigned");
+            for e in delta {
+                replayed.apply(e);
+            }
+            assert_eq!(replayed, next, "step {step}");
+            prev = next;
+        }
+        assert!(
+            prev.writes.iter().count() == MAX_WRITERS,
+            "evictions were replayed too"
+        );
+    }
+
+    /// A server's replies to a write and a retry of it: the retry finishes the same write.
+    #[test]
+    fn a_retried_write_is_finished_not_run_again() {
+        let s = AbdServer::new(0, vec![Id::from(0)]);
+        let client = Id::from(7);
+        let mut state = Cow::Owned(s.on_start(Id::from(0), &None, &mut Out::new()));
+        let write = KvMsg::Write {
+            msg_id: 3,
+            key: 1,
+            value: 42,
+        };
+        let mut o = Out::new();
+        s.on_msg(Id::from(0), &mut state, client, write.clone(), &mut o);
+        let tag = state.store.cells.get(&1).unwrap().tag;
+        assert_eq!(tag.ts, 1);
+        // Another client's write, then the first request again.
+        let other = KvMsg::Write {
+            msg_id: 1,
+            key: 1,
+            value: 43,
+        };
+        s.on_msg(Id::from(0), &mut state, Id::from(8), other, &mut Out::new());
+        assert_eq!(state.store.cells.get(&1).unwrap().value, Some(43));
+        let mut o = Out::new();
+        s.on_msg(Id::from(0), &mut state, client, write, &mut o);
+        assert_eq!(
+            state.store.cells.get(&1).unwrap().value,
+            Some(43),
+            "the retry did not overwrite the later write"
+        );
+        let replies: Vec<_> = o
+            .into_iter()
+            .filter_map(|c| match c {
+                stateright::actor::Command::Send(dst, m) => Some((dst, m)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replies, vec![(client, KvMsg::WriteOk { in_reply_to: 3 })]);
+        // A stale request (older than the client's last write) gets no answer.
+        let stale = KvMsg::Write {
+            msg_id: 2,
+            key: 1,
+            value: 41,
+        };
+        let mut o = Out::new();
+        s.on_msg(Id::from(0), &mut state, client, stale, &mut o);
+        assert_eq!(o.into_iter().count(), 0);
+        assert_eq!(state.store.cells.get(&1).unwrap().value, Some(43));
     }
 }

@@ -358,6 +358,9 @@ pub trait Serve: Protocol {
     type Storage: Durable;
     /// What each key is, for the history checker.
     const KEYS: KeySemantics;
+    /// Whether the servers implement `cas` (otherwise they answer it with error 10, and `bench`
+    /// refuses `--cas`).
+    const CAS: bool = true;
 
     /// Server `index` of a cluster whose servers have the ids `servers` (addresses on the
     /// network). `settings` carries the parameters whose descriptor has a `run` default.

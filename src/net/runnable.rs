@@ -40,7 +40,7 @@ impl Runnable {
         Runnable {
             name: P::DESCRIPTOR.name,
             model,
-            cas: P::KEYS == KeySemantics::Register,
+            cas: P::KEYS == KeySemantics::Register && P::CAS,
             settings,
             leader: P::LEADER,
             launch: Arc::new(move |ctx: NodeContext| {
