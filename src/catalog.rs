@@ -23,6 +23,7 @@ use synod_models::checked::Checked;
 use synod_models::clocks::Clocks;
 use synod_models::multi_paxos::MultiPaxos;
 use synod_models::paxos::Paxos;
+use synod_models::primary_backup::PrimaryBackup;
 use synod_models::protocol::{
     Descriptor, Need, Param, Protocol, Refine, Serve, Settings, StateBounds,
 };
@@ -43,7 +44,8 @@ pub fn catalog() -> &'static [Entry] {
             register::<SingleCopyKv>().serves().into(),
             register::<TwoPhaseCommit>().refines().into(),
             register::<Clocks>().into(),
-            register::<Abd>().into(),
+            register::<Abd>().serves().into(),
+            register::<PrimaryBackup>().into(),
             register::<TCommitSpec>().into(),
             register::<TwoPhaseSpec>().into(),
             register::<ConsensusSpec>().into(),

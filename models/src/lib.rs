@@ -14,6 +14,7 @@ pub mod kv;
 pub mod liveness;
 pub mod multi_paxos;
 pub mod paxos;
+pub mod primary_backup;
 pub mod protocol;
 pub mod raft;
 pub mod single_copy_kv;
