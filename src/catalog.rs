@@ -21,6 +21,7 @@ use std::sync::LazyLock;
 use synod_models::abd::Abd;
 use synod_models::checked::Checked;
 use synod_models::clocks::Clocks;
+use synod_models::gossip::Gossip;
 use synod_models::multi_paxos::MultiPaxos;
 use synod_models::paxos::Paxos;
 use synod_models::primary_backup::PrimaryBackup;
@@ -46,6 +47,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<Clocks>().into(),
             register::<Abd>().serves().into(),
             register::<PrimaryBackup>().into(),
+            register::<Gossip>().into(),
             register::<TCommitSpec>().into(),
             register::<TwoPhaseSpec>().into(),
             register::<ConsensusSpec>().into(),

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod checked;
 pub mod clocks;
 pub mod durable;
+pub mod gossip;
 pub mod kv;
 pub mod liveness;
 pub mod multi_paxos;
