@@ -35,7 +35,10 @@
 //! coordinator that hears of its own request finishes that write (stores the recorded tag and
 //! value, like a read's write-back) rather than starting a new one; a request that hears of a
 //! later write of its client is a stale duplicate and is dropped unanswered. A completed write
-//! was recorded at a majority, so every later query meets the record.
+//! was recorded at a majority, so every later query meets the record. The records do not cover
+//! a retry at another server while the first attempt still runs: a first attempt whose query
+//! finished before any record existed stores a second tag after the retry was answered (the
+//! checker's clients never retry; `bench` with client retries finds it, README "abd").
 //!
 //! ABD emulates a read/write register: a compare-and-set needs consensus (Herlihy, "Wait-Free
 //! Synchronization", 1991), so `cas` is answered with error 10 (not supported).
