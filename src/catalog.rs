@@ -28,6 +28,7 @@ use synod_models::primary_backup::PrimaryBackup;
 use synod_models::protocol::{
     Descriptor, Need, Param, Protocol, Refine, Serve, Settings, StateBounds,
 };
+use synod_models::quorum_kv::QuorumKv;
 use synod_models::raft::Raft;
 use synod_models::single_copy_kv::SingleCopyKv;
 use synod_models::tla::{ConsensusSpec, PaxosSpec, TCommitSpec, TwoPhaseSpec, VotingSpec};
@@ -48,6 +49,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<Abd>().serves().into(),
             register::<PrimaryBackup>().into(),
             register::<Gossip>().into(),
+            register::<QuorumKv>().into(),
             register::<TCommitSpec>().into(),
             register::<TwoPhaseSpec>().into(),
             register::<ConsensusSpec>().into(),

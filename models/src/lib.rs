@@ -17,6 +17,7 @@ pub mod multi_paxos;
 pub mod paxos;
 pub mod primary_backup;
 pub mod protocol;
+pub mod quorum_kv;
 pub mod raft;
 pub mod single_copy_kv;
 pub mod system;
