@@ -801,11 +801,8 @@ pub fn model(cfg: AbdConfig) -> AbdModel {
             s.history.linearizable_cas()
         })
         .property(Expectation::Sometimes, "read sees a write", |_, s| {
-            s.history.clients.iter().any(|c| {
-                c.done
-                    .iter()
-                    .any(|d| matches!(d.ret, KvRet::ReadOk(Some(_))))
-            })
+            s.history
+                .some_return(|r| matches!(r, KvRet::ReadOk(Some(_))))
         })
         .property(
             Expectation::Sometimes,

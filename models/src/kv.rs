@@ -1171,6 +1171,14 @@ impl History {
             .get_or_init(|| self.linearizable_memo(Semantics::WriteOnce))
     }
 
+    /// Whether some client's completed operation returned what `seen` looks for (the
+    /// `sometimes` properties of the kv protocols: a read saw a value, a cas succeeded).
+    pub fn some_return(&self, seen: impl Fn(KvRet) -> bool) -> bool {
+        self.clients
+            .iter()
+            .any(|c| c.done.iter().any(|d| seen(d.ret)))
+    }
+
     /// Whether the history is linearizable against one [`CasRegister`] per key (lin-kv's read,
     /// write and cas), memoised like [`History::linearizable_wo`].
     pub fn linearizable_cas(&self) -> bool {

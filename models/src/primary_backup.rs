@@ -804,11 +804,8 @@ pub fn model(cfg: PbConfig) -> PbModel {
             })
         })
         .property(Expectation::Sometimes, "read sees a write", |_, s| {
-            s.history.clients.iter().any(|c| {
-                c.done
-                    .iter()
-                    .any(|d| matches!(d.ret, KvRet::ReadOk(Some(_))))
-            })
+            s.history
+                .some_return(|r| matches!(r, KvRet::ReadOk(Some(_))))
         })
         .record_msg_out(record_invocations)
         .record_msg_in(record_returns);

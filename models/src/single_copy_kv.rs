@@ -401,11 +401,7 @@ fn linearizable(_: &Inner, state: &SingleCopySystem) -> bool {
 
 /// Whether some client completed an operation with outcome `ret` (by kind).
 fn some_client_saw(state: &SingleCopySystem, seen: impl Fn(KvRet) -> bool) -> bool {
-    state
-        .history
-        .clients
-        .iter()
-        .any(|c| c.done.iter().any(|d| seen(d.ret)))
+    state.history.some_return(seen)
 }
 
 fn read_sees_a_write(_: &Inner, state: &SingleCopySystem) -> bool {
