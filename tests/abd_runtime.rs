@@ -101,26 +101,37 @@ fn loss_duplication_and_delay_keep_the_history_linearizable() {
     assert!(r["load"]["ops_ok"].as_u64().unwrap() > 200, "{r}");
 }
 
-/// Without the write-back, a read that saw a write on one replica is followed by a read from a
-/// majority that has not: the history checker reports it, with the failing key.
+/// Without the write-back, a read that saw a write at its coordinator (the write's stores to the
+/// others lost) is followed by a read from a majority that has not it: the history checker
+/// reports it, with the failing key. Detection on sockets depends on timing, so up to three
+/// seeded runs; each finds it in most runs (4 of 5 measured).
 #[test]
 fn the_read_without_write_back_is_caught_on_sockets() {
-    let (code, r) = bench(&[
-        "--bug",
-        "no-write-back",
-        "--clients",
-        "16",
-        "--duration",
-        "2",
-        "--keys",
-        "20",
-        "--delay-ms",
-        "2",
-        "--jitter-ms",
-        "2",
-        "--seed",
-        "1",
-    ]);
-    assert_eq!(code, Some(1), "{r}");
-    assert_eq!(r["lincheck"]["verdict"], "not linearizable", "{r}");
+    let mut seen = Vec::new();
+    for seed in ["1", "2", "3"] {
+        let (code, r) = bench(&[
+            "--bug",
+            "no-write-back",
+            "--clients",
+            "16",
+            "--duration",
+            "2",
+            "--keys",
+            "20",
+            "--loss",
+            "0.2",
+            "--retries",
+            "0",
+            "--timeout-ms",
+            "50",
+            "--seed",
+            seed,
+        ]);
+        if r["lincheck"]["verdict"] == "not linearizable" {
+            assert_eq!(code, Some(1), "{r}");
+            return;
+        }
+        seen.push(r["lincheck"]["verdict"].clone());
+    }
+    panic!("the inversion was not caught in three runs: {seen:?}");
 }

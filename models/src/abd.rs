@@ -37,8 +37,8 @@
 //! later write of its client is a stale duplicate and is dropped unanswered. A completed write
 //! was recorded at a majority, so every later query meets the record. The records do not cover
 //! a retry at another server while the first attempt still runs: a first attempt whose query
-//! finished before any record existed stores a second tag after the retry was answered (the
-//! checker's clients never retry; `bench` with client retries finds it, README "abd").
+//! finished before any record existed can store a second tag after the retry was answered (the
+//! checker's clients never retry; README "abd").
 //!
 //! ABD emulates a read/write register: a compare-and-set needs consensus (Herlihy, "Wait-Free
 //! Synchronization", 1991), so `cas` is answered with error 10 (not supported).
@@ -83,16 +83,18 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-/// A value's tag: the writer's timestamp, ties broken by the writer's index.
+/// A value's tag: the write's timestamp, ties broken by the writing client's id. The writer is
+/// the client, not the coordinator: two concurrent writes coordinated by one server can pick the
+/// same timestamp, and must still get distinct tags.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Tag {
     pub ts: u64,
-    pub writer: u8,
+    pub writer: u64,
 }
 
 impl fmt::Debug for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "({},s{})", self.ts, self.writer)
+        write!(f, "({},c{})", self.ts, self.writer)
     }
 }
 
@@ -498,7 +500,7 @@ impl AbdServer {
                     (OpKind::Write(value), None) => Cell {
                         tag: Tag {
                             ts: best.tag.ts + 1,
-                            writer: self.index as u8,
+                            writer: op.id.client,
                         },
                         value: Some(value),
                     },
