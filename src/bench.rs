@@ -27,6 +27,7 @@
 
 use crate::catalog;
 use crate::client::{self, EchoServer, HistoryFormat, LoadConfig, LoadReport, Wire};
+use crate::lincheck::stale::{staleness, Staleness};
 use crate::lincheck::{self, CheckReport, Verdict};
 use crate::net::cluster::ClusterReport;
 use crate::net::record::{self, Recorder, Written};
@@ -133,6 +134,8 @@ pub struct BenchReport {
     /// The local cluster's node counters; `None` for an existing cluster.
     pub cluster: Option<ClusterReport>,
     pub lincheck: Option<CheckReport>,
+    /// How stale the reads were (register stores with a recorded history).
+    pub staleness: Option<Staleness>,
     pub baselines: Vec<Baseline>,
     /// Where the history was written, if asked.
     pub history_out: Option<HistoryOut>,
@@ -206,6 +209,7 @@ fn finish(
     Option<CheckReport>,
     Option<HistoryOut>,
     Option<Vec<lincheck::Op>>,
+    Option<Staleness>,
 ) {
     let history = report.history.take();
     let out = history_out.map(|path| HistoryOut {
@@ -226,7 +230,11 @@ fn finish(
         Some(ops) if check => Some(lincheck::check(ops, model, budget)),
         _ => None,
     };
-    (lincheck, out, history)
+    let staleness = match &history {
+        Some(ops) if model == lincheck::Model::Register => Some(staleness(ops)),
+        _ => None,
+    };
+    (lincheck, out, history, staleness)
 }
 
 /// After a recorded run: writes the recording with the history and the verdict.
@@ -278,7 +286,7 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
     load.validate().map_err(|e| e.to_string())?;
     history_writable(cfg.history_out.as_deref())?;
     let mut report = client::run(&load).map_err(|e| e.to_string())?;
-    let (lincheck, history_out, history) = finish(
+    let (lincheck, history_out, history, staleness) = finish(
         &mut report,
         cfg.check,
         cfg.model,
@@ -311,6 +319,7 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
         load: report,
         cluster: None,
         lincheck,
+        staleness,
         baselines: Vec::new(),
         history_out,
         record,
@@ -339,7 +348,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         &cfg.crashes,
         &cfg.restarts,
     )?;
-    let (lincheck, history_out, history) = finish(
+    let (lincheck, history_out, history, staleness) = finish(
         &mut report,
         cfg.check,
         cfg.protocol.model,
@@ -433,6 +442,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         load: report,
         cluster: Some(cluster),
         lincheck,
+        staleness,
         baselines,
         history_out,
         record,
@@ -567,6 +577,9 @@ impl BenchReport {
             None => out.push_str("Linearizability: not checked\n"),
             Some(c) => out.push_str(&lincheck_text(c, self.model)),
         }
+        if let Some(s) = &self.staleness {
+            out.push_str(&staleness_text(s));
+        }
         if let Some(h) = &self.history_out {
             match &h.written {
                 Ok(ops) => out.push_str(&format!(
@@ -676,6 +689,14 @@ impl BenchReport {
             "load": self.load.to_json(),
             "cluster": self.cluster.as_ref().map(|c| serde_json::to_value(c).expect("counters serialise")),
             "lincheck": self.lincheck.as_ref().map(|c| lincheck_json(c, self.model)),
+            "staleness": self.staleness.as_ref().map(|s| serde_json::json!({
+                "reads": s.reads,
+                "unjudged": s.unjudged,
+                "stale": s.stale,
+                "staleness_us_p50": s.quantile_us(0.5),
+                "staleness_us_p99": s.quantile_us(0.99),
+                "staleness_us_max": s.max_us(),
+            })),
             "baselines": baselines,
             "history_out": history_out,
             "record": match &self.record {
@@ -685,6 +706,33 @@ impl BenchReport {
             },
         })
     }
+}
+
+/// `Staleness: 12 of 6,000 reads (0.20%) returned a value overwritten before they began, ...`
+fn staleness_text(s: &Staleness) -> String {
+    use crate::util::thousands;
+    let unjudged = if s.unjudged > 0 {
+        format!(" ({} more could not be judged)", thousands(s.unjudged))
+    } else {
+        String::new()
+    };
+    if s.stale == 0 {
+        return format!(
+            "Staleness: none of {} reads returned a value overwritten before it began{unjudged}\n",
+            thousands(s.reads)
+        );
+    }
+    let ms = |us: Option<u64>| us.map_or("-".into(), |us| format!("{:.1}", us as f64 / 1000.0));
+    format!(
+        "Staleness: {} of {} reads ({:.2}%) returned a value overwritten before they began{unjudged}; \
+         the newer value had been acknowledged for p50 {} ms, p99 {} ms, max {} ms\n",
+        thousands(s.stale),
+        thousands(s.reads),
+        100.0 * s.stale as f64 / s.reads.max(1) as f64,
+        ms(s.quantile_us(0.5)),
+        ms(s.quantile_us(0.99)),
+        ms(s.max_us()),
+    )
 }
 
 fn lincheck_text(c: &CheckReport, model: lincheck::Model) -> String {

@@ -49,7 +49,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<Abd>().serves().into(),
             register::<PrimaryBackup>().into(),
             register::<Gossip>().into(),
-            register::<QuorumKv>().into(),
+            register::<QuorumKv>().serves().into(),
             register::<TCommitSpec>().into(),
             register::<TwoPhaseSpec>().into(),
             register::<ConsensusSpec>().into(),

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod client;
 pub mod lincheck;
 pub mod net;
+pub mod order_stats;
 pub mod serve;
+pub mod sweep;
 pub mod ui;
 pub mod util;

@@ -225,6 +225,7 @@ pub fn counters_text(report: &ClusterReport) -> String {
             .counters
             .named()
             .into_iter()
+            .chain(n.protocol.iter().map(|(k, v)| (*k, *v)))
             .filter(|(_, v)| *v > 0)
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
@@ -250,6 +251,14 @@ pub fn counters_text(report: &ClusterReport) -> String {
             "  at {:.2} s node {} {}\n",
             e.at_secs, e.node, e.what
         ));
+    }
+    if !report.protocol.is_empty() {
+        let all: Vec<String> = report
+            .protocol
+            .iter()
+            .map(|(name, v)| format!("{name} {}", crate::util::thousands(*v)))
+            .collect();
+        out.push_str(&format!("  all nodes: {}\n", all.join(", ")));
     }
     out
 }
@@ -301,7 +310,11 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
         eprintln!("error: --peers lists {d} twice");
         return ExitCode::from(2);
     }
-    if let Err(e) = cfg.faults.validate(cfg.peers.len()) {
+    if let Err(e) = cfg
+        .faults
+        .validate(cfg.peers.len())
+        .and_then(|()| (cfg.protocol.fits)(&cfg.protocol.settings, cfg.peers.len()))
+    {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
@@ -356,19 +369,23 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
     let leading_term = (!thread.is_finished() && term > 0).then(|| term - 1);
     stop.store(true, Ordering::SeqCst);
     let result = thread.join();
+    let values = counters.values();
+    let tallies = cfg.protocol.tallies;
     let report = ClusterReport {
         nodes: vec![net::cluster::NodeReport {
             node: index,
             addr: cfg.listen.to_string(),
-            counters: counters.values(),
+            counters: values,
             error: match &result {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some("the node's thread panicked".into()),
             },
             leading_term,
+            protocol: tallies.iter().copied().zip(values.protocol).collect(),
         }],
-        total: counters.values(),
+        protocol: tallies.iter().copied().zip(values.protocol).collect(),
+        total: values,
         events: Vec::new(),
     };
     print!("{}", counters_text(&report));

@@ -395,6 +395,9 @@ pub struct AbdServer {
     pub index: usize,
     pub servers: Vec<Id>,
     pub bug: Option<AbdBug>,
+    /// Each phase waits for every server rather than a majority (`--quorum all`): no faster,
+    /// never safer, and stalled by one slow or crashed server; it is there to be measured.
+    pub all: bool,
 }
 
 impl AbdServer {
@@ -403,11 +406,18 @@ impl AbdServer {
             index,
             servers,
             bug: None,
+            all: false,
         }
     }
 
+    /// The replies (its own included) a phase waits for: a majority, or every server.
     fn majority(&self) -> u32 {
-        self.servers.len() as u32 / 2 + 1
+        let n = self.servers.len() as u32;
+        if self.all {
+            n
+        } else {
+            n / 2 + 1
+        }
     }
 
     fn me(&self) -> u64 {
@@ -739,6 +749,8 @@ pub struct AbdConfig {
     pub script: Script,
     pub network: NetworkKind,
     pub bug: Option<AbdBug>,
+    /// Phases wait for every server (`--quorum all`).
+    pub all: bool,
 }
 
 impl KvConfig for AbdConfig {
@@ -785,6 +797,7 @@ pub fn model(cfg: AbdConfig) -> AbdModel {
         .actors((0..cfg.servers).map(|index| {
             KvActor::Server(AbdServer {
                 bug: cfg.bug,
+                all: cfg.all,
                 ..AbdServer::new(index, servers.clone())
             })
         }))
@@ -855,6 +868,15 @@ impl Protocol for Abd {
                 1,
                 2,
             ),
+            Param {
+                name: "quorum",
+                help: "what each phase waits for: a majority of the servers (0), or all of them (1; a crashed server then stalls every operation)",
+                default: 0,
+                min: 0,
+                max: 1,
+                run: Some(0),
+                names: &[("majority", 0), ("all", 1)],
+            },
         ],
         properties: &[
             always("linearizable"),
@@ -913,6 +935,7 @@ impl Protocol for Abd {
             },
             network: s.network,
             bug: s.bug_of(&BUGS),
+            all: s.flag("quorum"),
         })
     }
 }
@@ -923,10 +946,13 @@ impl Serve for Abd {
     type Storage = AbdStorage;
     const KEYS: KeySemantics = KeySemantics::Register;
     const CAS: bool = false;
+    /// A query, then a store.
+    const QUORUM_ROUND_TRIPS: u32 = 2;
 
     fn server(s: &Settings, index: usize, servers: Vec<Id>) -> AbdServer {
         AbdServer {
             bug: s.bug_of(&BUGS),
+            all: s.flag("quorum"),
             ..AbdServer::new(index, servers)
         }
     }

@@ -2221,6 +2221,7 @@ impl Protocol for MultiPaxos {
                 min: 1,
                 max: 4096,
                 run: Some(256),
+                names: &[],
             },
             Param {
                 name: "inflight",
@@ -2229,6 +2230,7 @@ impl Protocol for MultiPaxos {
                 min: 1,
                 max: 64,
                 run: Some(2),
+                names: &[],
             },
             Param {
                 name: "snapshot",
@@ -2237,6 +2239,7 @@ impl Protocol for MultiPaxos {
                 min: 0,
                 max: 1_000_000,
                 run: Some(1_000),
+                names: &[],
             },
             Param {
                 name: "parallel-accept",
@@ -2245,6 +2248,7 @@ impl Protocol for MultiPaxos {
                 min: 0,
                 max: 1,
                 run: Some(1),
+                names: &[],
             },
         ],
         properties: &[

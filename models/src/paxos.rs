@@ -1662,6 +1662,7 @@ impl Protocol for Paxos {
                 min: 0,
                 max: 1,
                 run: Some(1),
+                names: &[],
             },
             Param {
                 name: "retry-timer",
@@ -1670,6 +1671,7 @@ impl Protocol for Paxos {
                 min: 0,
                 max: 3,
                 run: Some(1),
+                names: &[],
             },
             Param::model(
                 "liveness",
@@ -1685,6 +1687,7 @@ impl Protocol for Paxos {
                 min: 0,
                 max: 1_000_000,
                 run: Some(1024),
+                names: &[],
             },
         ],
         properties: &[

@@ -840,6 +840,7 @@ impl Protocol for PrimaryBackup {
                 min: 0,
                 max: 1,
                 run: Some(1),
+                names: &[],
             },
             Param {
                 name: "fencing",
@@ -848,6 +849,7 @@ impl Protocol for PrimaryBackup {
                 min: 0,
                 max: 1,
                 run: Some(1),
+                names: &[],
             },
             Param::model("failovers", "how many times the primary may change", 1, 0, 2),
             Param::model("reads", "reads after each client's write", 1, 1, 2),

@@ -36,9 +36,29 @@ pub struct Param {
     /// `bench`), with its default there; `None` for a parameter of the checked environment only
     /// (how many clients, crashes, what the clients do), which those commands reject.
     pub run: Option<u64>,
+    /// Words the command line accepts for values (`--quorum all` for 1); empty for none.
+    pub names: &'static [(&'static str, u64)],
 }
 
 impl Param {
+    /// `value` as the command line gives it: a number, or one of the parameter's names.
+    pub fn parse(&self, value: &str) -> Result<u64, String> {
+        if let Some((_, v)) = self.names.iter().find(|(n, _)| *n == value) {
+            return Ok(*v);
+        }
+        value.parse().map_err(|_| {
+            let words: Vec<&str> = self.names.iter().map(|(n, _)| *n).collect();
+            if words.is_empty() {
+                format!("'{value}' is not a number")
+            } else {
+                format!(
+                    "'{value}' is neither a number nor one of {}",
+                    words.join(", ")
+                )
+            }
+        })
+    }
+
     /// A parameter of the checked model only.
     pub const fn model(
         name: &'static str,
@@ -54,6 +74,7 @@ impl Param {
             min,
             max,
             run: None,
+            names: &[],
         }
     }
 }
@@ -348,6 +369,9 @@ pub enum KeySemantics {
     WriteOnce,
 }
 
+/// How many counts a protocol's servers may report ([`Serve::TALLIES`]).
+pub const MAX_TALLIES: usize = 4;
+
 /// A protocol whose servers serve `lin-kv` clients on real sockets (`run`, `node`, `bench`).
 pub trait Serve: Protocol {
     /// The node-to-node messages.
@@ -368,6 +392,28 @@ pub trait Serve: Protocol {
 
     /// Whether the protocol has a leader (`--crash leader@SECS` needs one).
     const LEADER: bool = false;
+
+    /// The node-to-node round trips one client operation waits for in sequence, each for a
+    /// quorum of replies, when the protocol has a `quorum` parameter (`majority` or `all`):
+    /// `bench --sweep-nodes` predicts latency from it. 0 (the default): no quorum sweep.
+    const QUORUM_ROUND_TRIPS: u32 = 0;
+
+    /// Whether `settings` make sense on a cluster of `nodes` servers (a quorum no larger than
+    /// the cluster); the message names the flags. Any size by default.
+    fn fits(_settings: &Settings, _nodes: usize) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Names of counts a server keeps in its state for the run's report (`reads with
+    /// siblings`), at most [`MAX_TALLIES`]. A server counts only when it runs on the network
+    /// (the checked model's states must not differ by a counter). None by default.
+    const TALLIES: &'static [&'static str] = &[];
+
+    /// The values of [`Self::TALLIES`] in `state`, in order, since the server started (a
+    /// restart starts from zero; the report adds up the incarnations).
+    fn tallies(_state: &<Self::Server as Actor>::State) -> [u64; MAX_TALLIES] {
+        [0; MAX_TALLIES]
+    }
 
     /// The term in which this server state leads, if it does.
     fn leading(_state: &<Self::Server as Actor>::State) -> Option<u64> {

@@ -41,7 +41,10 @@ use crate::kv::{
     record_invocations, record_returns, ErrorCode, History, Key, KeyMap, KvActor, KvClient,
     KvConfig, KvMsg, KvRet, KvState, MsgId, Step, Value,
 };
-use crate::protocol::{always, sometimes, Descriptor, Param, Pinned, Protocol, Settings};
+use crate::protocol::{
+    always, sometimes, Descriptor, KeySemantics, Param, Pinned, Protocol, Serve, Settings,
+    MAX_TALLIES,
+};
 use crate::system::System;
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
@@ -168,11 +171,42 @@ impl QOp {
 pub struct QuorumState {
     pub store: Arc<KeyMap<Siblings>>,
     pub ops: Vec<QOp>,
-    /// Ghost: per answered read, its client, `msg_id` and the siblings it returned.
+    /// Ghost (checked model only): per answered read, its client, `msg_id` and the siblings it
+    /// returned.
     pub answered: Vec<(OpId, Siblings)>,
-    /// Ghost: every version this server created for a write.
+    /// Ghost (checked model only): every version this server created for a write.
     pub created: Vec<Version>,
+    /// On the network only (where the ghost records would grow without bound): counts for the
+    /// run's report.
+    pub tally: Tally,
 }
+
+/// What a server on the network counts ([`Serve::TALLIES`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tally {
+    /// Reads this server coordinated to the end.
+    pub reads: u64,
+    /// Of those, the reads whose replies held two or more concurrent versions.
+    pub sibling_reads: u64,
+    /// Read-repair `Put`s sent to replicas that answered with less.
+    pub repairs: u64,
+}
+
+/// The rule a read answers by when it finds siblings: the version whose clock counts the most
+/// writes (the sum of its entries; it has seen the most history), ties to the larger value. A
+/// `lin-kv` read returns one value, and every coordinator must pick the same one.
+pub fn newest(sibs: &[Version]) -> Option<&Version> {
+    sibs.iter().max_by_key(|v| {
+        (
+            v.clock.entries().iter().map(|&e| u64::from(e)).sum::<u64>(),
+            v.value,
+        )
+    })
+}
+
+/// How many operations a server coordinates at once; past it, the oldest is dropped
+/// unanswered, as a crash would drop it (its client times out).
+pub const MAX_OPS: usize = 4096;
 
 impl fmt::Debug for QuorumState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -192,6 +226,8 @@ pub struct QuorumServer {
     pub r: usize,
     pub w: usize,
     pub read_repair: bool,
+    /// Keep the ghost records the checked properties read (the model), or count (the network).
+    pub ghost: bool,
 }
 
 impl QuorumServer {
@@ -208,12 +244,29 @@ impl QuorumServer {
         state.store.get(&key).cloned().unwrap_or_default()
     }
 
-    fn keep(state: &mut QuorumState, key: Key, sibs: &[Version]) -> bool {
+    /// Merges `sibs` into what the replica holds for `key`, and saves the store if it changed.
+    fn keep(state: &mut QuorumState, key: Key, sibs: &[Version], o: &mut Out<Self>) -> bool {
         let mut mine = Self::local(state, key);
         if !merge(&mut mine, sibs) {
             return false;
         }
         *Arc::make_mut(&mut state.store).entry_or_default(key) = mine;
+        o.save(state.store.clone());
+        true
+    }
+
+    /// Starts coordinating operation `op` of a client, unless it is a duplicate of one in
+    /// progress or older than the client's latest here (a client has one request outstanding:
+    /// a newer one means it gave up on the older). Whether to go on.
+    fn admit(state: &mut QuorumState, id: OpId) -> bool {
+        let mine = |o: &QOp| o.id().0 == id.0;
+        if state.ops.iter().any(|o| mine(o) && o.id().1 >= id.1) {
+            return false;
+        }
+        state.ops.retain(|o| !mine(o));
+        if state.ops.len() >= MAX_OPS {
+            state.ops.remove(0); // the oldest: operations are appended as they start
+        }
         true
     }
 
@@ -237,23 +290,31 @@ impl QuorumServer {
                 for (_, s) in &replies {
                     merge(&mut merged, s);
                 }
-                let reply = match merged.iter().map(|v| v.value).max() {
-                    Some(value) => KvMsg::ReadOk {
+                let reply = match newest(&merged) {
+                    Some(v) => KvMsg::ReadOk {
                         in_reply_to: id.1,
-                        value,
+                        value: v.value,
                     },
                     None => KvMsg::error(id.1, ErrorCode::KeyDoesNotExist),
                 };
                 o.send(client(id), reply);
-                state.answered.push((id, merged.clone()));
+                if self.ghost {
+                    state.answered.push((id, merged.clone()));
+                } else {
+                    state.tally.reads += 1;
+                    state.tally.sibling_reads += u64::from(merged.len() >= 2);
+                }
                 if self.read_repair {
                     for (server, sibs) in &replies {
                         if *sibs == merged {
                             continue;
                         }
                         if *server as usize == self.index {
-                            Self::keep(state, key, &merged);
+                            Self::keep(state, key, &merged, o);
                         } else {
+                            if !self.ghost {
+                                state.tally.repairs += 1;
+                            }
                             let put = QuorumMsg::Put {
                                 op: id,
                                 key,
@@ -275,18 +336,24 @@ impl Actor for QuorumServer {
     type State = QuorumState;
     type Timer = ();
     type Random = ();
-    type Storage = ();
+    type Storage = Arc<KeyMap<Siblings>>;
 
     fn name(&self) -> String {
         format!("server {}", self.index)
     }
 
-    fn on_start(&self, _id: Id, _storage: &Option<()>, _o: &mut Out<Self>) -> QuorumState {
+    fn on_start(
+        &self,
+        _id: Id,
+        storage: &Option<Arc<KeyMap<Siblings>>>,
+        _o: &mut Out<Self>,
+    ) -> QuorumState {
         QuorumState {
-            store: Arc::default(),
+            store: storage.clone().unwrap_or_default(),
             ops: Vec::new(),
             answered: Vec::new(),
             created: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -302,15 +369,20 @@ impl Actor for QuorumServer {
         match msg {
             KvMsg::Write { msg_id, key, value } => {
                 let s = state.to_mut();
+                let id = (client, msg_id);
+                if !Self::admit(s, id) {
+                    return;
+                }
                 let mut clock = VectorClock::new(self.servers.len());
                 for v in Self::local(s, key) {
                     clock.merge(&v.clock);
                 }
                 clock.increment(self.index);
                 let version = Version { clock, value };
-                Self::keep(s, key, std::slice::from_ref(&version));
-                s.created.push(version.clone());
-                let id = (client, msg_id);
+                Self::keep(s, key, std::slice::from_ref(&version), o);
+                if self.ghost {
+                    s.created.push(version.clone());
+                }
                 s.ops.push(QOp::Put {
                     id,
                     heard: 1 << self.index,
@@ -330,6 +402,9 @@ impl Actor for QuorumServer {
             KvMsg::Read { msg_id, key } => {
                 let s = state.to_mut();
                 let id = (client, msg_id);
+                if !Self::admit(s, id) {
+                    return;
+                }
                 s.ops.push(QOp::Get {
                     id,
                     key,
@@ -351,7 +426,7 @@ impl Actor for QuorumServer {
             KvMsg::Internal(QuorumMsg::Put { op, key, sibs, ack }) => {
                 let mut mine = Self::local(state, key);
                 if merge(&mut mine, &sibs) {
-                    Self::keep(state.to_mut(), key, &sibs);
+                    Self::keep(state.to_mut(), key, &sibs, o);
                 }
                 if ack {
                     o.send(src, KvMsg::Internal(QuorumMsg::PutAck { op }));
@@ -494,6 +569,7 @@ pub fn model(cfg: QuorumConfig) -> QuorumModel {
                 r: cfg.r,
                 w: cfg.w,
                 read_repair: cfg.read_repair,
+                ghost: true,
             })
         }))
         .actors((0..cfg.clients).map(|index| {
@@ -560,11 +636,20 @@ impl Protocol for QuorumKv {
         summary: "Dynamo-style N/R/W quorums with vector clocks, siblings and read repair (DeCandia et al., 2007)",
         params: &[
             Param::model("replicas", "replicas (N), each a coordinator too", 3, 1, 5),
-            Param::model("r", "replies a read waits for (R), its own included", 2, 1, 5),
-            Param::model("w", "acknowledgements a write waits for (W), its own included", 2, 1, 5),
+            Param {
+                run: Some(2),
+                ..Param::model("r", "replies a read waits for (R), its own included", 2, 1, 9)
+            },
+            Param {
+                run: Some(2),
+                ..Param::model("w", "acknowledgements a write waits for (W), its own included", 2, 1, 9)
+            },
             Param::model("clients", "clients; client i writes i+1, then reads", 2, 1, 3),
             Param::model("reads", "reads after each client's write", 2, 1, 2),
-            Param::model("read-repair", "1: a read sends the merged versions to replicas that answered with less", 1, 0, 1),
+            Param {
+                run: Some(1),
+                ..Param::model("read-repair", "1: a read sends the merged versions to replicas that answered with less", 1, 0, 1)
+            },
         ],
         properties: &[
             always("read your quorum"),
@@ -603,5 +688,44 @@ impl Protocol for QuorumKv {
             read_repair: s.flag("read-repair"),
             network: s.network,
         })
+    }
+}
+
+/// On sockets: `synod run quorum-kv --r R --w W` on `--nodes N` servers. The servers are the
+/// checked actors without their ghost records; a read with siblings answers with [`newest`].
+impl Serve for QuorumKv {
+    type Internal = QuorumMsg;
+    type Server = QuorumServer;
+    type Storage = Arc<KeyMap<Siblings>>;
+    const KEYS: KeySemantics = KeySemantics::Register;
+    const CAS: bool = false;
+    const TALLIES: &'static [&'static str] = &["reads", "sibling_reads", "read_repairs"];
+
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> QuorumServer {
+        QuorumServer {
+            index,
+            servers,
+            r: s.count("r"),
+            w: s.count("w"),
+            read_repair: s.flag("read-repair"),
+            ghost: false,
+        }
+    }
+
+    fn fits(s: &Settings, nodes: usize) -> Result<(), String> {
+        for q in ["r", "w"] {
+            if s.count(q) > nodes {
+                return Err(format!(
+                    "--{q} {} exceeds --nodes {nodes}: a quorum is some of the replicas",
+                    s.get(q)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn tallies(state: &QuorumState) -> [u64; MAX_TALLIES] {
+        let t = state.tally;
+        [t.reads, t.sibling_reads, t.repairs, 0]
     }
 }

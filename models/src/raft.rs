@@ -2430,6 +2430,7 @@ impl Protocol for Raft {
                 min: 0,
                 max: 1,
                 run: Some(1),
+                names: &[],
             },
             Param {
                 name: "check-quorum",
@@ -2438,6 +2439,7 @@ impl Protocol for Raft {
                 min: 0,
                 max: 1,
                 run: Some(1),
+                names: &[],
             },
             Param {
                 name: "batch",
@@ -2446,6 +2448,7 @@ impl Protocol for Raft {
                 min: 1,
                 max: 4096,
                 run: Some(256),
+                names: &[],
             },
             Param {
                 name: "inflight",
@@ -2454,6 +2457,7 @@ impl Protocol for Raft {
                 min: 1,
                 max: 64,
                 run: Some(2),
+                names: &[],
             },
             Param {
                 name: "snapshot",
@@ -2462,6 +2466,7 @@ impl Protocol for Raft {
                 min: 0,
                 max: 1_000_000,
                 run: Some(100_000),
+                names: &[],
             },
             Param {
                 name: "parallel-append",
@@ -2470,6 +2475,7 @@ impl Protocol for Raft {
                 min: 0,
                 max: 1,
                 run: Some(1),
+                names: &[],
             },
         ],
         properties: &[

@@ -32,13 +32,19 @@ pub(super) fn protocol_command(e: &Entry, mode: Mode, command: &str) -> Command 
             Mode::Check => p.default,
             Mode::Run => p.run.unwrap_or(p.default),
         };
+        let words: Vec<String> = p.names.iter().map(|(n, v)| format!("{n} = {v}")).collect();
+        let words = if words.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", words.join(", "))
+        };
         c = c.arg(
             Arg::new(param_id(p.name))
                 .long(p.name)
                 .value_name("N")
-                .value_parser(value_parser!(u64))
+                .value_parser(move |v: &str| p.parse(v))
                 .help(format!(
-                    "{} [default: {default}; {}..={}]",
+                    "{} [default: {default}; {}..={}{words}]",
                     p.help, p.min, p.max
                 )),
         );
@@ -697,6 +703,21 @@ pub(super) fn bench_command() -> Command {
                 .value_delimiter(',')
                 .default_missing_value("spawn,single-copy-kv,echo")
                 .help("Also measure, in this invocation, baselines by name: a runnable protocol (on as many nodes; single-copy-kv on one), spawn (this protocol under stateright::actor::spawn) or echo (a bare UDP echo loop); alone: spawn,single-copy-kv,echo. Prints each one's ratio"),
+        ))
+        .arg(global(
+            Arg::new("sweep-nodes")
+                .long("sweep-nodes")
+                .value_name("N,...")
+                .value_parser(value_parser!(usize))
+                .value_delimiter(',')
+                .help("Instead of one run: run the protocol on each of these cluster sizes with --quorum majority and with --quorum all, and print mean latency against N next to its prediction from normal order statistics (use with --delay-ms and --jitter-ms; protocols with a --quorum parameter)"),
+        ))
+        .arg(global(
+            Arg::new("plot")
+                .long("plot")
+                .value_name("FILE.svg")
+                .value_parser(value_parser!(PathBuf))
+                .help("With --sweep-nodes: also draw latency against N (measured and predicted) to this SVG file"),
         ))
         .arg(global(format_arg()));
     let c = record_args(crash_args(fault_args(c)));

@@ -192,6 +192,9 @@ pub(super) fn bench(m: &ArgMatches) -> ExitCode {
                     .join(", ")
             ))
         }
+        (Some((entry, _)), None) if m.contains_id("sweep-nodes") => {
+            return bench_sweep(entry, m)
+        }
         (Some((entry, _)), None) => bench_cluster(entry, m),
         (protocol, Some(targets)) => bench_targets(protocol.map(|(e, _)| e), targets, m),
     };
@@ -265,7 +268,71 @@ fn check_budget(m: &ArgMatches) -> Result<Duration, String> {
     )
 }
 
+/// `bench PROTOCOL --sweep-nodes N,...`: the same bench on each cluster size and quorum.
+fn bench_sweep(entry: &Entry, m: &ArgMatches) -> ExitCode {
+    if given(m, &param_id("quorum")) {
+        return usage_error(
+            "--quorum does not apply with --sweep-nodes: the sweep runs both majority and all",
+        );
+    }
+    for flag in [
+        "nodes",
+        "compare",
+        "history-out",
+        "record",
+        "crash",
+        "restart",
+        "partition",
+    ] {
+        if given(m, flag) {
+            return usage_error(format!(
+                "--{flag} does not apply with --sweep-nodes (the sweep sets the cluster size and the quorum of each run, and runs no baselines, recordings or node schedules)"
+            ));
+        }
+    }
+    let plot = m.get_one::<PathBuf>("plot").cloned();
+    if let Some(Err(e)) = plot.as_deref().map(crate::sweep::plot_path_ok) {
+        return usage_error(e);
+    }
+    let base = match bench_config(entry, m) {
+        Ok(b) => b,
+        Err(e) => return usage_error(e),
+    };
+    let cfg = crate::sweep::SweepConfig {
+        base,
+        nodes: m
+            .get_many::<usize>("sweep-nodes")
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect(),
+        plot,
+    };
+    match crate::sweep::sweep(&cfg) {
+        Ok(report) => {
+            if m.get_one::<String>("format").map(String::as_str) == Some("json") {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json()).expect("a report serialises")
+                );
+            } else {
+                print!("{}", report.to_text());
+            }
+            ExitCode::from(report.exit_code())
+        }
+        Err(e) => usage_error(e),
+    }
+}
+
 fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchReport, String> {
+    if given(m, "plot") {
+        return Err("--plot draws the figure of --sweep-nodes; add --sweep-nodes N,...".into());
+    }
+    let cfg = bench_config(entry, m)?;
+    crate::bench::bench(&cfg)
+}
+
+fn bench_config(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchConfig, String> {
     if given(m, "store") {
         return Err(format!(
             "--store applies with --target and no protocol; {} keys are {}",
@@ -291,7 +358,7 @@ fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchRep
         history_out: m.get_one::<PathBuf>("history-out").cloned(),
         record: record(m)?,
     };
-    crate::bench::bench(&cfg)
+    Ok(cfg)
 }
 
 /// `--compare [NAME,...]`: every name is `spawn`, `echo` or a runnable protocol, each once.
@@ -332,6 +399,8 @@ fn bench_targets(
         "crash",
         "restart",
         "compare",
+        "sweep-nodes",
+        "plot",
     ] {
         if given(m, flag) {
             return Err(format!(

@@ -16,6 +16,7 @@
 //! where it is not) is told in `wgl/search.rs`; `benches/lincheck.rs` measures a 10-second,
 //! 64-client run (478k operations over 100 keys) at about a quarter of a second on two cores.
 
+pub mod stale;
 mod wgl;
 
 pub use wgl::{check, check_key};

@@ -13,6 +13,7 @@ use super::storage::FsyncPolicy;
 use super::{CounterValues, Counters, FaultConfig, NodeContext};
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
@@ -84,6 +85,8 @@ pub struct NodeReport {
     /// The term it led in when the run ended, if it was running and leading (protocols with a
     /// leader only).
     pub leading_term: Option<u64>,
+    /// The protocol's own counts ([`Runnable::tallies`]), every incarnation added up.
+    pub protocol: BTreeMap<&'static str, u64>,
 }
 
 /// What a cluster reports when it stops.
@@ -91,7 +94,15 @@ pub struct NodeReport {
 pub struct ClusterReport {
     pub nodes: Vec<NodeReport>,
     pub total: CounterValues,
+    /// The protocol's counts ([`Runnable::tallies`]) over every node, in the protocol's order
+    /// (a JSON object).
+    #[serde(serialize_with = "as_object")]
+    pub protocol: Vec<(&'static str, u64)>,
     pub events: Vec<ClusterEvent>,
+}
+
+fn as_object<S: serde::Serializer>(pairs: &[(&str, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 /// A running local cluster.
@@ -117,6 +128,7 @@ impl Cluster {
             ));
         }
         cfg.faults.validate(cfg.nodes)?;
+        (cfg.protocol.fits)(&cfg.protocol.settings, cfg.nodes)?;
         for e in cfg.crashes.iter().chain(&cfg.restarts) {
             match e.target {
                 Target::Node(n) if n >= cfg.nodes => {
@@ -370,19 +382,24 @@ impl Cluster {
         for slot in inner.slots.iter_mut() {
             join(slot);
         }
+        let tallies = self.cfg.protocol.tallies;
         let nodes: Vec<NodeReport> = inner
             .slots
             .iter()
             .enumerate()
-            .map(|(i, s)| NodeReport {
-                node: i,
-                addr: self.addrs[i].to_string(),
-                counters: s
+            .map(|(i, s)| {
+                let counters = s
                     .counters
                     .iter()
-                    .fold(CounterValues::default(), |acc, c| acc.add(&c.values())),
-                error: s.error.clone(),
-                leading_term: leading[i],
+                    .fold(CounterValues::default(), |acc, c| acc.add(&c.values()));
+                NodeReport {
+                    node: i,
+                    addr: self.addrs[i].to_string(),
+                    protocol: tallies.iter().copied().zip(counters.protocol).collect(),
+                    counters,
+                    error: s.error.clone(),
+                    leading_term: leading[i],
+                }
             })
             .collect();
         let total = nodes
@@ -390,6 +407,7 @@ impl Cluster {
             .fold(CounterValues::default(), |acc, n| acc.add(&n.counters));
         ClusterReport {
             nodes,
+            protocol: tallies.iter().copied().zip(total.protocol).collect(),
             total,
             events: std::mem::take(&mut inner.events),
         }

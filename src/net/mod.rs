@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
+use synod_models::protocol::MAX_TALLIES;
 
 pub use cluster::{Cluster, ClusterConfig};
 pub use faults::{FaultConfig, NodeEvent, Partition, Target};
@@ -63,18 +64,27 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct Counters {
             $($(#[doc = $doc])* pub $name: AtomicU64,)*
+            /// The protocol's own counts ([`Serve::TALLIES`](synod_models::protocol::Serve)), as
+            /// its state last said.
+            pub protocol: [AtomicU64; MAX_TALLIES],
         }
 
         /// A copy of [`Counters`] at one moment, for reports.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
         pub struct CounterValues {
             $($(#[doc = $doc])* pub $name: u64,)*
+            /// Reported with their names ([`cluster::NodeReport::protocol`]).
+            #[serde(skip)]
+            pub protocol: [u64; MAX_TALLIES],
         }
 
         impl Counters {
             pub fn values(&self) -> CounterValues {
                 CounterValues {
                     $($name: self.$name.load(std::sync::atomic::Ordering::Relaxed),)*
+                    protocol: std::array::from_fn(|i| {
+                        self.protocol[i].load(std::sync::atomic::Ordering::Relaxed)
+                    }),
                 }
             }
         }
@@ -89,6 +99,7 @@ macro_rules! counters {
             pub fn add(&self, other: &CounterValues) -> CounterValues {
                 CounterValues {
                     $($name: self.$name + other.$name,)*
+                    protocol: std::array::from_fn(|i| self.protocol[i] + other.protocol[i]),
                 }
             }
         }

@@ -49,6 +49,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use synod_models::kv::KvMsg;
+use synod_models::protocol::MAX_TALLIES;
 
 /// The most datagrams taken off the socket per batch (one fsync covers them all).
 pub const BATCH: usize = 128;
@@ -138,6 +139,8 @@ where
     /// Whether (and in which term) the state leads, published for `--crash leader`.
     leading: fn(&A::State) -> Option<u64>,
     published: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The protocol's counts in the state, published into `counters.protocol`.
+    tallies: Option<Tallies<A>>,
 }
 
 impl<A, I> Node<A>
@@ -192,6 +195,11 @@ where
         let state = cow.into_owned();
         let leading = (self.leading)(&state).map_or(0, |term| term.saturating_add(1));
         self.published.store(leading, Relaxed);
+        if let Some(tallies) = self.tallies {
+            for (slot, value) in self.counters.protocol.iter().zip(tallies(&state)) {
+                slot.store(value, Relaxed);
+            }
+        }
         self.state = Some(state);
         self.absorb(out);
     }
@@ -204,8 +212,7 @@ where
 pub fn start<A, I>(
     actor: A,
     protocol: &'static str,
-    leading: fn(&A::State) -> Option<u64>,
-    early: Option<fn(&A, &A::Msg) -> bool>,
+    hooks: Hooks<A>,
     ctx: NodeContext,
 ) -> io::Result<std::thread::JoinHandle<io::Result<()>>>
 where
@@ -225,15 +232,27 @@ where
     }
     std::thread::Builder::new()
         .name(format!("synod-node-{}", ctx.index))
-        .spawn(move || run(actor, leading, early, ctx, store, recovered))
+        .spawn(move || run(actor, hooks, ctx, store, recovered))
+}
+
+/// The protocol's counts in a state ([`synod_models::protocol::Serve::tallies`]).
+pub type Tallies<A> = fn(&<A as Actor>::State) -> [u64; MAX_TALLIES];
+
+/// What the runtime asks of a protocol besides its actor ([`synod_models::protocol::Serve`]).
+pub struct Hooks<A: Actor> {
+    /// The term a state leads in, if it does (published for `--crash leader`).
+    pub leading: fn(&A::State) -> Option<u64>,
+    /// Which messages may leave before the saves ahead of them are durable.
+    pub early: Option<fn(&A, &A::Msg) -> bool>,
+    /// The protocol's counts in a state, if it keeps any.
+    pub tallies: Option<Tallies<A>>,
 }
 
 /// Runs a node until `ctx.stop` is set. Returns an error only for what the node cannot survive
 /// (its disk failing); everything the network does is counted instead.
 fn run<A, I>(
     actor: A,
-    leading: fn(&A::State) -> Option<u64>,
-    early: Option<fn(&A, &A::Msg) -> bool>,
+    hooks: Hooks<A>,
     ctx: NodeContext,
     store: DiskStore<A::Storage>,
     recovered: Option<A::Storage>,
@@ -260,7 +279,7 @@ where
     // they are not held up behind an fsync; any other node fsyncs in the loop: every message
     // it sends waits for the disk anyway, and the batch that follows then holds what arrived
     // meanwhile (with closed-loop clients, the requests its replies set off).
-    let syncer = match early {
+    let syncer = match hooks.early {
         Some(_) => {
             let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), Token(1))?);
             Some(Syncer::start(waker, ctx.index, ctx.dir.clone())?)
@@ -298,11 +317,12 @@ where
         store,
         outbox: Vec::new(),
         early_outbox: Vec::new(),
-        early,
+        early: hooks.early,
         rng: Rng::new(seed),
         counters: ctx.counters.clone(),
-        leading,
+        leading: hooks.leading,
         published: ctx.leading.clone(),
+        tallies: hooks.tallies,
     };
     node.absorb(first);
 

@@ -29,12 +29,23 @@ pub struct Runnable {
     pub settings: Settings,
     /// Whether it has a leader (for `--crash leader@SECS`).
     pub leader: bool,
+    /// The names of the counts its servers keep ([`Serve::TALLIES`]).
+    pub tallies: &'static [&'static str],
+    /// Round trips an operation waits for, each for a quorum ([`Serve::QUORUM_ROUND_TRIPS`]).
+    pub quorum_round_trips: u32,
+    /// Whether its settings make sense on a cluster of this many nodes ([`Serve::fits`]).
+    pub fits: fn(&Settings, usize) -> Result<(), String>,
     pub launch: Launcher,
 }
 
 impl Runnable {
     /// Protocol `P`'s servers under `settings` (validated by the catalog).
     pub fn of<P: Serve>(settings: Settings) -> Runnable {
+        assert!(
+            P::TALLIES.len() <= synod_models::protocol::MAX_TALLIES,
+            "{} declares more tallies than a node reports",
+            P::DESCRIPTOR.name
+        );
         let model = lincheck::Model::from(P::KEYS);
         let for_nodes = settings.clone();
         Runnable {
@@ -43,11 +54,18 @@ impl Runnable {
             cas: P::KEYS == KeySemantics::Register && P::CAS,
             settings,
             leader: P::LEADER,
+            tallies: P::TALLIES,
+            fits: P::fits,
+            quorum_round_trips: P::QUORUM_ROUND_TRIPS,
             launch: Arc::new(move |ctx: NodeContext| {
                 let servers = ctx.addrs.iter().map(|a| Id::from(*a)).collect();
                 let actor = P::server(&for_nodes, ctx.index, servers);
-                let early = P::early(&actor);
-                super::node::start(actor, P::DESCRIPTOR.name, P::leading, early, ctx)
+                let hooks = super::node::Hooks {
+                    leading: P::leading,
+                    early: P::early(&actor),
+                    tallies: (!P::TALLIES.is_empty()).then_some(P::tallies as fn(&_) -> _),
+                };
+                super::node::start(actor, P::DESCRIPTOR.name, hooks, ctx)
             }),
         }
     }
