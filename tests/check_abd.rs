@@ -23,6 +23,7 @@ fn cfg() -> AbdConfig {
         network: NetworkKind::UnorderedNonDuplicating,
         bug: None,
         all: false,
+        shared: false,
     }
 }
 
@@ -105,6 +106,16 @@ fn pinned_counts_hold() {
             121_465,
             833_350,
             false,
+        ),
+        // Every client's requests through the same coordinators: its writes meet the others'.
+        (
+            AbdConfig {
+                shared: true,
+                ..cfg()
+            },
+            39_973,
+            174_426,
+            true,
         ),
         // Phases that wait for every server: fewer interleavings, the same guarantees.
         (AbdConfig { all: true, ..cfg() }, 7_641, 21_411, true),
@@ -211,8 +222,37 @@ fn a_write_delivered_again_runs_once() {
     common::replay_on(&model(c), trace);
 }
 
+/// Two concurrent writes at one coordinator: with the coordinator as the tag's tie-breaker
+/// they take the same tag with different values, replicas keep whichever arrived first, and
+/// two later reads return the two values in the wrong order. With the writer as tie-breaker
+/// (the protocol) the same settings hold (pinned above).
+#[test]
+fn two_writes_at_one_coordinator_need_the_writer_in_the_tag() {
+    let c = AbdConfig {
+        shared: true,
+        bug: Some(AbdBug::CoordinatorTags),
+        ..cfg()
+    };
+    let r = bfs(&c);
+    assert_eq!(verdict(&r, "linearizable"), Verdict::Violated);
+    let trace = r.property("linearizable").unwrap().trace.as_ref().unwrap();
+    let text = trace.to_text();
+    assert_eq!(trace.steps.len(), 24, "{text}");
+    // Both writes are coordinated by server 0 and stored under one tag, (1, server 0).
+    assert!(text.contains("client 0 -> server 0: Write(#1"), "{text}");
+    assert!(text.contains("client 1 -> server 0: Write(#1"), "{text}");
+    assert!(
+        text.contains("k0=1@(1,c0) write)") && text.contains("k0=2@(1,c0) write)"),
+        "{text}"
+    );
+    common::replay_on(&model(c), trace);
+}
+
 #[test]
 fn through_the_binary_the_bugs_fail() {
+    let (code, r) = check_json("abd", &["--bug", "coordinator-tags"]);
+    assert_eq!(code, 1, "{r}");
+    assert!(r.to_string().contains("shared-coordinator"), "{r}");
     let (code, r) = check_json("abd", &["--bug", "no-write-back"]);
     assert_eq!(code, 1, "{r}");
     let (code, r) = check_json("abd", &["--bug", "no-write-records"]);

@@ -63,6 +63,13 @@
 //! `no-write-records`: replicas keep no record of their clients' writes. On a network that
 //! duplicates, the checker finds a write delivered again after its `write_ok` overtaking a
 //! later write.
+//!
+//! `coordinator-tags`: a tag's tie-breaker is the coordinator's index rather than the writing
+//! client's. Two concurrent writes coordinated by one server can then take the same tag with
+//! different values, and replicas keep whichever arrived first. `--shared-coordinator 1` sends
+//! every client's requests through the same servers in the same order, so that two writes meet
+//! at one coordinator; the checker finds the violation there. (This mistake was ours: the socket
+//! runs found it first, where many clients share each coordinator.)
 
 use crate::checked::{servers_only_crash, Checked, KvModel, KvSystemState};
 use crate::durable::Durable;
@@ -387,6 +394,9 @@ pub enum AbdBug {
     /// Replicas keep no record of their clients' writes: a write delivered again after it
     /// completed runs again, under a newer tag.
     NoWriteRecords,
+    /// A tag's tie-breaker is the coordinator, not the writer: two writes at one coordinator
+    /// can share a tag.
+    CoordinatorTags,
 }
 
 /// An ABD server: replica and coordinator.
@@ -510,7 +520,11 @@ impl AbdServer {
                     (OpKind::Write(value), None) => Cell {
                         tag: Tag {
                             ts: best.tag.ts + 1,
-                            writer: op.id.client,
+                            writer: if self.bug == Some(AbdBug::CoordinatorTags) {
+                                self.index as u64
+                            } else {
+                                op.id.client
+                            },
                         },
                         value: Some(value),
                     },
@@ -751,6 +765,9 @@ pub struct AbdConfig {
     pub bug: Option<AbdBug>,
     /// Phases wait for every server (`--quorum all`).
     pub all: bool,
+    /// Every client starts at server 0 (`--shared-coordinator 1`): its requests meet the other
+    /// clients' at the same coordinators.
+    pub shared: bool,
 }
 
 impl KvConfig for AbdConfig {
@@ -807,6 +824,7 @@ pub fn model(cfg: AbdConfig) -> AbdModel {
                 servers: servers.clone(),
                 script: cfg.script.steps(),
                 rotate: true,
+                start: cfg.shared.then_some(0),
             })
         }))
         .network(cfg.network)
@@ -839,9 +857,10 @@ pub fn model(cfg: AbdConfig) -> AbdModel {
 }
 
 /// The bug variants by name.
-const BUGS: [(&str, AbdBug); 2] = [
+const BUGS: [(&str, AbdBug); 3] = [
     ("no-write-back", AbdBug::NoWriteBack),
     ("no-write-records", AbdBug::NoWriteRecords),
+    ("coordinator-tags", AbdBug::CoordinatorTags),
 ];
 
 /// The catalog entry: `synod check abd`, `synod run abd`.
@@ -877,6 +896,13 @@ impl Protocol for Abd {
                 run: Some(0),
                 names: &[("majority", 0), ("all", 1)],
             },
+            Param::model(
+                "shared-coordinator",
+                "1: every client sends its requests to the same servers in the same order (its writes meet the others' at one coordinator); 0: client i starts at server i",
+                0,
+                0,
+                1,
+            ),
         ],
         properties: &[
             always("linearizable"),
@@ -898,6 +924,12 @@ impl Protocol for Abd {
                 Need::Network(NetworkKind::UnorderedDuplicating),
                 Need::Param("servers", 1),
             ],
+        }, BugInfo {
+            name: "coordinator-tags",
+            summary: "a tag's tie-breaker is the coordinating server, not the writing client: two concurrent writes at one coordinator take the same tag with different values",
+            source: "multi-writer ABD orders tags by (timestamp, writer id) (Lynch and Shvartsman, Robust Emulation of Shared Memory Using Dynamic Quorum-Acknowledged Broadcasts, 1997); with server-side coordinators the writer is the client. Found by Synod's own socket runs",
+            violates: "linearizable",
+            needs: &[Need::Param("shared-coordinator", 1)],
         }],
         symmetry: None,
         networks: ALL_NETWORKS,
@@ -921,6 +953,18 @@ impl Protocol for Abd {
                 unique_states: 231_236,
                 source: "tests/check_abd.rs",
             },
+            Pinned {
+                params: &[("shared-coordinator", 1)],
+                symmetry: false,
+                unique_states: 39_973,
+                source: "tests/check_abd.rs",
+            },
+            Pinned {
+                params: &[("quorum", 1)],
+                symmetry: false,
+                unique_states: 7_641,
+                source: "tests/check_abd.rs",
+            },
         ],
     };
     type Model = KvModel<AbdServer, AbdConfig>;
@@ -936,6 +980,7 @@ impl Protocol for Abd {
             network: s.network,
             bug: s.bug_of(&BUGS),
             all: s.flag("quorum"),
+            shared: s.flag("shared-coordinator"),
         })
     }
 }

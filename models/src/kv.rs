@@ -657,6 +657,8 @@ pub struct KvClient {
     pub script: Vec<Step>,
     /// Whether request `k` goes to server `first + k` (round robin) rather than always `first`.
     pub rotate: bool,
+    /// The server it starts at (`first`); `None`: server `index % servers` (clients spread).
+    pub start: Option<u8>,
 }
 
 /// The client's state: the server it starts with, how many script steps have completed, and the
@@ -812,7 +814,7 @@ where
                 KvState::Server(state)
             }
             KvActor::Client(c) => {
-                let first = (c.index % c.servers.len()) as u8;
+                let first = c.start.unwrap_or((c.index % c.servers.len()) as u8);
                 let awaiting = c.request(first, 0, o);
                 KvState::Client(ClientState {
                     first,

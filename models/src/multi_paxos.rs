@@ -2146,6 +2146,7 @@ pub fn model(cfg: MpConfig) -> MpModel {
         .actors((0..cfg.servers).map(|i| KvActor::Server(server(i))))
         .actors((0..cfg.clients).map(|index| {
             KvActor::Client(KvClient {
+                start: None,
                 index,
                 servers: servers.clone(),
                 script: cfg.script.clone(),

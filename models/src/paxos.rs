@@ -1551,6 +1551,7 @@ pub fn model(cfg: PaxosConfig) -> PaxosModel {
         }))
         .actors((0..cfg.clients).map(|index| {
             KvActor::Client(KvClient {
+                start: None,
                 index,
                 servers: servers.clone(),
                 script: cfg.script.steps(),

@@ -784,6 +784,7 @@ pub fn model(cfg: PbConfig) -> PbModel {
         }))
         .actors((0..cfg.clients).map(|index| {
             KvActor::Client(KvClient {
+                start: None,
                 index,
                 servers: servers.clone(),
                 script: steps.clone(),

@@ -574,6 +574,7 @@ pub fn model(cfg: QuorumConfig) -> QuorumModel {
         }))
         .actors((0..cfg.clients).map(|index| {
             KvActor::Client(KvClient {
+                start: None,
                 index,
                 servers: ids.clone(),
                 script: steps.clone(),

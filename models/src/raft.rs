@@ -2333,6 +2333,7 @@ pub fn model(cfg: RaftConfig) -> RaftModel {
         .actors((0..cfg.servers).map(|i| KvActor::Server(server(i))))
         .actors((0..cfg.clients).map(|index| {
             KvActor::Client(KvClient {
+                start: None,
                 index,
                 servers: servers.clone(),
                 script: cfg.script.clone(),

@@ -430,6 +430,7 @@ pub fn model(cfg: SingleCopyConfig) -> SingleCopyModel {
         }))
         .actors((0..cfg.clients).map(|index| {
             KvActor::Client(KvClient {
+                start: None,
                 index,
                 servers: servers.clone(),
                 script: cfg.script.steps(),
