@@ -47,7 +47,7 @@
 
 use crate::checked::Checked;
 use crate::protocol::{
-    always, sometimes, BugInfo, Descriptor, Need, Param, Pinned, Protocol, Settings,
+    always, ms, sometimes, BugInfo, Descriptor, Need, Param, Pinned, Protocol, Settings,
 };
 use crate::system::{System, SystemState};
 use crate::NetworkKind;
@@ -58,7 +58,6 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
-use std::time::Duration;
 
 /// A grow-only counter: one entry per replica.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -285,10 +284,6 @@ pub enum GossipTimer {
 
 /// The gossip period on the network.
 pub const GOSSIP_MS: Range<u64> = 50..100;
-
-fn ms(r: Range<u64>) -> Range<Duration> {
-    Duration::from_millis(r.start)..Duration::from_millis(r.end)
-}
 
 /// Deliberately broken variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

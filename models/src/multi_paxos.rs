@@ -87,7 +87,7 @@ use crate::kv::{
     KvActor, KvClient, KvConfig, KvMsg, KvOp, KvStore, MsgId, Outcome, Permute, Step, MAX_CLIENTS,
 };
 use crate::protocol::{
-    always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
+    always, ms, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
     Settings, ALL_NETWORKS,
 };
 use crate::system::System;
@@ -100,7 +100,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A log position (1-based; 0 is "before the first slot").
 pub type Slot = u64;
@@ -447,10 +446,6 @@ pub enum MpTimer {
 pub const ELECTION_MS: Range<u64> = 150..300;
 /// The leader's heartbeat period on the network.
 pub const HEARTBEAT_MS: u64 = 50;
-
-fn ms(r: Range<u64>) -> Range<Duration> {
-    Duration::from_millis(r.start)..Duration::from_millis(r.end)
-}
 
 /// A slot the leader proposed and has not seen decided.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

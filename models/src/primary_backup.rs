@@ -68,7 +68,9 @@ use crate::kv::{
     record_invocations, record_returns, ErrorCode, History, Key, KeyMap, KvActor, KvClient,
     KvConfig, KvMsg, KvRet, MsgId, Step, Value,
 };
-use crate::protocol::{always, sometimes, BugInfo, Descriptor, Param, Pinned, Protocol, Settings};
+use crate::protocol::{
+    always, ms, sometimes, BugInfo, Descriptor, Param, Pinned, Protocol, Settings,
+};
 use crate::system::System;
 use crate::NetworkKind;
 use serde::{Deserialize, Serialize};
@@ -78,7 +80,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A client's operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -259,10 +260,6 @@ pub enum PbTimer {
 
 /// The suspicion timeout's range on the network.
 pub const SUSPECT_MS: Range<u64> = 300..600;
-
-fn ms(r: Range<u64>) -> Range<Duration> {
-    Duration::from_millis(r.start)..Duration::from_millis(r.end)
-}
 
 /// Deliberately broken variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -507,33 +504,24 @@ impl PbServer {
                     return;
                 }
                 let s = state.to_mut();
-                let next = match &mut s.role {
-                    Role::Backup { next, .. } => next,
-                    // Without fencing nobody checks: a primary applies another's operation too.
-                    _ if !self.fencing => {
-                        if let Op::Write(k, v) = op {
-                            *Arc::make_mut(&mut s.store).entry_or_default(k) = v;
-                        }
-                        o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq }));
-                        return;
-                    }
-                    _ => return,
-                };
-                if !self.fencing {
+                let apply = |store: &mut Arc<KeyMap<Value>>, o: &mut PbOut| {
                     if let Op::Write(k, v) = op {
-                        *Arc::make_mut(&mut s.store).entry_or_default(k) = v;
+                        *Arc::make_mut(store).entry_or_default(k) = v;
                     }
                     o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq }));
-                    return;
-                }
+                };
+                let next = match &mut s.role {
+                    // Without fencing nobody checks: a backup applies whatever arrives, and a
+                    // primary applies another's operation too.
+                    _ if !self.fencing => return apply(&mut s.store, o),
+                    Role::Backup { next, .. } => next,
+                    _ => return,
+                };
                 match *next {
                     Some(n) if seq == n => {
                         *next = Some(n + 1);
-                        if let Op::Write(k, v) = op {
-                            *Arc::make_mut(&mut s.store).entry_or_default(k) = v;
-                        }
                         s.stored = (epoch, seq);
-                        o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq }));
+                        apply(&mut s.store, o);
                     }
                     // Applied already: a duplicate.
                     Some(n) if seq < n => {

@@ -454,6 +454,11 @@ pub trait Refine: Protocol {
 pub trait StateBounds: Clone + Debug + Hash + PartialEq + Send + Sync + 'static {}
 impl<T: Clone + Debug + Hash + PartialEq + Send + Sync + 'static> StateBounds for T {}
 
+/// A timer range in milliseconds as the `Duration`s `Out::set_timer` takes.
+pub fn ms(r: std::ops::Range<u64>) -> std::ops::Range<std::time::Duration> {
+    std::time::Duration::from_millis(r.start)..std::time::Duration::from_millis(r.end)
+}
+
 /// `--crashes` at most `--servers` (for protocols with both parameters).
 pub fn crashes_at_most_servers(s: &Settings) -> Result<(), String> {
     let (crashes, servers) = (s.get("crashes"), s.get("servers"));

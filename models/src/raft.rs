@@ -117,7 +117,7 @@ use crate::kv::{
     KvConfig, KvMsg, KvStore, MsgId, Permute, PermuteServers, ServerPerm, Step, MAX_CLIENTS,
 };
 use crate::protocol::{
-    always, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
+    always, ms, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
     Settings, ALL_NETWORKS,
 };
 use crate::system::System;
@@ -130,7 +130,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A term number.
 pub type Term = u64;
@@ -602,10 +601,6 @@ pub enum RaftTimer {
 pub const ELECTION_MS: Range<u64> = 150..300;
 /// The leader's heartbeat period on the network.
 pub const HEARTBEAT_MS: u64 = 50;
-
-fn ms(r: Range<u64>) -> Range<Duration> {
-    Duration::from_millis(r.start)..Duration::from_millis(r.end)
-}
 
 /// A read waiting for its ReadIndex confirmation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
