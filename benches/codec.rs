@@ -2,7 +2,7 @@
 //! and a binary Paxos message round trip. `cargo bench --bench codec`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use synod::net::codec::{decode, encode_binary, encode_json, Decoded};
+use synod::net::codec::{decode, encode_binary, encode_json, Clients, Decoded};
 use synod_models::kv::{ErrorCode, KvMsg};
 use synod_models::paxos::{Ballot, PaxosMsg};
 
@@ -11,10 +11,12 @@ fn codec(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let request = br#"{"type":"cas","msg_id":1763825114000123,"key":417,"from":7696581395876,"to":7696581395877}"#;
     group.bench_function("decode_json_cas", |b| {
-        b.iter(|| match decode::<PaxosMsg>(black_box(request)) {
-            Decoded::Client(m) => m,
-            _ => unreachable!("a valid request"),
-        })
+        b.iter(
+            || match decode::<PaxosMsg>(black_box(request), Clients::LinKv) {
+                Decoded::Client(m) => m,
+                _ => unreachable!("a valid request"),
+            },
+        )
     });
     let mut buf = Vec::with_capacity(256);
     let reply: KvMsg<PaxosMsg> = KvMsg::ReadOk {
@@ -50,7 +52,7 @@ fn codec(c: &mut Criterion) {
     group.bench_function("binary_round_trip_promise", |b| {
         b.iter(|| {
             encode_binary(black_box(&promise), &mut buf).unwrap();
-            match decode::<PaxosMsg>(&buf) {
+            match decode::<PaxosMsg>(&buf, Clients::LinKv) {
                 Decoded::Peer(m) => m,
                 _ => unreachable!("a valid message"),
             }

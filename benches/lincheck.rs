@@ -112,6 +112,7 @@ fn simulate(seed: u64) -> Vec<Op> {
             (OpKind::Cas { from, to }, Some(x)) if x == from => (Outcome::CasOk, Some(to)),
             (OpKind::Cas { .. }, Some(_)) => (Outcome::PreconditionFailed, current),
             (OpKind::Cas { .. }, None) => (Outcome::NotFound, None),
+            (OpKind::Add(_), _) => unreachable!("a register history has no add"),
         };
         if let Some(v) = next {
             state.insert(o.key, v);

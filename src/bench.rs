@@ -27,6 +27,7 @@
 
 use crate::catalog;
 use crate::client::{self, EchoServer, HistoryFormat, LoadConfig, LoadReport, Wire};
+use crate::convergence::{CounterReport, Settled};
 use crate::lincheck::stale::{staleness, Staleness};
 use crate::lincheck::{self, CheckReport, Verdict};
 use crate::net::cluster::ClusterReport;
@@ -136,6 +137,8 @@ pub struct BenchReport {
     pub lincheck: Option<CheckReport>,
     /// How stale the reads were (register stores with a recorded history).
     pub staleness: Option<Staleness>,
+    /// A counter's convergence after the load, and its reads' bounds (counter protocols).
+    pub counter: Option<CounterReport>,
     pub baselines: Vec<Baseline>,
     /// Where the history was written, if asked.
     pub history_out: Option<HistoryOut>,
@@ -146,6 +149,12 @@ pub struct BenchReport {
 impl BenchReport {
     /// 0: linearizable (or not checked); 1: not linearizable; 3: the checker ran out of time.
     pub fn exit_code(&self) -> u8 {
+        match &self.counter {
+            Some(c) if !c.ok() => return 1,
+            // A counter run whose history was dropped could not be judged.
+            None if self.model == lincheck::Model::Counter => return 3,
+            _ => {}
+        }
         match self.lincheck.as_ref().map(|c| &c.verdict) {
             Some(Verdict::NotLinearizable { .. }) => 1,
             Some(Verdict::Unknown { .. }) => 3,
@@ -154,7 +163,12 @@ impl BenchReport {
     }
 }
 
-/// Starts a cluster of `protocol`, runs `load` against it, stops it.
+/// How long a counter's replicas may take to agree after the load stops.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Starts a cluster of `protocol`, runs `load` against it (then, for a counter, waits up to
+/// `settle` for its replicas to agree), stops it.
+#[allow(clippy::too_many_arguments)]
 fn measure(
     protocol: &Runnable,
     nodes: usize,
@@ -163,7 +177,8 @@ fn measure(
     faults: &FaultConfig,
     crashes: &[NodeEvent],
     restarts: &[NodeEvent],
-) -> Result<(LoadReport, ClusterReport), String> {
+    settle: Option<Duration>,
+) -> Result<(LoadReport, ClusterReport, Option<Settled>), String> {
     // A recorded run records the nodes as well as the clients.
     let record = load.record.clone();
     let dir = temp_data_dir("bench");
@@ -181,9 +196,14 @@ fn measure(
     })?;
     load.targets = cluster.addrs().iter().map(|a| SocketAddr::V4(*a)).collect();
     let result = client::run(&load).map_err(|e| e.to_string());
+    // A counter: do the replicas agree once the load stops (before they are stopped)?
+    let settled = match (&result, settle) {
+        (Ok(_), Some(limit)) => Some(crate::convergence::settle(&load.targets, limit)),
+        _ => None,
+    };
     let report = cluster.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((result?, report))
+    Ok((result?, report, settled))
 }
 
 /// Fails early if `path` cannot be written (a run may take minutes; its history should not be
@@ -227,7 +247,10 @@ fn finish(
         },
     });
     let lincheck = match &history {
-        Some(ops) if check => Some(lincheck::check(ops, model, budget)),
+        // A counter is eventually consistent by design: it is judged by convergence instead.
+        Some(ops) if check && model != lincheck::Model::Counter => {
+            Some(lincheck::check(ops, model, budget))
+        }
         _ => None,
     };
     let staleness = match &history {
@@ -280,12 +303,34 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
     load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
     let recorder = cfg.record.as_ref().map(|r| Recorder::new(r.max_events));
     load.record = recorder.clone();
-    if load.key_base == 0 {
+    let counter = cfg.model == lincheck::Model::Counter;
+    if counter {
+        load.wire = Wire::Counter;
+        load.keys = 1;
+        load.record_history = true;
+    } else if load.key_base == 0 {
         load.key_base = client::msg_id_base();
     }
     load.validate().map_err(|e| e.to_string())?;
     history_writable(cfg.history_out.as_deref())?;
+    // The counter may hold earlier runs' adds: what its replicas agree on before the run is
+    // the base of this run's bounds.
+    let base = if counter {
+        let before = crate::convergence::settle(&load.targets, SETTLE_LIMIT);
+        match before.converged_after.and(before.values[0]) {
+            Some(v) => v,
+            None => {
+                return Err(format!(
+                    "the counter's replicas do not agree before the run (they read {:?}): its bounds cannot be known",
+                    before.values
+                ))
+            }
+        }
+    } else {
+        0
+    };
     let mut report = client::run(&load).map_err(|e| e.to_string())?;
+    let settled = counter.then(|| crate::convergence::settle(&load.targets, SETTLE_LIMIT));
     let (lincheck, history_out, history, staleness) = finish(
         &mut report,
         cfg.check,
@@ -293,6 +338,10 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
         cfg.check_budget,
         cfg.history_out.as_deref(),
     );
+    let counter = match (settled, &history) {
+        (Some(s), Some(h)) => Some(CounterReport::new(h, s, base)),
+        _ => None,
+    };
     let record = match (&cfg.record, &recorder) {
         (Some(to), Some(r)) => Some(write_record(
             to,
@@ -320,6 +369,7 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
         cluster: None,
         lincheck,
         staleness,
+        counter,
         baselines: Vec::new(),
         history_out,
         record,
@@ -330,6 +380,20 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
 pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     let mut load = cfg.load.clone();
     load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
+    let counter = cfg.protocol.model == lincheck::Model::Counter;
+    if counter {
+        if !cfg.compare.is_empty() {
+            return Err(format!(
+                "--compare runs the same lin-kv load against each baseline; {} serves a counter (add and read), which they do not",
+                cfg.protocol.name
+            ));
+        }
+        // One counter; the convergence verdict needs the history's adds.
+        load.wire = Wire::Counter;
+        load.keys = 1;
+        load.key_base = 0;
+        load.record_history = true;
+    }
     if !cfg.protocol.cas && load.cas > 0.0 {
         return Err(format!(
             "{} does not support cas (error 10); use --cas 0",
@@ -339,7 +403,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     history_writable(cfg.history_out.as_deref())?;
     let recorder = cfg.record.as_ref().map(|r| Recorder::new(r.max_events));
     load.record = recorder.clone();
-    let (mut report, cluster) = measure(
+    let (mut report, cluster, settled) = measure(
         &cfg.protocol,
         cfg.nodes,
         load.clone(),
@@ -347,6 +411,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         &cfg.faults,
         &cfg.crashes,
         &cfg.restarts,
+        counter.then_some(SETTLE_LIMIT),
     )?;
     let (lincheck, history_out, history, staleness) = finish(
         &mut report,
@@ -370,6 +435,10 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
             lincheck.as_ref(),
             cfg.protocol.model,
         )),
+        _ => None,
+    };
+    let counter = match (settled, &history) {
+        (Some(s), Some(h)) => Some(CounterReport::new(h, s, 0)),
         _ => None,
     };
     drop(history);
@@ -416,8 +485,9 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
                             &FaultConfig::default(),
                             &[],
                             &[],
+                            None,
                         )
-                        .map(|(l, _)| l),
+                        .map(|(l, _, _)| l),
                     )
                 }
                 Err(e) => (String::new(), Err(e.to_string())),
@@ -443,6 +513,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         cluster: Some(cluster),
         lincheck,
         staleness,
+        counter,
         baselines,
         history_out,
         record,
@@ -573,9 +644,13 @@ impl BenchReport {
         if let Some(cluster) = &self.cluster {
             out.push_str(&crate::serve::counters_text(cluster));
         }
-        match &self.lincheck {
-            None => out.push_str("Linearizability: not checked\n"),
-            Some(c) => out.push_str(&lincheck_text(c, self.model)),
+        match (&self.lincheck, &self.counter) {
+            (_, Some(c)) => out.push_str(&c.to_text()),
+            (None, None) if self.model == lincheck::Model::Counter => out.push_str(
+                "Convergence: not judged: the history passed its bound and was dropped (exit 3); run shorter\n",
+            ),
+            (None, None) => out.push_str("Linearizability: not checked\n"),
+            (Some(c), None) => out.push_str(&lincheck_text(c, self.model)),
         }
         if let Some(s) = &self.staleness {
             out.push_str(&staleness_text(s));
@@ -689,6 +764,7 @@ impl BenchReport {
             "load": self.load.to_json(),
             "cluster": self.cluster.as_ref().map(|c| serde_json::to_value(c).expect("counters serialise")),
             "lincheck": self.lincheck.as_ref().map(|c| lincheck_json(c, self.model)),
+            "convergence": self.counter.as_ref().map(|c| c.to_json()),
             "staleness": self.staleness.as_ref().map(|s| serde_json::json!({
                 "reads": s.reads,
                 "unjudged": s.unjudged,
@@ -779,6 +855,7 @@ fn op_text(op: &lincheck::Op) -> String {
         lincheck::OpKind::Read => "read".to_string(),
         lincheck::OpKind::Write(v) => format!("write {v}"),
         lincheck::OpKind::Cas { from, to } => format!("cas {from} -> {to}"),
+        lincheck::OpKind::Add(d) => format!("add {d}"),
     };
     let end = match op.outcome {
         lincheck::Outcome::Indeterminate => "?".to_string(),

@@ -48,7 +48,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<Clocks>().into(),
             register::<Abd>().serves().into(),
             register::<PrimaryBackup>().into(),
-            register::<Gossip>().into(),
+            register::<Gossip>().serves().into(),
             register::<QuorumKv>().serves().into(),
             register::<TCommitSpec>().into(),
             register::<TwoPhaseSpec>().into(),

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod convergence;
 pub mod lincheck;
 pub mod net;
 pub mod order_stats;

@@ -4,7 +4,8 @@
 //! prints the nodes' addresses and serves until Ctrl-C or `--duration`, then stops every node
 //! cleanly and prints the counters. `node` runs one node of a cluster whose other nodes are other
 //! processes, possibly on other machines. `client` sends one request to a node named by address
-//! or host name and prints the whole reply (or, with `--json`, the reply datagram itself).
+//! or host name and prints the whole reply (or, with `--json`, the reply datagram itself): a
+//! lin-kv `read K`, `write K V`, `cas K FROM TO`, or a g-counter `add DELTA` or keyless `read`.
 
 use crate::client::{self, ReplyBody, Request};
 use crate::lincheck::OpKind;
@@ -116,9 +117,14 @@ pub fn run(cfg: RunConfig) -> ExitCode {
         println!("  node {i}  {a}");
     }
     print_faults(&cfg.faults, &cfg.crashes, &cfg.restarts);
+    let example = if cfg.protocol.model == crate::lincheck::Model::Counter {
+        "Serving a g-counter over UDP (Maelstrom's add and read), e.g. `synod client {} add 3`."
+    } else {
+        "Serving lin-kv JSON over UDP, e.g. `synod client {} write 3 7`."
+    };
     println!(
-        "Serving lin-kv JSON over UDP, e.g. `synod client {} write 3 7`. {}",
-        cluster.addrs()[0],
+        "{} {}",
+        example.replace("{}", &cluster.addrs()[0].to_string()),
         match cfg.duration {
             Some(d) => format!("Stopping after {} s.", d.as_secs_f64()),
             None => "Ctrl-C to stop.".to_string(),
@@ -396,31 +402,41 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
     }
 }
 
-/// Parses `read K`, `write K V`, `cas K FROM TO`; the error says which part is wrong.
-pub fn parse_request(words: &[String]) -> Result<Request, String> {
+/// Parses `read K`, `write K V`, `cas K FROM TO` (lin-kv), `add DELTA` and `read` with no key
+/// (g-counter: [`Wire::Counter`](client::Wire::Counter), key 0), and returns the wire to send the
+/// request on; the error says which part is wrong.
+pub fn parse_request(words: &[String]) -> Result<(client::Wire, Request), String> {
     let num = |what: &str, s: &str| {
         s.parse::<u64>().map_err(|_| {
             format!("{what} {s:?} is not an unsigned integer (0 to 18446744073709551615)")
         })
     };
-    let usage = "expected one of: read K | write K V | cas K FROM TO";
+    let usage = "expected one of: read K | write K V | cas K FROM TO | add DELTA | read";
     let (op, args) = words.split_first().ok_or(usage)?;
     let (shape, wanted) = match op.as_str() {
-        "read" => ("read K", "one argument"),
+        "read" => (
+            "read K, or read alone for a counter",
+            "at most one argument",
+        ),
         "write" => ("write K V", "two arguments"),
         "cas" => ("cas K FROM TO", "three arguments"),
+        "add" => ("add DELTA", "one argument"),
         other => return Err(format!("unknown operation {other:?}: {usage}")),
     };
+    let lin_kv = |req| Ok((client::Wire::LinKv, req));
+    let counter = |kind| Ok((client::Wire::Counter, Request { key: 0, kind }));
     match (op.as_str(), args) {
-        ("read", [k]) => Ok(Request {
+        ("read", []) => counter(OpKind::Read),
+        ("add", [delta]) => counter(OpKind::Add(num("delta", delta)?)),
+        ("read", [k]) => lin_kv(Request {
             key: num("key", k)?,
             kind: OpKind::Read,
         }),
-        ("write", [k, v]) => Ok(Request {
+        ("write", [k, v]) => lin_kv(Request {
             key: num("key", k)?,
             kind: OpKind::Write(num("value", v)?),
         }),
-        ("cas", [k, from, to]) => Ok(Request {
+        ("cas", [k, from, to]) => lin_kv(Request {
             key: num("key", k)?,
             kind: OpKind::Cas {
                 from: num("from", from)?,
@@ -440,6 +456,8 @@ pub struct ClientCommand {
     /// The node to ask, `HOST:PORT` (`127.0.0.1:7000`, `localhost:7000`); resolved once, IPv4
     /// first.
     pub addr: String,
+    /// `LinKv`, or `Counter` for an `add` and a keyless `read` ([`parse_request`] says which).
+    pub wire: client::Wire,
     pub request: Request,
     /// How long each attempt waits for its reply.
     pub timeout: Duration,
@@ -449,14 +467,15 @@ pub struct ClientCommand {
     pub json: bool,
 }
 
-/// Sends one request and prints the reply on stdout: the human line (`read_ok 7`, `error 22
-/// (precondition failed); current value 7`, `error 11 (temporarily unavailable): not the leader;
-/// leader 127.0.0.1:7001`), or with `json` the reply datagram as received. Leader hints the
+/// Sends one request and prints the reply on stdout: the human line (`read_ok 7`, `add_ok`,
+/// `error 22 (precondition failed); current value 7`, `error 11 (temporarily unavailable): not the
+/// leader; leader 127.0.0.1:7001`), or with `json` the reply datagram as received. Leader hints the
 /// request followed are noted on stderr. Exit 0 for an `_ok` reply, 1 for an error reply or no
 /// reply (`no reply from ADDR after N attempts in T ms: is a node listening there?` on stderr), 2
 /// for an address that does not resolve or a zero timeout.
 pub fn client(
     addr: &str,
+    wire: client::Wire,
     request: Request,
     timeout: Duration,
     retries: u32,
@@ -464,6 +483,7 @@ pub fn client(
 ) -> ExitCode {
     let cmd = ClientCommand {
         addr: addr.to_string(),
+        wire,
         request,
         timeout,
         retries,
@@ -487,13 +507,7 @@ pub fn client_to(cmd: &ClientCommand, out: &mut dyn Write, err: &mut dyn Write) 
             return 2;
         }
     };
-    match client::exchange(
-        client::Wire::LinKv,
-        server,
-        cmd.request,
-        cmd.timeout,
-        cmd.retries,
-    ) {
+    match client::exchange(cmd.wire, server, cmd.request, cmd.timeout, cmd.retries) {
         Ok(x) => {
             for (from, leader) in &x.redirects {
                 let _ = writeln!(
@@ -527,7 +541,15 @@ mod tests {
 
     fn parse(line: &str) -> Result<Request, String> {
         let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        parse_request(&words)
+        let (wire, req) = parse_request(&words)?;
+        let counter = matches!(req.kind, OpKind::Add(_)) || line.trim() == "read";
+        let want = if counter {
+            client::Wire::Counter
+        } else {
+            client::Wire::LinKv
+        };
+        assert_eq!(wire, want, "{line}");
+        Ok(req)
     }
 
     #[test]
@@ -548,7 +570,29 @@ mod tests {
             "{e}"
         );
         let e = parse("read 1 2").unwrap_err();
-        assert!(e.contains("read takes one argument"), "{e}");
+        assert!(e.contains("read takes at most one argument"), "{e}");
+        // A counter's add and keyless read.
+        assert_eq!(
+            parse("add 3"),
+            Ok(Request {
+                key: 0,
+                kind: OpKind::Add(3)
+            })
+        );
+        assert_eq!(
+            parse("read"),
+            Ok(Request {
+                key: 0,
+                kind: OpKind::Read
+            })
+        );
+        let e = parse("add").unwrap_err();
+        assert!(e.contains("add takes one argument (add DELTA)"), "{e}");
+        let e = parse("add x").unwrap_err();
+        assert!(
+            e.starts_with("delta \"x\" is not an unsigned integer"),
+            "{e}"
+        );
         let e = parse("get 1").unwrap_err();
         assert!(e.starts_with("unknown operation \"get\""), "{e}");
         let e = parse("write 1 -2").unwrap_err();

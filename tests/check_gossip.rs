@@ -17,6 +17,7 @@ fn cfg() -> GossipConfig {
         updates: 1,
         network: NetworkKind::UnorderedNonDuplicating,
         bug: None,
+        anti_entropy: false,
     }
 }
 

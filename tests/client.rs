@@ -1,6 +1,7 @@
 //! The lin-kv client and the load generator against small in-test UDP servers: the echo loop, a
 //! linearizable register (lin-kv and stateright JSON), a write-once store, a lossy server, a
-//! non-leader that names the leader, and one that does not; and `synod client`'s output.
+//! non-leader that names the leader, and one that does not; a g-counter; and `synod client`'s
+//! output.
 
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
@@ -705,8 +706,20 @@ fn successful_operations_and_named_errors_are_reported() {
 
 /// Runs `synod client`'s library half against `addr`; returns (exit code, stdout, stderr).
 fn client_command(addr: &str, req: Request, retries: u32, json: bool) -> (u8, String, String) {
+    client_command_on(Wire::LinKv, addr, req, retries, json)
+}
+
+/// [`client_command`] on any wire.
+fn client_command_on(
+    wire: Wire,
+    addr: &str,
+    req: Request,
+    retries: u32,
+    json: bool,
+) -> (u8, String, String) {
     let cmd = synod::serve::ClientCommand {
         addr: addr.to_string(),
+        wire,
         request: req,
         timeout: Duration::from_millis(100),
         retries,
@@ -849,6 +862,231 @@ fn client_resolves_host_names_preferring_ipv4() {
         client::resolve("[::1]:7000").unwrap(),
         "[::1]:7000".parse::<SocketAddr>().unwrap()
     );
+}
+
+/// A g-counter node: `add` adds its delta, a keyless `read` reads the total; a read *with* a key
+/// is refused with error 12 (it is not a g-counter body). Keeps every request datagram as text.
+fn counter_server(requests: Arc<Mutex<Vec<String>>>) -> TestServer {
+    let mut total = 0u64;
+    TestServer::spawn(move |dgram, src, log, _| {
+        requests
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(dgram).into_owned());
+        let req: Json = serde_json::from_slice(dgram).ok()?;
+        log_request(log, src, &req);
+        let msg_id = req["msg_id"].as_u64()?;
+        let reply = match (req["type"].as_str(), req.get("key")) {
+            (Some("add"), None) => {
+                total += req["delta"].as_u64()?;
+                json!({"type": "add_ok", "in_reply_to": msg_id})
+            }
+            (Some("read"), None) => {
+                json!({"type": "read_ok", "in_reply_to": msg_id, "value": total})
+            }
+            _ => {
+                json!({"type": "error", "in_reply_to": msg_id, "code": 12, "text": "not g-counter"})
+            }
+        };
+        Some(serde_json::to_vec(&reply).unwrap())
+    })
+}
+
+/// `synod client`'s arguments as the command line splits them.
+fn parse(line: &str) -> (Wire, Request) {
+    let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    synod::serve::parse_request(&words).unwrap()
+}
+
+#[test]
+fn client_sends_a_counter_add_and_a_keyless_read() {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let server = counter_server(requests.clone());
+    let addr = server.addr.to_string();
+    let (wire, add) = parse("add 3");
+    assert_eq!(wire, Wire::Counter);
+    assert_eq!(
+        client_command_on(wire, &addr, add, 0, false),
+        (
+            0,
+            "add_ok
+"
+            .into(),
+            String::new()
+        )
+    );
+    let (wire, read) = parse("read");
+    assert_eq!((wire, read.kind), (Wire::Counter, OpKind::Read));
+    assert_eq!(
+        client_command_on(wire, &addr, read, 0, false),
+        (
+            0,
+            "read_ok 3
+"
+            .into(),
+            String::new()
+        )
+    );
+    // --json: the reply datagram as sent.
+    let (code, out, _) = client_command_on(wire, &addr, read, 0, true);
+    assert_eq!(code, 0);
+    let reply: Json = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(
+        (reply["type"].as_str(), reply["value"].as_u64()),
+        (Some("read_ok"), Some(3))
+    );
+    // On the wire: exactly the g-counter bodies, no key.
+    let sent: Vec<Json> = requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 3);
+    let msg_id = sent[0]["msg_id"].as_u64().unwrap();
+    assert_eq!(
+        sent[0],
+        json!({"type": "add", "msg_id": msg_id, "delta": 3})
+    );
+    let msg_id = sent[1]["msg_id"].as_u64().unwrap();
+    assert_eq!(sent[1], json!({"type": "read", "msg_id": msg_id}));
+    // `read K` stays a lin-kv read, which this node refuses.
+    let (wire, keyed) = parse("read 0");
+    assert_eq!(wire, Wire::LinKv);
+    let (code, out, _) = client_command_on(wire, &addr, keyed, 0, false);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            1,
+            "error 12 (malformed request): not g-counter
+"
+        )
+    );
+}
+
+#[test]
+fn synod_client_command_line_adds_and_reads_a_counter() {
+    let server = counter_server(Arc::default());
+    let addr = server.addr.to_string();
+    let synod = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+            .arg("client")
+            .arg(&addr)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    assert_eq!(
+        synod(&["add", "4"]),
+        (
+            Some(0),
+            "add_ok
+"
+            .into(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        synod(&["add", "1"]),
+        (
+            Some(0),
+            "add_ok
+"
+            .into(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        synod(&["read"]),
+        (
+            Some(0),
+            "read_ok 5
+"
+            .into(),
+            String::new()
+        )
+    );
+    let (code, out, _) = synod(&["read", "--json"]);
+    assert_eq!(code, Some(0));
+    let reply: Json = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(reply["value"], 5);
+    let (code, _, err) = synod(&["add"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("add takes one argument (add DELTA)"), "{err}");
+}
+
+#[test]
+fn load_adds_and_reads_a_counter() {
+    let server = counter_server(Arc::default());
+    let cfg = LoadConfig {
+        wire: Wire::Counter,
+        keys: 1,
+        cas: 0.0,
+        reads: 0.5,
+        key_base: 1 << 40,
+        ..base(vec![server.addr])
+    };
+    let r = client::run(&cfg).unwrap();
+    assert!(r.ops > 0 && r.writes > 0 && r.reads > 0, "{r}");
+    assert_eq!(r.ops_ok, r.ops, "{r}");
+    assert_eq!(r.reads + r.writes, r.ops);
+    assert_eq!((r.cas, r.undecodable, r.indeterminate), (0, 0, 0), "{r}");
+    assert!(r.to_string().contains(" adds)"), "{r}");
+    assert_eq!(r.to_json()["wire"], "g-counter");
+    let history = r.history.as_ref().expect("history recorded");
+    let mut adds = 0;
+    for op in history {
+        assert_eq!(op.key, 0, "one counter, key 0");
+        match (op.kind, op.outcome) {
+            (OpKind::Add(delta), Outcome::WriteOk) => {
+                assert!((1..=5).contains(&delta), "{op:?}");
+                adds += 1;
+            }
+            (OpKind::Read, Outcome::ReadOk(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(adds as u64 >= r.writes);
+    // One node, one request at a time per client: every read is in bounds, and the deltas sum to
+    // what the node holds.
+    let check = lincheck::counter::check_reads(history);
+    assert!(check.ok(), "{check:?}");
+    let (low, high) = lincheck::counter::final_bounds(history);
+    assert_eq!((low, high), (check.sum_ok, check.sum_ok));
+    let reply = client::request_wire(
+        Wire::Counter,
+        server.addr,
+        Request {
+            key: 0,
+            kind: OpKind::Read,
+        },
+        Duration::from_millis(500),
+        2,
+    )
+    .unwrap();
+    assert_eq!(reply.body, ReplyBody::ReadOk(low));
+    // The mix a counter cannot take is refused before anything is sent.
+    for bad in [
+        LoadConfig {
+            cas: 0.2,
+            ..cfg.clone()
+        },
+        LoadConfig {
+            keys: 4,
+            ..cfg.clone()
+        },
+        LoadConfig {
+            fresh_writes: true,
+            ..cfg.clone()
+        },
+    ] {
+        assert!(client::run(&bad).is_err());
+    }
 }
 
 /// CPU seconds (user + system) this thread has used, from /proc (Linux; 0 elsewhere).

@@ -46,8 +46,10 @@
 //!   tombstone): a remove wins over an add it never saw.
 
 use crate::checked::Checked;
+use crate::kv::{ErrorCode, KvMsg};
 use crate::protocol::{
-    always, ms, sometimes, BugInfo, Descriptor, Need, Param, Pinned, Protocol, Settings,
+    always, ms, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
+    Settings,
 };
 use crate::system::{System, SystemState};
 use crate::NetworkKind;
@@ -74,6 +76,11 @@ impl GCounter {
 
     pub fn value(&self) -> u64 {
         self.0.iter().sum()
+    }
+
+    /// Adds `delta` to this replica's own entry (a client's `add`).
+    pub fn add(&mut self, replica: usize, delta: u64) {
+        self.0[replica] = self.0[replica].saturating_add(delta);
     }
 
     /// The join: entry-wise maximum. Whether it changed.
@@ -261,7 +268,15 @@ pub struct GossipState {
     pub updates: u8,
     /// Peers that may lack this state (a bit per replica).
     pub news_for: u64,
+    /// On the network: per client, the last `add` applied here (`msg_id`), sorted by client, at
+    /// most [`MAX_CLIENTS`], so a duplicated datagram is not counted twice. (An add retried at
+    /// another replica is: the load generator of `bench gossip` does not retry.)
+    pub applied: Vec<(u64, u64)>,
 }
+
+/// How many clients' last adds a replica remembers; the smallest `msg_id` (the oldest: the load
+/// generator's ids start at the clock) is forgotten first.
+pub const MAX_CLIENTS: usize = 1024;
 
 impl fmt::Debug for GossipState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -299,9 +314,33 @@ pub enum GossipBug {
 pub struct Replica {
     pub index: usize,
     pub replicas: usize,
-    /// Local updates to make.
+    /// Local updates to make (the model's clients; on the network, clients `add`).
     pub updates: u8,
     pub bug: Option<GossipBug>,
+    /// Every replica's id, this one's included (addresses on the network).
+    pub peers: Vec<Id>,
+    /// With no news for anyone, still send the state to a random peer each period (repairs
+    /// what a lost message or a restart left behind; on the network by default).
+    pub anti_entropy: bool,
+}
+
+/// What a replica saves: its CRDTs, whole (they are small: a few entries per replica), as one
+/// write-ahead entry rather than a snapshot file per save. A restarted replica starts from
+/// them, so an `add` it acknowledged is never lost.
+impl crate::durable::Durable for Crdts {
+    type Entry = Crdts;
+
+    fn delta(&self, prev: &Self) -> Option<Vec<Crdts>> {
+        Some(if self == prev {
+            Vec::new()
+        } else {
+            vec![self.clone()]
+        })
+    }
+
+    fn apply(&mut self, entry: Crdts) {
+        *self = entry;
+    }
 }
 
 impl Replica {
@@ -330,7 +369,12 @@ impl Replica {
 
     fn merge(&self, s: &mut GossipState, other: &Crdts) -> bool {
         let counters = if self.bug == Some(GossipBug::AddMerge) {
-            let cap = u64::from(self.updates) + 1;
+            // The model saturates inflated entries so that its search ends; on the network
+            // (no update timer) nothing bounds them.
+            let cap = match self.updates {
+                0 => u64::MAX,
+                n => u64::from(n) + 1,
+            };
             let g = s.crdts.g.merge_adding(&other.g, cap);
             let p = s.crdts.pn.p.merge_adding(&other.pn.p, cap);
             s.crdts.pn.n.merge_adding(&other.pn.n, cap) | p | g
@@ -343,29 +387,39 @@ impl Replica {
 }
 
 impl Actor for Replica {
-    type Msg = Crdts;
+    type Msg = KvMsg<Crdts>;
     type State = GossipState;
     type Timer = GossipTimer;
     type Random = u8;
-    type Storage = ();
+    type Storage = Crdts;
 
     fn name(&self) -> String {
         format!("replica {}", self.index)
     }
 
-    fn on_start(&self, _id: Id, _storage: &Option<()>, o: &mut Out<Self>) -> GossipState {
+    fn on_start(&self, _id: Id, storage: &Option<Crdts>, o: &mut Out<Self>) -> GossipState {
         if self.updates > 0 {
             o.set_timer(GossipTimer::Update, ms(GOSSIP_MS));
         }
         o.set_timer(GossipTimer::Gossip, ms(GOSSIP_MS));
-        GossipState {
-            crdts: Crdts {
-                g: GCounter::new(self.replicas),
-                pn: PnCounter::new(self.replicas),
-                set: OrSet::default(),
+        match storage {
+            // A restart: what it holds may be news to peers that moved on without it.
+            Some(crdts) => GossipState {
+                crdts: crdts.clone(),
+                updates: 0,
+                news_for: self.all_others(),
+                applied: Vec::new(),
             },
-            updates: 0,
-            news_for: 0,
+            None => GossipState {
+                crdts: Crdts {
+                    g: GCounter::new(self.replicas),
+                    pn: PnCounter::new(self.replicas),
+                    set: OrSet::default(),
+                },
+                updates: 0,
+                news_for: 0,
+                applied: Vec::new(),
+            },
         }
     }
 
@@ -380,14 +434,20 @@ impl Actor for Replica {
             GossipTimer::Update => {
                 let s = state.to_mut();
                 self.update(s);
+                o.save(s.crdts.clone());
                 if s.updates < self.updates {
                     o.set_timer(GossipTimer::Update, ms(GOSSIP_MS));
                 }
             }
             GossipTimer::Gossip => {
-                let peers: Vec<u8> = (0..self.replicas as u8)
+                let mut peers: Vec<u8> = (0..self.replicas as u8)
                     .filter(|p| state.news_for & (1 << p) != 0)
                     .collect();
+                if peers.is_empty() && self.anti_entropy {
+                    peers = (0..self.replicas as u8)
+                        .filter(|p| usize::from(*p) != self.index)
+                        .collect();
+                }
                 o.choose_random("peer", peers);
             }
         }
@@ -397,26 +457,92 @@ impl Actor for Replica {
     }
 
     fn on_random(&self, _id: Id, state: &mut Cow<GossipState>, peer: &u8, o: &mut Out<Self>) {
-        if state.news_for & (1 << peer) == 0 {
+        let news = state.news_for & (1 << peer) != 0;
+        if !news && !self.anti_entropy {
             return;
         }
-        o.send(Id::from(usize::from(*peer)), state.crdts.clone());
-        state.to_mut().news_for &= !(1 << peer);
+        let to = self.peers[usize::from(*peer)];
+        o.send(to, KvMsg::Internal(state.crdts.clone()));
+        if news {
+            state.to_mut().news_for &= !(1 << peer);
+        }
     }
 
     fn on_msg(
         &self,
         _id: Id,
         state: &mut Cow<GossipState>,
-        _src: Id,
-        msg: Crdts,
+        src: Id,
+        msg: KvMsg<Crdts>,
         o: &mut Out<Self>,
     ) {
-        let mut next = (**state).clone();
-        if self.merge(&mut next, &msg) {
-            next.news_for = self.all_others();
-            *state = Cow::Owned(next);
-            o.set_timer(GossipTimer::Gossip, ms(GOSSIP_MS));
+        match msg {
+            KvMsg::Internal(crdts) => {
+                let mut next = (**state).clone();
+                if self.merge(&mut next, &crdts) {
+                    next.news_for = self.all_others();
+                    o.save(next.crdts.clone());
+                    *state = Cow::Owned(next);
+                    o.set_timer(GossipTimer::Gossip, ms(GOSSIP_MS));
+                }
+            }
+            // A client of the counter (on the network): the add is this replica's own update,
+            // on disk before the reply leaves.
+            KvMsg::Add { msg_id, delta } => {
+                let s = state.to_mut();
+                let client = usize::from(src) as u64;
+                let at = s.applied.binary_search_by_key(&client, |(c, _)| *c);
+                match at {
+                    Ok(i) if s.applied[i].1 >= msg_id => {
+                        // Applied already (a duplicated datagram), or older than one that was.
+                        o.send(
+                            src,
+                            KvMsg::AddOk {
+                                in_reply_to: msg_id,
+                            },
+                        );
+                        return;
+                    }
+                    Ok(i) => s.applied[i].1 = msg_id,
+                    Err(i) => {
+                        s.applied.insert(i, (client, msg_id));
+                        if s.applied.len() > MAX_CLIENTS {
+                            let oldest = (0..s.applied.len())
+                                .min_by_key(|&j| s.applied[j].1)
+                                .expect("not empty");
+                            s.applied.remove(oldest);
+                        }
+                    }
+                }
+                s.crdts.g.add(self.index, delta);
+                s.news_for = self.all_others();
+                o.save(s.crdts.clone());
+                o.send(
+                    src,
+                    KvMsg::AddOk {
+                        in_reply_to: msg_id,
+                    },
+                );
+            }
+            KvMsg::Read { msg_id, key } => {
+                debug_assert_eq!(key, 0, "the runtime reads the one counter as key 0");
+                let value = state.crdts.g.value();
+                o.send(
+                    src,
+                    KvMsg::ReadOk {
+                        in_reply_to: msg_id,
+                        value,
+                    },
+                );
+            }
+            KvMsg::Write { msg_id, .. } | KvMsg::Cas { msg_id, .. } => {
+                o.send(src, KvMsg::error(msg_id, ErrorCode::NotSupported));
+            }
+            KvMsg::ReadOk { .. }
+            | KvMsg::WriteOk { .. }
+            | KvMsg::CasOk { .. }
+            | KvMsg::AddOk { .. }
+            | KvMsg::Error { .. } => {}
         }
     }
 }
@@ -428,6 +554,8 @@ pub struct GossipConfig {
     pub updates: u8,
     pub network: NetworkKind,
     pub bug: Option<GossipBug>,
+    /// Gossip to a random peer even without news.
+    pub anti_entropy: bool,
 }
 
 /// The checked model.
@@ -465,14 +593,14 @@ fn should_contain(set: &OrSet) -> bool {
 fn obsolete(
     m: &System<Replica, GossipConfig, ()>,
     s: &GState,
-    env: &stateright::actor::Envelope<Crdts>,
+    env: &stateright::actor::Envelope<KvMsg<Crdts>>,
 ) -> bool {
     let index = usize::from(env.dst);
-    let Some(slot) = s.actors.get(index) else {
+    let (Some(slot), KvMsg::Internal(crdts)) = (s.actors.get(index), &env.msg) else {
         return false;
     };
     let mut probe = (*slot.state).clone();
-    !m.actors[index].merge(&mut probe, &env.msg)
+    !m.actors[index].merge(&mut probe, crdts)
 }
 
 /// Builds the model.
@@ -484,6 +612,8 @@ pub fn model(cfg: GossipConfig) -> GossipModel {
             replicas: cfg.replicas,
             updates: cfg.updates,
             bug: cfg.bug,
+            peers: (0..cfg.replicas).map(Id::from).collect(),
+            anti_entropy: cfg.anti_entropy,
         }))
         .network(cfg.network)
         .obsolete(obsolete)
@@ -547,6 +677,15 @@ impl Protocol for Gossip {
         params: &[
             Param::model("replicas", "replicas", 3, 2, 4),
             Param::model("updates", "local updates each replica makes", 1, 0, 2),
+            Param {
+                name: "anti-entropy",
+                help: "1: with no news for any peer, a replica still sends its state to a random peer each period (repairs lost messages and restarts; the default on the network); 0: only news",
+                default: 0,
+                min: 0,
+                max: 1,
+                run: Some(1),
+                names: &[],
+            },
         ],
         properties: &[
             always("convergence"),
@@ -572,7 +711,7 @@ impl Protocol for Gossip {
         ],
         symmetry: None,
         networks: NETWORKS,
-        validate: crate::protocol::no_validation,
+        validate,
         pinned: &[
             Pinned {
                 params: &[],
@@ -596,7 +735,45 @@ impl Protocol for Gossip {
             updates: s.get("updates") as u8,
             network: s.network,
             bug: s.bug_of(&BUGS),
+            anti_entropy: s.flag("anti-entropy"),
         })
+    }
+}
+
+/// Anti-entropy re-sends the state every period whatever happens: the checked model would have
+/// no bound. It is a network setting.
+fn validate(s: &Settings) -> Result<(), String> {
+    if s.flag("anti-entropy") {
+        return Err("--anti-entropy 1 sends every period forever, so the checked state space has no bound; it applies on the network (run, bench), where it is the default".into());
+    }
+    Ok(())
+}
+
+/// On sockets: a Maelstrom `g-counter` service (`add`, keyless `read`), the same replicas
+/// updated by clients instead of the model's update timer, gossiping with anti-entropy.
+impl Serve for Gossip {
+    type Internal = Crdts;
+    type Server = Replica;
+    type Storage = Crdts;
+    const KEYS: KeySemantics = KeySemantics::Counter;
+    const CAS: bool = false;
+
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> Replica {
+        Replica {
+            index,
+            replicas: servers.len(),
+            updates: 0,
+            bug: s.bug_of(&BUGS),
+            peers: servers,
+            anti_entropy: s.flag("anti-entropy"),
+        }
+    }
+
+    fn fits(_: &Settings, nodes: usize) -> Result<(), String> {
+        if !(2..=32).contains(&nodes) {
+            return Err(format!("--nodes {nodes}: gossip runs on 2 to 32 replicas"));
+        }
+        Ok(())
     }
 }
 

@@ -367,6 +367,10 @@ pub enum KeySemantics {
     Register,
     /// Write-once register, initially absent; no cas.
     WriteOnce,
+    /// One grow-only counter, Maelstrom's `g-counter`: `add` a delta, `read` the total (no
+    /// keys, no write, no cas). Not linearizable by design: histories are checked for
+    /// convergence instead.
+    Counter,
 }
 
 /// How many counts a protocol's servers may report ([`Serve::TALLIES`]).

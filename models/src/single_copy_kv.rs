@@ -317,7 +317,9 @@ impl Actor for SingleCopyServer {
             KvMsg::Internal(never) => match never {},
             // Replies are not requests; a server ignores them.
             KvMsg::ReadOk { .. } | KvMsg::WriteOk { .. } | KvMsg::CasOk { .. } => {}
-            KvMsg::Error { .. } => {}
+            KvMsg::Error { .. } | KvMsg::AddOk { .. } => {}
+            // A register store; the runtime refuses `add` before it arrives.
+            KvMsg::Add { msg_id, .. } => o.send(src, KvMsg::error(msg_id, ErrorCode::NotSupported)),
         }
     }
 }

@@ -519,7 +519,7 @@ pub(super) fn node_command() -> Command {
 pub(super) fn client_command() -> Command {
     Command::new("client")
         .about(
-            "Sends one lin-kv request (read K | write K V | cas K FROM TO) and prints the reply.",
+            "Sends one request (lin-kv: read K | write K V | cas K FROM TO; g-counter: add DELTA | read) and prints the reply.",
         )
         .arg(
             Arg::new("addr")
@@ -530,9 +530,9 @@ pub(super) fn client_command() -> Command {
         .arg(
             Arg::new("op")
                 .required(true)
-                .num_args(2..=4)
+                .num_args(1..=4)
                 .value_name("OP ARGS")
-                .help("read K | write K V | cas K FROM TO"),
+                .help("read K | write K V | cas K FROM TO (lin-kv); add DELTA | read (g-counter: one counter, no key)"),
         )
         .arg(
             Arg::new("timeout-ms")

@@ -156,8 +156,9 @@ pub(super) fn client(m: &ArgMatches) -> ExitCode {
         .collect();
     let addr = m.get_one::<String>("addr").expect("required");
     match serve::parse_request(&words) {
-        Ok(req) => serve::client(
+        Ok((wire, req)) => serve::client(
             addr,
+            wire,
             req,
             Duration::from_millis(*m.get_one::<u64>("timeout-ms").expect("default")),
             *m.get_one::<u32>("retries").expect("default"),
@@ -342,12 +343,37 @@ fn bench_config(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchConf
     }
     let protocol = runnable(entry, m)?;
     let write_once = protocol.model == crate::lincheck::Model::WriteOnce;
+    let counter = protocol.model == crate::lincheck::Model::Counter;
+    if counter {
+        for flag in ["keys", "cas"] {
+            if given(m, flag) {
+                return Err(format!(
+                    "--{flag} does not apply to {}: it serves one counter (add and read)",
+                    entry.name()
+                ));
+            }
+        }
+        if m.get_flag("no-check") {
+            return Err(format!(
+                "--no-check: {}'s bench judges convergence, which needs the history",
+                entry.name()
+            ));
+        }
+    }
     let (crashes, restarts) = crash_events(m)?;
     let cfg = crate::bench::BenchConfig {
         bug: protocol.settings.bug.map(str::to_string),
         protocol,
         nodes: *m.get_one::<usize>("nodes").expect("default"),
-        load: load_config(m, write_once)?,
+        load: {
+            let mut load = load_config(m, write_once)?;
+            // An add is not idempotent across replicas: a retry elsewhere would count twice.
+            // As Maelstrom's g-counter clients, give a timed-out add up (indeterminate).
+            if counter && !given(m, "retries") {
+                load.retries = 0;
+            }
+            load
+        },
         fsync: fsync(m),
         faults: faults(m)?,
         crashes,

@@ -9,6 +9,14 @@
 //! {"type":"error","in_reply_to":N,"code":C,"text":"...","leader":"ADDR"}
 //! ```
 //!
+//! [`Wire::Counter`] speaks Maelstrom's `g-counter` bodies, to one counter: an `add` of a delta
+//! and a `read` without a key; replies and errors as `lin-kv`.
+//!
+//! ```text
+//! {"type":"add","msg_id":1,"delta":3}  -> {"type":"add_ok","in_reply_to":1}
+//! {"type":"read","msg_id":2}           -> {"type":"read_ok","in_reply_to":2,"value":12}
+//! ```
+//!
 //! The load generator encodes a request per operation and decodes a reply per datagram, so both
 //! directions are written for speed: [`encode_request`] writes the JSON by hand (digits straight
 //! into a reused buffer, no serde, no allocation), and [`decode_reply`] lets serde_json fill a struct
@@ -23,6 +31,11 @@
 //! - [`Wire::Echo`]: the server is a bare UDP echo loop ([`super::echo`]) that returns the request
 //!   datagram unchanged; the echoed request counts as a successful reply to its `msg_id` (`read`
 //!   becomes `read_ok` with value 0). There is nothing to check, only the cost of a round trip.
+//!
+//! An add on the `lin-kv` and echo wires is the `g-counter` body (harmless: a register server
+//! refuses it); on the stateright wire, serde_json of `KvMsg::Add`. A write or a cas on the counter
+//! wire is the `lin-kv` body, which a counter server refuses. The load generator never sends either
+//! ([`LoadConfig::validate`](super::load::LoadConfig::validate) refuses the mix).
 //!
 //! Decoding never panics: anything that is not a reply of the wire is a [`DecodeError`].
 
@@ -59,11 +72,13 @@ pub enum Wire {
     StaterightJson,
     /// A bare echo loop: the echoed request is the reply.
     Echo,
+    /// Maelstrom `g-counter` JSON bodies: `add` and a keyless `read` (one counter).
+    Counter,
 }
 
 impl Wire {
-    /// Every wire, in the order of their names.
-    pub const ALL: [Wire; 3] = [Wire::LinKv, Wire::StaterightJson, Wire::Echo];
+    /// Every wire.
+    pub const ALL: [Wire; 4] = [Wire::LinKv, Wire::StaterightJson, Wire::Echo, Wire::Counter];
 
     /// The wire's name on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -71,6 +86,7 @@ impl Wire {
             Wire::LinKv => "lin-kv",
             Wire::StaterightJson => "stateright-json",
             Wire::Echo => "echo",
+            Wire::Counter => "g-counter",
         }
     }
 }
@@ -87,11 +103,8 @@ pub struct UnknownWire(pub String);
 
 impl fmt::Display for UnknownWire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown wire {:?} (valid: lin-kv, stateright-json, echo)",
-            self.0
-        )
+        let valid: Vec<&str> = Wire::ALL.iter().map(|w| w.name()).collect();
+        write!(f, "unknown wire {:?} (valid: {})", self.0, valid.join(", "))
     }
 }
 
@@ -126,10 +139,12 @@ pub struct Reply<'a> {
 /// What a reply says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplyBody<'a> {
-    /// `read_ok` with the key's value.
+    /// `read_ok` with the key's (or the counter's) value.
     ReadOk(Value),
     WriteOk,
     CasOk,
+    /// `add_ok`: a counter's add was applied.
+    AddOk,
     /// `error`: Maelstrom's `code`, its human `text`, for code 11 the leader the server knows of
     /// (`None` if absent or not a socket address), and for code 22 the key's current `value` when
     /// the server tells it (Paxos: the value the key was decided with).
@@ -148,6 +163,7 @@ impl Reply<'_> {
             ReplyBody::ReadOk(v) => ReplyBody::ReadOk(v),
             ReplyBody::WriteOk => ReplyBody::WriteOk,
             ReplyBody::CasOk => ReplyBody::CasOk,
+            ReplyBody::AddOk => ReplyBody::AddOk,
             ReplyBody::Error {
                 code,
                 text,
@@ -167,16 +183,17 @@ impl Reply<'_> {
     }
 }
 
-/// `read_ok 7`, `write_ok`, `cas_ok`, `error 11 (temporarily unavailable): not the leader; leader
-/// 127.0.0.1:7001`, `error 22 (precondition failed); current value 7`: what `synod client`
-/// prints. Every field the reply carried is there; a `text` that only repeats the code's name is
-/// not printed twice.
+/// `read_ok 7`, `write_ok`, `cas_ok`, `add_ok`, `error 11 (temporarily unavailable): not the
+/// leader; leader 127.0.0.1:7001`, `error 22 (precondition failed); current value 7`: what `synod
+/// client` prints. Every field the reply carried is there; a `text` that only repeats the code's
+/// name is not printed twice.
 impl fmt::Display for Reply<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.body {
             ReplyBody::ReadOk(v) => write!(f, "read_ok {v}"),
             ReplyBody::WriteOk => f.write_str("write_ok"),
             ReplyBody::CasOk => f.write_str("cas_ok"),
+            ReplyBody::AddOk => f.write_str("add_ok"),
             ReplyBody::Error {
                 code,
                 text,
@@ -255,35 +272,21 @@ impl From<serde_json::Error> for DecodeError {
 }
 
 /// Writes `msg_id`'s request for `req` in `wire`'s encoding into `buf`, replacing its contents.
-/// Allocates only if `buf` is too small (a request is under 120 bytes).
+/// Allocates only if `buf` is too small (a request is under 120 bytes). The counter wire ignores
+/// the key (there is one counter).
 pub fn encode_request(wire: Wire, msg_id: u64, req: &Request, buf: &mut Vec<u8>) {
     buf.clear();
     match wire {
-        Wire::LinKv | Wire::Echo => match req.kind {
+        Wire::LinKv | Wire::Echo => encode_lin_kv(msg_id, req, buf),
+        Wire::Counter => match req.kind {
             OpKind::Read => {
                 buf.extend_from_slice(b"{\"type\":\"read\",\"msg_id\":");
                 push_u64(buf, msg_id);
-                buf.extend_from_slice(b",\"key\":");
-                push_u64(buf, req.key);
             }
-            OpKind::Write(value) => {
-                buf.extend_from_slice(b"{\"type\":\"write\",\"msg_id\":");
-                push_u64(buf, msg_id);
-                buf.extend_from_slice(b",\"key\":");
-                push_u64(buf, req.key);
-                buf.extend_from_slice(b",\"value\":");
-                push_u64(buf, value);
-            }
-            OpKind::Cas { from, to } => {
-                buf.extend_from_slice(b"{\"type\":\"cas\",\"msg_id\":");
-                push_u64(buf, msg_id);
-                buf.extend_from_slice(b",\"key\":");
-                push_u64(buf, req.key);
-                buf.extend_from_slice(b",\"from\":");
-                push_u64(buf, from);
-                buf.extend_from_slice(b",\"to\":");
-                push_u64(buf, to);
-            }
+            OpKind::Add(delta) => encode_add(msg_id, delta, buf),
+            // Not counter operations (the load generator never sends them): the lin-kv body,
+            // which a counter server refuses.
+            OpKind::Write(_) | OpKind::Cas { .. } => encode_lin_kv(msg_id, req, buf),
         },
         // serde's externally tagged enum: {"Variant":{fields in declaration order}}.
         Wire::StaterightJson => {
@@ -291,12 +294,19 @@ pub fn encode_request(wire: Wire, msg_id: u64, req: &Request, buf: &mut Vec<u8>)
                 OpKind::Read => buf.extend_from_slice(b"{\"Read\":{\"msg_id\":"),
                 OpKind::Write(_) => buf.extend_from_slice(b"{\"Write\":{\"msg_id\":"),
                 OpKind::Cas { .. } => buf.extend_from_slice(b"{\"Cas\":{\"msg_id\":"),
+                OpKind::Add(_) => buf.extend_from_slice(b"{\"Add\":{\"msg_id\":"),
             }
             push_u64(buf, msg_id);
-            buf.extend_from_slice(b",\"key\":");
-            push_u64(buf, req.key);
+            if let OpKind::Add(delta) = req.kind {
+                // `KvMsg::Add` has no key; no register actor applies it.
+                buf.extend_from_slice(b",\"delta\":");
+                push_u64(buf, delta);
+            } else {
+                buf.extend_from_slice(b",\"key\":");
+                push_u64(buf, req.key);
+            }
             match req.kind {
-                OpKind::Read => {}
+                OpKind::Read | OpKind::Add(_) => {}
                 OpKind::Write(value) => {
                     buf.extend_from_slice(b",\"value\":");
                     push_u64(buf, value);
@@ -312,6 +322,47 @@ pub fn encode_request(wire: Wire, msg_id: u64, req: &Request, buf: &mut Vec<u8>)
         }
     }
     buf.push(b'}');
+}
+
+/// The lin-kv body of `req`, without its closing brace.
+#[inline]
+fn encode_lin_kv(msg_id: u64, req: &Request, buf: &mut Vec<u8>) {
+    match req.kind {
+        OpKind::Read => {
+            buf.extend_from_slice(b"{\"type\":\"read\",\"msg_id\":");
+            push_u64(buf, msg_id);
+            buf.extend_from_slice(b",\"key\":");
+            push_u64(buf, req.key);
+        }
+        OpKind::Write(value) => {
+            buf.extend_from_slice(b"{\"type\":\"write\",\"msg_id\":");
+            push_u64(buf, msg_id);
+            buf.extend_from_slice(b",\"key\":");
+            push_u64(buf, req.key);
+            buf.extend_from_slice(b",\"value\":");
+            push_u64(buf, value);
+        }
+        OpKind::Cas { from, to } => {
+            buf.extend_from_slice(b"{\"type\":\"cas\",\"msg_id\":");
+            push_u64(buf, msg_id);
+            buf.extend_from_slice(b",\"key\":");
+            push_u64(buf, req.key);
+            buf.extend_from_slice(b",\"from\":");
+            push_u64(buf, from);
+            buf.extend_from_slice(b",\"to\":");
+            push_u64(buf, to);
+        }
+        OpKind::Add(delta) => encode_add(msg_id, delta, buf),
+    }
+}
+
+/// The g-counter `add` body, without its closing brace (no key: there is one counter).
+#[inline]
+fn encode_add(msg_id: u64, delta: Value, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"{\"type\":\"add\",\"msg_id\":");
+    push_u64(buf, msg_id);
+    buf.extend_from_slice(b",\"delta\":");
+    push_u64(buf, delta);
 }
 
 /// Appends `n` in decimal.
@@ -332,7 +383,7 @@ fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
 /// Decodes one datagram of `wire` into a reply.
 pub fn decode_reply(wire: Wire, datagram: &[u8]) -> Result<Reply<'_>, DecodeError> {
     match wire {
-        Wire::LinKv => decode_lin_kv(datagram),
+        Wire::LinKv | Wire::Counter => decode_lin_kv(datagram),
         Wire::StaterightJson => decode_stateright(datagram),
         Wire::Echo => decode_echo(datagram),
     }
@@ -385,13 +436,14 @@ fn decode_lin_kv(datagram: &[u8]) -> Result<Reply<'_>, DecodeError> {
         "read_ok" => ReplyBody::ReadOk(b.value.ok_or(DecodeError::MissingField("value"))?),
         "write_ok" => ReplyBody::WriteOk,
         "cas_ok" => ReplyBody::CasOk,
+        "add_ok" => ReplyBody::AddOk,
         "error" => ReplyBody::Error {
             code: b.code.ok_or(DecodeError::MissingField("code"))?,
             text: b.text.map_or(Cow::Borrowed(""), |t| t.0),
             leader: b.leader.and_then(|l| l.0.parse().ok()),
             value: b.value,
         },
-        "read" | "write" | "cas" => return Err(DecodeError::NotAReply),
+        "read" | "write" | "cas" | "add" => return Err(DecodeError::NotAReply),
         other => return Err(DecodeError::UnknownType(other.to_string())),
     };
     let in_reply_to = b
@@ -406,6 +458,7 @@ fn decode_echo(datagram: &[u8]) -> Result<Reply<'_>, DecodeError> {
         "read" => ReplyBody::ReadOk(0),
         "write" => ReplyBody::WriteOk,
         "cas" => ReplyBody::CasOk,
+        "add" => ReplyBody::AddOk,
         other => return Err(DecodeError::UnknownType(other.to_string())),
     };
     let in_reply_to = b.msg_id.ok_or(DecodeError::MissingField("msg_id"))?;
@@ -418,6 +471,7 @@ fn decode_stateright(datagram: &[u8]) -> Result<Reply<'static>, DecodeError> {
         KvMsg::ReadOk { in_reply_to, value } => (in_reply_to, ReplyBody::ReadOk(value)),
         KvMsg::WriteOk { in_reply_to } => (in_reply_to, ReplyBody::WriteOk),
         KvMsg::CasOk { in_reply_to } => (in_reply_to, ReplyBody::CasOk),
+        KvMsg::AddOk { in_reply_to } => (in_reply_to, ReplyBody::AddOk),
         KvMsg::Error {
             in_reply_to,
             code,
@@ -432,9 +486,11 @@ fn decode_stateright(datagram: &[u8]) -> Result<Reply<'static>, DecodeError> {
                 value,
             },
         ),
-        KvMsg::Read { .. } | KvMsg::Write { .. } | KvMsg::Cas { .. } | KvMsg::Internal(_) => {
-            return Err(DecodeError::NotAReply)
-        }
+        KvMsg::Read { .. }
+        | KvMsg::Write { .. }
+        | KvMsg::Cas { .. }
+        | KvMsg::Add { .. }
+        | KvMsg::Internal(_) => return Err(DecodeError::NotAReply),
     };
     Ok(Reply { in_reply_to, body })
 }
@@ -457,6 +513,7 @@ pub fn to_kv_msg(msg_id: u64, req: &Request) -> KvMsg<()> {
             from,
             to,
         },
+        OpKind::Add(delta) => KvMsg::Add { msg_id, delta },
     }
 }
 
@@ -471,6 +528,7 @@ pub fn reply_kv_msg(reply: &Reply<'_>) -> Option<KvMsg<()>> {
         },
         ReplyBody::WriteOk => KvMsg::WriteOk { in_reply_to },
         ReplyBody::CasOk => KvMsg::CasOk { in_reply_to },
+        ReplyBody::AddOk => KvMsg::AddOk { in_reply_to },
         ReplyBody::Error {
             code,
             leader,
@@ -520,6 +578,64 @@ mod tests {
                 u64::MAX
             )
         );
+    }
+
+    #[test]
+    fn counter_requests_are_g_counter_bodies() {
+        assert_eq!(
+            enc(Wire::Counter, 1, 0, OpKind::Add(3)),
+            r#"{"type":"add","msg_id":1,"delta":3}"#
+        );
+        // A keyless read, whatever the request's key.
+        for key in [0, 7] {
+            assert_eq!(
+                enc(Wire::Counter, 2, key, OpKind::Read),
+                r#"{"type":"read","msg_id":2}"#
+            );
+        }
+        // The lin-kv wire sends an add as the same body; a write on the counter wire is lin-kv's.
+        assert_eq!(
+            enc(Wire::LinKv, 1, 5, OpKind::Add(3)),
+            r#"{"type":"add","msg_id":1,"delta":3}"#
+        );
+        assert_eq!(
+            enc(Wire::Counter, 3, 3, OpKind::Write(7)),
+            enc(Wire::LinKv, 3, 3, OpKind::Write(7))
+        );
+        for kind in [OpKind::Add(u64::MAX), OpKind::Read] {
+            let v: serde_json::Value =
+                serde_json::from_str(&enc(Wire::Counter, u64::MAX, 0, kind)).unwrap();
+            assert_eq!(v["msg_id"], u64::MAX);
+            assert!(v.get("key").is_none());
+        }
+    }
+
+    #[test]
+    fn counter_replies_decode() {
+        let r = decode_reply(Wire::Counter, br#"{"type":"add_ok","in_reply_to":1}"#).unwrap();
+        assert_eq!((r.in_reply_to, &r.body), (1, &ReplyBody::AddOk));
+        assert_eq!(r.to_string(), "add_ok");
+        assert_eq!(r.clone().into_owned(), r);
+        let r = decode_reply(
+            Wire::Counter,
+            br#"{"type":"read_ok","in_reply_to":2,"value":12}"#,
+        )
+        .unwrap();
+        assert_eq!((r.in_reply_to, r.body), (2, ReplyBody::ReadOk(12)));
+        let r = decode_reply(
+            Wire::Counter,
+            br#"{"type":"error","in_reply_to":3,"code":11,"text":"later"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.to_string(), "error 11 (temporarily unavailable): later");
+        // lin-kv reads add_ok too; a request is no reply.
+        let r = decode_reply(Wire::LinKv, br#"{"type":"add_ok","in_reply_to":4}"#).unwrap();
+        assert_eq!(r.body, ReplyBody::AddOk);
+        assert!(matches!(
+            decode_reply(Wire::Counter, br#"{"type":"add","msg_id":1,"delta":3}"#),
+            Err(DecodeError::NotAReply)
+        ));
+        assert!(decode_reply(Wire::Counter, br#"{"type":"add_ok"}"#).is_err());
     }
 
     #[test]
@@ -652,6 +768,7 @@ mod tests {
             (2, 3, OpKind::Write(7)),
             (3, 3, OpKind::Cas { from: 7, to: 8 }),
             (u64::MAX, u64::MAX, OpKind::Write(u64::MAX)),
+            (4, 0, OpKind::Add(5)),
         ];
         for (msg_id, key, kind) in reqs {
             let req = Request { key, kind };
@@ -669,11 +786,15 @@ mod tests {
             enc(Wire::StaterightJson, 1, 3, OpKind::Write(7)),
             r#"{"Write":{"msg_id":1,"key":3,"value":7}}"#
         );
+        assert_eq!(
+            enc(Wire::StaterightJson, 1, 3, OpKind::Add(2)),
+            r#"{"Add":{"msg_id":1,"delta":2}}"#
+        );
     }
 
     #[test]
     fn stateright_replies_decode() {
-        let replies: [(KvMsg<u8>, ReplyBody); 4] = [
+        let replies: [(KvMsg<u8>, ReplyBody); 5] = [
             (
                 KvMsg::ReadOk {
                     in_reply_to: 1,
@@ -683,6 +804,7 @@ mod tests {
             ),
             (KvMsg::WriteOk { in_reply_to: 1 }, ReplyBody::WriteOk),
             (KvMsg::CasOk { in_reply_to: 1 }, ReplyBody::CasOk),
+            (KvMsg::AddOk { in_reply_to: 1 }, ReplyBody::AddOk),
             (
                 KvMsg::Error {
                     in_reply_to: 1,
@@ -724,6 +846,7 @@ mod tests {
             (OpKind::Read, ReplyBody::ReadOk(0)),
             (OpKind::Write(5), ReplyBody::WriteOk),
             (OpKind::Cas { from: 1, to: 2 }, ReplyBody::CasOk),
+            (OpKind::Add(3), ReplyBody::AddOk),
         ] {
             let mut buf = Vec::new();
             encode_request(Wire::Echo, 42, &Request { key: 9, kind }, &mut buf);

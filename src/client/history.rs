@@ -6,11 +6,11 @@
 //! a completion, and the events of all clients are ordered by time. Times are nanoseconds since
 //! the run's start. The completion's type says what the client learned:
 //!
-//! - `ok`: a success reply (`read_ok`, `write_ok`, `cas_ok`), and a read answered error 20: the
-//!   read observed the absent key, which is the register's initial state (`value` null / `nil`).
-//!   Knossos's `cas-register` accepts a nil read in any state, Elle reads nil as the initial
-//!   version, and a Porcupine model can treat null as "absent"; a `fail` would instead claim the
-//!   read did not happen and throw away what it saw (docs/decisions.md).
+//! - `ok`: a success reply (`read_ok`, `write_ok`, `cas_ok`, `add_ok`), and a read answered error
+//!   20: the read observed the absent key, which is the register's initial state (`value` null /
+//!   `nil`). Knossos's `cas-register` accepts a nil read in any state, Elle reads nil as the
+//!   initial version, and a Porcupine model can treat null as "absent"; a `fail` would instead
+//!   claim the read did not happen and throw away what it saw (docs/decisions.md).
 //! - `fail`: a definite refusal that changed nothing: error 22 (a cas whose `from` differed, a
 //!   write-once key holding another value) or error 20 on a cas; `error` is `[code, text]`.
 //! - `info`: no reply (the client gave up after its retries, or the run ended): the operation may
@@ -46,6 +46,18 @@
 //! {:type :invoke, :f :read, :value [1 nil], :process 0, :time 500, :index 2}
 //! {:type :ok, :f :read, :value [1 7], :process 0, :time 800, :index 3}
 //! {:type :fail, :f :cas, :value [1 [7 8]], :process 1, :time 990, :index 5, :error [22 "precondition failed"]}
+//! ```
+//!
+//! **A counter** (Maelstrom's `g-counter`). An add is `"f":"add"` with its delta as the value (an
+//! `add_ok` completes it `ok`); a read is as above. JSON lines keep `"key":0`. EDN has no key
+//! tuple, since there is one counter: the value is plain, as in Maelstrom's g-counter histories. A
+//! history is written in the counter's shape when it holds an add (so a counter history with no
+//! add at all is written as a register's key 0, which reads the same).
+//!
+//! ```text
+//! {"process":2,"type":"invoke","f":"add","key":0,"value":3,"time":100}
+//! {:type :invoke, :f :add, :value 3, :process 2, :time 100, :index 0}
+//! {:type :ok, :f :read, :value 12, :process 0, :time 800, :index 7}
 //! ```
 
 use super::codec::{error_name, ERR_KEY_DOES_NOT_EXIST, ERR_PRECONDITION_FAILED};
@@ -131,24 +143,30 @@ pub fn to_jsonl(mut out: impl Write, ops: &[Op]) -> io::Result<usize> {
 
 /// Writes `ops` as Jepsen EDN, one map per line (the module's schema); returns the number of lines.
 pub fn to_edn(mut out: impl Write, ops: &[Op]) -> io::Result<usize> {
+    let counter = ops.iter().any(|op| matches!(op.kind, OpKind::Add(_)));
     let events = Events::new(ops);
     for (index, e) in events.iter().enumerate() {
         let op = e.op;
         write!(
             out,
-            "{{:type :{}, :f :{}, :value [{} ",
+            "{{:type :{}, :f :{}, :value ",
             e.kind.name(),
-            f_name(op.kind),
-            op.key
+            f_name(op.kind)
         )?;
+        if !counter {
+            write!(out, "[{} ", op.key)?;
+        }
         match e.value() {
             EventValue::Nil => out.write_all(b"nil")?,
             EventValue::One(v) => write!(out, "{v}")?,
             EventValue::Pair(from, to) => write!(out, "[{from} {to}]")?,
         }
+        if !counter {
+            out.write_all(b"]")?;
+        }
         write!(
             out,
-            "], :process {}, :time {}, :index {index}",
+            ", :process {}, :time {}, :index {index}",
             e.process, e.time_ns
         )?;
         if let Some((code, text)) = e.error() {
@@ -182,6 +200,7 @@ fn f_name(kind: OpKind) -> &'static str {
         OpKind::Read => "read",
         OpKind::Write(_) => "write",
         OpKind::Cas { .. } => "cas",
+        OpKind::Add(_) => "add",
     }
 }
 
@@ -226,7 +245,7 @@ impl Event<'_> {
     fn value(&self) -> EventValue {
         let asked = match self.op.kind {
             OpKind::Read => EventValue::Nil,
-            OpKind::Write(v) => EventValue::One(v),
+            OpKind::Write(v) | OpKind::Add(v) => EventValue::One(v),
             OpKind::Cas { from, to } => EventValue::Pair(from, to),
         };
         match (self.kind, self.op.outcome) {
@@ -451,6 +470,33 @@ mod tests {
             r#"{:type :info, :f :cas, :value [1 [7 8]], :process 2, :time 200, :index 19}"#,
         ];
         assert_eq!(s.lines().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn counter_histories_have_adds_and_plain_edn_values() {
+        let ops = [
+            op(0, 0, OpKind::Add(3), (10, 20), Outcome::WriteOk),
+            op(1, 0, OpKind::Read, (30, 40), Outcome::ReadOk(3)),
+            op(0, 0, OpKind::Add(2), (50, 60), Outcome::Indeterminate),
+        ];
+        let expected = [
+            r#"{"process":0,"type":"invoke","f":"add","key":0,"value":3,"time":10}"#,
+            r#"{"process":0,"type":"ok","f":"add","key":0,"value":3,"time":20}"#,
+            r#"{"process":1,"type":"invoke","f":"read","key":0,"value":null,"time":30}"#,
+            r#"{"process":1,"type":"ok","f":"read","key":0,"value":3,"time":40}"#,
+            r#"{"process":0,"type":"invoke","f":"add","key":0,"value":2,"time":50}"#,
+            r#"{"process":0,"type":"info","f":"add","key":0,"value":2,"time":60}"#,
+        ];
+        assert_eq!(jsonl(&ops).lines().collect::<Vec<_>>(), expected);
+        let expected = [
+            r#"{:type :invoke, :f :add, :value 3, :process 0, :time 10, :index 0}"#,
+            r#"{:type :ok, :f :add, :value 3, :process 0, :time 20, :index 1}"#,
+            r#"{:type :invoke, :f :read, :value nil, :process 1, :time 30, :index 2}"#,
+            r#"{:type :ok, :f :read, :value 3, :process 1, :time 40, :index 3}"#,
+            r#"{:type :invoke, :f :add, :value 2, :process 0, :time 50, :index 4}"#,
+            r#"{:type :info, :f :add, :value 2, :process 0, :time 60, :index 5}"#,
+        ];
+        assert_eq!(edn(&ops).lines().collect::<Vec<_>>(), expected);
     }
 
     #[test]

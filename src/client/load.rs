@@ -1,5 +1,5 @@
-//! The load generator behind `synod bench`: many lin-kv clients against a cluster, with latency
-//! histograms and, optionally, the history the linearizability checker reads.
+//! The load generator behind `synod bench`: many lin-kv (or g-counter) clients against a cluster,
+//! with latency histograms and, optionally, the history the checkers read.
 //!
 //! **Clients.** `clients` logical clients, each with its own UDP socket (so each is a distinct client
 //! to a server's at-most-once session table) and exactly one request outstanding, as in Maelstrom.
@@ -13,6 +13,12 @@
 //! counter` with the counter starting at 1, never 0, so the checker can tell writes apart; a cas
 //! goes from the last value this client saw for the key (read, written or cas'd; 0, which nobody
 //! writes, if it saw none) to a fresh unique value.
+//!
+//! **A counter** ([`Wire::Counter`], Maelstrom's `g-counter`). Every operation is a keyless read
+//! (fraction `reads`) or an `add` (the rest) of a delta uniform in 1..=5, drawn from the client's
+//! generator. There is one counter: the history records key 0 (`key_base` is not used), `keys` must
+//! be 1, and cas and `fresh_writes` are refused. An acknowledged add (`add_ok`) is recorded as
+//! `Outcome::WriteOk` and counted with the writes.
 //!
 //! **Fresh keys** (`fresh_writes`). Against a write-once store (Paxos: one consensus instance per
 //! key) uniform keys soon meet decided keys, and then most writes are answered error 22 without
@@ -108,15 +114,18 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Load before the measured time: in the history, not in the figures.
     pub warmup: Duration,
-    /// Keys are uniform in `key_base..key_base + keys` (unused with `fresh_writes`).
+    /// Keys are uniform in `key_base..key_base + keys` (unused with `fresh_writes`; 1 for the
+    /// counter wire).
     pub keys: u64,
     /// The first key (0 by default). The checker takes every key to start absent, so a run
     /// against a store that earlier runs wrote to should start above their keys
-    /// ([`bench_targets`](crate::bench::bench_targets) uses the clock's microseconds).
+    /// ([`bench_targets`](crate::bench::bench_targets) uses the clock's microseconds). Not used
+    /// by the counter wire: its one counter is key 0.
     pub key_base: u64,
     /// Fraction of operations that are reads.
     pub reads: f64,
-    /// Fraction of operations that are cas; the rest are writes.
+    /// Fraction of operations that are cas; the rest are writes (adds, for a counter: cas must
+    /// then be 0).
     pub cas: f64,
     /// How long one attempt waits for its reply.
     pub timeout: Duration,
@@ -219,6 +228,28 @@ impl LoadConfig {
         if self.threads == 0 {
             return bad("threads must be at least 1".into());
         }
+        if self.wire == Wire::Counter {
+            if self.cas > 0.0 {
+                return bad(format!(
+                    "cas {} is not an operation of the g-counter wire (reads and adds only); set \
+                     cas to 0",
+                    self.cas
+                ));
+            }
+            if self.fresh_writes {
+                return bad(
+                    "fresh_writes cannot be combined with the g-counter wire: there is one \
+                     counter, no key to make fresh"
+                        .into(),
+                );
+            }
+            if self.keys != 1 {
+                return bad(format!(
+                    "keys must be 1 for the g-counter wire (one counter), not {}: pass --keys 1",
+                    self.keys
+                ));
+            }
+        }
         if self.fresh_writes && self.cas > 0.0 {
             return bad(format!(
                 "cas {} cannot be combined with fresh_writes: every key is written once, so a cas \
@@ -269,7 +300,7 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
 ///
 /// | field | meaning |
 /// |---|---|
-/// | `wire` | `lin-kv`, `stateright-json` or `echo` |
+/// | `wire` | `lin-kv`, `stateright-json`, `echo` or `g-counter` |
 /// | `targets` | the servers' addresses |
 /// | `clients`, `threads` | logical clients; event-loop threads |
 /// | `mode` | `closed` or `open` |
@@ -279,9 +310,9 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
 /// | `duration_secs`, `warmup_secs` | measured time; warmup before it |
 /// | `ops` | operations completed in the window with an outcome for the history: ok, error 20 or 22 |
 /// | `ops_per_sec` | `ops / duration_secs` |
-/// | `ops_ok` | those of `ops` answered with success: `read_ok`, `write_ok`, `cas_ok` (a read's error 20 is a definite answer, but not counted here) |
+/// | `ops_ok` | those of `ops` answered with success: `read_ok`, `write_ok`, `cas_ok`, `add_ok` (a read's error 20 is a definite answer, but not counted here) |
 /// | `ops_ok_per_sec` | `ops_ok / duration_secs` |
-/// | `reads`, `writes`, `cas` | `ops` by kind |
+/// | `reads`, `writes`, `cas` | `ops` by kind: reads, writes (adds, for a counter), cas |
 /// | `latency_us_p50`, `_p90`, `_p99`, `_p999`, `_max`, `latency_us_mean` | latency of those `ops`, microseconds (from the first send, or in an open loop from the intended time) |
 /// | `longest_gap_ms` | window: the longest stretch without a successful operation (from the window's start to the first, between two, from the last to the end), 1 ms resolution: a failover's unavailability |
 /// | `ops_failed` | window: operations ended by a definite error 10, 11 or 12 |
@@ -314,12 +345,13 @@ pub struct LoadReport {
     pub warmup_secs: f64,
     pub ops: u64,
     pub ops_per_sec: f64,
-    /// Of `ops`, those answered `read_ok`, `write_ok` or `cas_ok`. Error 20 on a read is a
-    /// definite answer (the key is absent) and error 22 a definite refusal: both are in `ops` for
-    /// the checker, neither is here.
+    /// Of `ops`, those answered `read_ok`, `write_ok`, `cas_ok` or `add_ok`. Error 20 on a read is
+    /// a definite answer (the key is absent) and error 22 a definite refusal: both are in `ops`
+    /// for the checker, neither is here.
     pub ops_ok: u64,
     pub ops_ok_per_sec: f64,
     pub reads: u64,
+    /// Writes (adds, for a counter).
     pub writes: u64,
     pub cas: u64,
     /// Latencies of `ops`, microseconds.
@@ -450,7 +482,9 @@ impl fmt::Display for LoadReport {
                 self.ops_issued
             )?,
         }
-        if self.fresh_writes {
+        if self.wire == Wire::Counter {
+            writeln!(f, "keys          one counter: adds and keyless reads")?;
+        } else if self.fresh_writes {
             writeln!(
                 f,
                 "keys          a fresh key for every write, reads of written keys (a write-once store decides each write)"
@@ -468,17 +502,30 @@ impl fmt::Display for LoadReport {
             "measured      {:.2} s after {:.2} s warmup",
             self.duration_secs, self.warmup_secs
         )?;
-        writeln!(
-            f,
-            "throughput    {:.0} ops/s, {:.0} ok/s ({} ops, {} ok: {} reads, {} writes, {} cas)",
-            self.ops_per_sec,
-            self.ops_ok_per_sec,
-            self.ops,
-            self.ops_ok,
-            self.reads,
-            self.writes,
-            self.cas
-        )?;
+        if self.wire == Wire::Counter {
+            writeln!(
+                f,
+                "throughput    {:.0} ops/s, {:.0} ok/s ({} ops, {} ok: {} reads, {} adds)",
+                self.ops_per_sec,
+                self.ops_ok_per_sec,
+                self.ops,
+                self.ops_ok,
+                self.reads,
+                self.writes
+            )?;
+        } else {
+            writeln!(
+                f,
+                "throughput    {:.0} ops/s, {:.0} ok/s ({} ops, {} ok: {} reads, {} writes, {} cas)",
+                self.ops_per_sec,
+                self.ops_ok_per_sec,
+                self.ops,
+                self.ops_ok,
+                self.reads,
+                self.writes,
+                self.cas
+            )?;
+        }
         writeln!(
             f,
             "latency us    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.1}",
@@ -1040,6 +1087,8 @@ struct Worker<'a> {
     /// The read fraction and read+cas fraction scaled to u64, for integer comparisons.
     read_below: u64,
     cas_below: u64,
+    /// The counter wire: reads and adds of key 0.
+    counter: bool,
     /// This thread's share of a `--record`ing, if the run is recorded.
     tape: Option<Tape>,
 }
@@ -1148,6 +1197,7 @@ impl<'a> Worker<'a> {
             history_overflow: false,
             read_below: fraction_to_u64(cfg.reads),
             cas_below: fraction_to_u64(cfg.reads + cfg.cas),
+            counter: cfg.wire == Wire::Counter,
             tape,
         })
     }
@@ -1303,7 +1353,8 @@ impl<'a> Worker<'a> {
     /// Starts client `i`'s next operation; its latency counts from `origin`.
     fn start_op(&mut self, i: u32, origin: Instant, now: Instant) {
         let invoke_ns = self.ns(now);
-        let (read_below, cas_below, keys) = (self.read_below, self.cas_below, self.cfg.keys);
+        let (read_below, cas_below, keys, counter) =
+            (self.read_below, self.cas_below, self.cfg.keys, self.counter);
         let c = &mut self.clients[i as usize];
         debug_assert_eq!(c.phase, Phase::Idle);
         let r = next_random(&mut c.rng);
@@ -1316,7 +1367,15 @@ impl<'a> Worker<'a> {
                 self.fresh.write_key()
             };
         }
-        let kind = if choice < read_below {
+        let kind = if counter {
+            key = 0;
+            if choice < read_below {
+                OpKind::Read
+            } else {
+                // A delta uniform in 1..=5, from the key's draw (one key: it is free).
+                OpKind::Add(1 + ((u128::from(r) * 5) >> 64) as u64)
+            }
+        } else if choice < read_below {
             OpKind::Read
         } else {
             c.counter += 1;
@@ -1449,6 +1508,7 @@ impl<'a> Worker<'a> {
                         (ReplyBody::ReadOk(v), OpKind::Read) => Answer::Done(Outcome::ReadOk(v)),
                         (ReplyBody::WriteOk, OpKind::Write(_)) => Answer::Done(Outcome::WriteOk),
                         (ReplyBody::CasOk, OpKind::Cas { .. }) => Answer::Done(Outcome::CasOk),
+                        (ReplyBody::AddOk, OpKind::Add(_)) => Answer::Done(Outcome::WriteOk),
                         (ReplyBody::Error { code, leader, .. }, _) => {
                             Answer::Error { code, leader }
                         }
@@ -1585,7 +1645,7 @@ impl<'a> Worker<'a> {
             }
             match kind {
                 OpKind::Read => self.counters.reads += 1,
-                OpKind::Write(_) => self.counters.writes += 1,
+                OpKind::Write(_) | OpKind::Add(_) => self.counters.writes += 1,
                 OpKind::Cas { .. } => self.counters.cas += 1,
             }
         }
@@ -1892,7 +1952,39 @@ mod tests {
                 },
                 "cannot be combined with fresh_writes",
             ),
+            (
+                LoadConfig {
+                    wire: Wire::Counter,
+                    keys: 1,
+                    cas: 0.1,
+                    ..ok.clone()
+                },
+                "cas 0.1 is not an operation of the g-counter wire",
+            ),
+            (
+                LoadConfig {
+                    wire: Wire::Counter,
+                    keys: 1,
+                    fresh_writes: true,
+                    ..ok.clone()
+                },
+                "fresh_writes cannot be combined with the g-counter wire",
+            ),
+            (
+                LoadConfig {
+                    wire: Wire::Counter,
+                    ..ok.clone()
+                },
+                "keys must be 1 for the g-counter wire (one counter), not 100: pass --keys 1",
+            ),
         ];
+        let counter = LoadConfig {
+            wire: Wire::Counter,
+            keys: 1,
+            key_base: 1 << 40,
+            ..ok.clone()
+        };
+        assert!(counter.validate().is_ok());
         for (cfg, field) in cases {
             let e = cfg.validate().unwrap_err().to_string();
             assert!(e.contains(field), "{e} should name {field}");

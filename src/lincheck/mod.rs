@@ -15,7 +15,11 @@
 //! decides one key's sub-history. How the search is kept near-linear on real histories (and
 //! where it is not) is told in `wgl/search.rs`; `benches/lincheck.rs` measures a 10-second,
 //! 64-client run (478k operations over 100 keys) at about a quarter of a second on two cores.
+//!
+//! Both are for registers. A grow-only counter (`Model::Counter`, Maelstrom's `g-counter`) is not
+//! linearizable by design: its history is checked for bounds and convergence by [`counter`].
 
+pub mod counter;
 pub mod stale;
 mod wgl;
 
@@ -36,17 +40,23 @@ pub enum Model {
     /// A write-once register that starts absent: the first write sets it; a later write of the
     /// same value succeeds, of another value fails with error 22. No cas. (`paxos`.)
     WriteOnce,
+    /// One grow-only counter (Maelstrom's `g-counter`): `add` a delta, `read` the total. Not
+    /// linearizable by design (replicas gossip): its histories go to [`counter::check_reads`]
+    /// and [`counter::final_bounds`], never to [`check`].
+    Counter,
 }
 
 impl Model {
     /// Every model, in the order of their names.
-    pub const ALL: [Model; 2] = [Model::Register, Model::WriteOnce];
+    pub const ALL: [Model; 3] = [Model::Register, Model::WriteOnce, Model::Counter];
 
-    /// `register` or `write-once`: the model's name on the command line and in reports.
+    /// `register`, `write-once` or `counter`: the model's name on the command line and in
+    /// reports.
     pub fn name(self) -> &'static str {
         match self {
             Model::Register => "register",
             Model::WriteOnce => "write-once",
+            Model::Counter => "counter",
         }
     }
 }
@@ -57,6 +67,7 @@ impl From<synod_models::protocol::KeySemantics> for Model {
         match k {
             synod_models::protocol::KeySemantics::Register => Model::Register,
             synod_models::protocol::KeySemantics::WriteOnce => Model::WriteOnce,
+            synod_models::protocol::KeySemantics::Counter => Model::Counter,
         }
     }
 }
@@ -75,7 +86,10 @@ impl std::str::FromStr for Model {
         Model::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown model {s:?} (valid: register, write-once)"))
+            .ok_or_else(|| {
+                let valid: Vec<&str> = Model::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown model {s:?} (valid: {})", valid.join(", "))
+            })
     }
 }
 
@@ -84,7 +98,12 @@ impl std::str::FromStr for Model {
 pub enum OpKind {
     Read,
     Write(Value),
-    Cas { from: Value, to: Value },
+    Cas {
+        from: Value,
+        to: Value,
+    },
+    /// A counter's `add` of this delta (`Model::Counter` only; a register has no add).
+    Add(Value),
 }
 
 /// What an operation returned.
@@ -94,7 +113,7 @@ pub enum Outcome {
     ReadOk(Value),
     /// Error 20: the key does not exist (a read or a cas of an absent key).
     NotFound,
-    /// `write_ok`.
+    /// `write_ok`, or `add_ok` for an add.
     WriteOk,
     /// `cas_ok`.
     CasOk,

@@ -9,6 +9,9 @@
 //! wire protocol"). Requests are parsed with serde into a borrowed struct; replies are written by
 //! hand into a reusable buffer, as they are on the hot path.
 //!
+//! A counter protocol (Maelstrom's `g-counter`) serves `add` and a keyless `read` instead
+//! ([`Clients::Counter`]).
+//!
 //! Decoding never panics: a datagram that is neither gets [`Decoded::Garbage`], a JSON object that
 //! is not a valid request but names a `msg_id` gets an error reply (code 10 for an unknown type,
 //! 12 for a malformed body), so that a confused client learns why.
@@ -45,14 +48,24 @@ pub fn encode_binary<I: Serialize>(msg: &KvMsg<I>, buf: &mut Vec<u8>) -> Result<
     Ok(())
 }
 
+/// Which client requests a node serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clients {
+    /// `lin-kv`: read, write, cas with keys.
+    LinKv,
+    /// Maelstrom's `g-counter`: `add` with a `delta`, and `read` without a key (decoded as a
+    /// read of key 0); every keyed request is error 10.
+    Counter,
+}
+
 /// Decodes a datagram, binary or JSON.
-pub fn decode<I: DeserializeOwned>(bytes: &[u8]) -> Decoded<KvMsg<I>> {
+pub fn decode<I: DeserializeOwned>(bytes: &[u8], clients: Clients) -> Decoded<KvMsg<I>> {
     match bytes.first() {
         Some(&BINARY_V1) => match postcard::from_bytes::<KvMsg<I>>(&bytes[1..]) {
             Ok(m) => Decoded::Peer(m),
             Err(_) => Decoded::Garbage,
         },
-        Some(_) => decode_json(bytes),
+        Some(_) => decode_json(bytes, clients),
         None => Decoded::Garbage,
     }
 }
@@ -68,9 +81,10 @@ struct JsonRequest<'a> {
     value: Option<u64>,
     from: Option<u64>,
     to: Option<u64>,
+    delta: Option<u64>,
 }
 
-fn decode_json<I>(bytes: &[u8]) -> Decoded<KvMsg<I>> {
+fn decode_json<I>(bytes: &[u8], clients: Clients) -> Decoded<KvMsg<I>> {
     let req: JsonRequest = match serde_json::from_slice(bytes) {
         Ok(r) => r,
         Err(_) => return lenient_reject(bytes),
@@ -85,6 +99,23 @@ fn decode_json<I>(bytes: &[u8]) -> Decoded<KvMsg<I>> {
     let Some(kind) = req.kind else {
         return malformed;
     };
+    let not_supported = Decoded::Reject {
+        msg_id,
+        code: ErrorCode::NotSupported,
+    };
+    if clients == Clients::Counter {
+        let msg = match (&*kind, req.key, req.value, req.from, req.to, req.delta) {
+            ("add", None, None, None, None, Some(delta)) => KvMsg::Add { msg_id, delta },
+            ("read", None, None, None, None, None) => KvMsg::Read { msg_id, key: 0 },
+            ("add" | "read", None, ..) => return malformed,
+            // One counter: keyed requests, writes and cas are another service's.
+            _ => return not_supported,
+        };
+        return Decoded::Client(msg);
+    }
+    if req.delta.is_some() && matches!(&*kind, "read" | "write" | "cas") {
+        return malformed;
+    }
     let msg = match (&*kind, req.key, req.value, req.from, req.to) {
         ("read", Some(key), None, None, None) => KvMsg::Read { msg_id, key },
         ("write", Some(key), Some(value), None, None) => KvMsg::Write { msg_id, key, value },
@@ -95,12 +126,7 @@ fn decode_json<I>(bytes: &[u8]) -> Decoded<KvMsg<I>> {
             to,
         },
         ("read" | "write" | "cas", ..) => return malformed,
-        _ => {
-            return Decoded::Reject {
-                msg_id,
-                code: ErrorCode::NotSupported,
-            }
-        }
+        _ => return not_supported,
     };
     Decoded::Client(msg)
 }
@@ -148,6 +174,9 @@ pub fn encode_json<I>(msg: &KvMsg<I>, buf: &mut Vec<u8>) -> bool {
         KvMsg::CasOk { in_reply_to } => {
             write!(buf, r#"{{"type":"cas_ok","in_reply_to":{in_reply_to}}}"#)
         }
+        KvMsg::AddOk { in_reply_to } => {
+            write!(buf, r#"{{"type":"add_ok","in_reply_to":{in_reply_to}}}"#)
+        }
         KvMsg::Error {
             in_reply_to,
             code,
@@ -169,9 +198,11 @@ pub fn encode_json<I>(msg: &KvMsg<I>, buf: &mut Vec<u8>) -> bool {
             }
             write!(buf, "}}")
         }
-        KvMsg::Read { .. } | KvMsg::Write { .. } | KvMsg::Cas { .. } | KvMsg::Internal(_) => {
-            return false
-        }
+        KvMsg::Read { .. }
+        | KvMsg::Write { .. }
+        | KvMsg::Cas { .. }
+        | KvMsg::Add { .. }
+        | KvMsg::Internal(_) => return false,
     };
     true
 }
@@ -190,12 +221,12 @@ mod tests {
     fn requests_decode() {
         let read = br#"{"type":"read","msg_id":1,"key":3}"#;
         assert!(matches!(
-            decode::<u32>(read),
+            decode::<u32>(read, Clients::LinKv),
             Decoded::Client(KvMsg::Read { msg_id: 1, key: 3 })
         ));
         let write = br#" {"type":"write","msg_id":2,"key":3,"value":7} "#;
         assert!(matches!(
-            decode::<u32>(write),
+            decode::<u32>(write, Clients::LinKv),
             Decoded::Client(KvMsg::Write {
                 msg_id: 2,
                 key: 3,
@@ -204,7 +235,7 @@ mod tests {
         ));
         let cas = br#"{"type":"cas","msg_id":3,"key":3,"from":7,"to":8}"#;
         assert!(matches!(
-            decode::<u32>(cas),
+            decode::<u32>(cas, Clients::LinKv),
             Decoded::Client(KvMsg::Cas {
                 msg_id: 3,
                 key: 3,
@@ -232,7 +263,7 @@ mod tests {
             (b"", None),
         ];
         for (bytes, want) in cases {
-            let got = match decode::<u32>(bytes) {
+            let got = match decode::<u32>(bytes, Clients::LinKv) {
                 Decoded::Reject { msg_id, code } => Some((msg_id, code.code())),
                 Decoded::Garbage => None,
                 other => panic!("{:?} decoded as {other:?}", String::from_utf8_lossy(bytes)),
@@ -241,18 +272,67 @@ mod tests {
         }
     }
 
+    /// A counter node serves `add` and a keyless `read`, and refuses the register requests
+    /// (error 10); a lin-kv node refuses `add` the same way, and a `delta` on a register request
+    /// is malformed.
+    #[test]
+    fn a_counter_node_decodes_add_and_keyless_read() {
+        let c = Clients::Counter;
+        assert!(matches!(
+            decode::<u32>(br#"{"type":"add","msg_id":1,"delta":3}"#, c),
+            Decoded::Client(KvMsg::Add {
+                msg_id: 1,
+                delta: 3
+            })
+        ));
+        assert!(matches!(
+            decode::<u32>(br#"{"type":"read","msg_id":2}"#, c),
+            Decoded::Client(KvMsg::Read { msg_id: 2, key: 0 })
+        ));
+        let code = |bytes: &[u8], clients| match decode::<u32>(bytes, clients) {
+            Decoded::Reject { code, .. } => code.code(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(br#"{"type":"read","msg_id":3,"key":1}"#, c), 10);
+        assert_eq!(
+            code(br#"{"type":"write","msg_id":4,"key":1,"value":2}"#, c),
+            10
+        );
+        assert_eq!(code(br#"{"type":"add","msg_id":5}"#, c), 12);
+        assert_eq!(
+            code(br#"{"type":"add","msg_id":6,"delta":1}"#, Clients::LinKv),
+            10
+        );
+        assert_eq!(
+            code(
+                br#"{"type":"read","msg_id":7,"key":1,"delta":1}"#,
+                Clients::LinKv
+            ),
+            12
+        );
+        let mut buf = Vec::new();
+        assert!(encode_json(&M::AddOk { in_reply_to: 9 }, &mut buf));
+        assert_eq!(
+            json(&buf),
+            serde_json::json!({"type":"add_ok","in_reply_to":9})
+        );
+    }
+
     #[test]
     fn binary_round_trips_and_truncation_is_garbage() {
         let msg: M = KvMsg::Internal(0xDEAD_BEEF);
         let mut buf = Vec::new();
         encode_binary(&msg, &mut buf).unwrap();
         assert_eq!(buf[0], BINARY_V1);
-        assert!(matches!(decode::<u32>(&buf), Decoded::Peer(m) if m == msg));
+        assert!(matches!(decode::<u32>(&buf, Clients::LinKv), Decoded::Peer(m) if m == msg));
         assert!(matches!(
-            decode::<u32>(&buf[..buf.len() - 1]),
+            decode::<u32>(&buf[..buf.len() - 1], Clients::LinKv),
             Decoded::Garbage
         ));
-        assert!(matches!(decode::<u32>(&[BINARY_V1]), Decoded::Garbage));
+        assert!(matches!(
+            decode::<u32>(&[BINARY_V1], Clients::LinKv),
+            Decoded::Garbage
+        ));
     }
 
     #[test]

@@ -246,6 +246,8 @@ pub struct Hooks<A: Actor> {
     pub early: Option<fn(&A, &A::Msg) -> bool>,
     /// The protocol's counts in a state, if it keeps any.
     pub tallies: Option<Tallies<A>>,
+    /// Which client requests it serves.
+    pub clients: codec::Clients,
 }
 
 /// Runs a node until `ctx.stop` is set. Returns an error only for what the node cannot survive
@@ -332,6 +334,7 @@ where
     let mut redeliveries: BinaryHeap<Reverse<Redelivery<KvMsg<I>>>> = BinaryHeap::new();
     let mut backlog = false; // the socket may hold more datagrams than the last batch took
     let counters = ctx.counters.clone();
+    let clients = hooks.clients;
 
     loop {
         // Messages still waiting for their saves to be synced were never sent: a stop now
@@ -392,7 +395,7 @@ where
                 counters.undecodable.fetch_add(1, Relaxed);
                 continue;
             }
-            let decoded = codec::decode::<I>(&buf[..len]);
+            let decoded = codec::decode::<I>(&buf[..len], clients);
             if let Some(tape) = &mut out.tape {
                 let (kind, bytes) = (Kind::Receive, &buf[..len]);
                 let (me, from) = (SocketAddr::V4(me), Some(SocketAddr::V4(src)));

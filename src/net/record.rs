@@ -291,6 +291,7 @@ fn op_json(op: &Op, offset_ns: u64) -> Value {
         OpKind::Read => ("read", Value::Null),
         OpKind::Write(v) => ("write", json!(v)),
         OpKind::Cas { from, to } => ("cas", json!([from, to])),
+        OpKind::Add(delta) => ("add", json!(delta)),
     };
     let outcome = match op.outcome {
         Outcome::ReadOk(v) => json!({"read_ok": v}),

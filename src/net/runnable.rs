@@ -64,6 +64,12 @@ impl Runnable {
                     leading: P::leading,
                     early: P::early(&actor),
                     tallies: (!P::TALLIES.is_empty()).then_some(P::tallies as fn(&_) -> _),
+                    clients: match P::KEYS {
+                        KeySemantics::Counter => super::codec::Clients::Counter,
+                        KeySemantics::Register | KeySemantics::WriteOnce => {
+                            super::codec::Clients::LinKv
+                        }
+                    },
                 };
                 super::node::start(actor, P::DESCRIPTOR.name, hooks, ctx)
             }),

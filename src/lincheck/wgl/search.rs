@@ -125,6 +125,13 @@ pub(super) fn check_ops(ops: &[Op], model: Model, limits: &Limits) -> Result<boo
         )));
     }
     for (i, op) in ops.iter().enumerate() {
+        if let OpKind::Add(_) = op.kind {
+            return Err(Stop::Malformed(format!(
+                "operation {i} (client {}, key {}) is an add, which a register does not have (a \
+                 counter history is checked by lincheck::counter)",
+                op.client, op.key
+            )));
+        }
         if model == Model::WriteOnce && matches!(op.kind, OpKind::Cas { .. }) {
             return Err(Stop::Malformed(format!(
                 "operation {i} (client {}, key {}) is a cas, which the write-once model does not have",

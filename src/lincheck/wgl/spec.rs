@@ -3,6 +3,10 @@
 //!
 //! Kept apart from the search so the semantics can be read (and tested) in one place. Every
 //! function here is total: an outcome that cannot happen is `None`, never a panic.
+//!
+//! `Model::Counter` is never meant to reach the search (a counter history is checked by
+//! `lincheck::counter`); should one arrive, it behaves as a register, and an `add`, which no
+//! register has, is never possible: it changes nothing and no definite outcome explains it.
 
 use crate::lincheck::{Model, OpKind, Outcome, Value};
 
@@ -16,16 +20,18 @@ pub(super) fn step(model: Model, state: State, kind: OpKind, outcome: Outcome) -
     match (model, kind, outcome) {
         (_, OpKind::Read, Outcome::ReadOk(v)) => (state == Some(v)).then_some(state),
         (_, OpKind::Read, Outcome::NotFound) => state.is_none().then_some(state),
-        (Model::Register, OpKind::Write(v), Outcome::WriteOk) => Some(Some(v)),
-        (Model::Register, OpKind::Cas { from, to }, Outcome::CasOk) => {
+        (Model::Register | Model::Counter, OpKind::Write(v), Outcome::WriteOk) => Some(Some(v)),
+        (Model::Register | Model::Counter, OpKind::Cas { from, to }, Outcome::CasOk) => {
             (state == Some(from)).then_some(Some(to))
         }
-        (Model::Register, OpKind::Cas { .. }, Outcome::NotFound) => {
+        (Model::Register | Model::Counter, OpKind::Cas { .. }, Outcome::NotFound) => {
             state.is_none().then_some(state)
         }
-        (Model::Register, OpKind::Cas { from, .. }, Outcome::PreconditionFailed) => {
-            matches!(state, Some(x) if x != from).then_some(state)
-        }
+        (
+            Model::Register | Model::Counter,
+            OpKind::Cas { from, .. },
+            Outcome::PreconditionFailed,
+        ) => matches!(state, Some(x) if x != from).then_some(state),
         (Model::WriteOnce, OpKind::Write(v), Outcome::WriteOk) => match state {
             None => Some(Some(v)),
             Some(x) if x == v => Some(state),
@@ -41,14 +47,14 @@ pub(super) fn step(model: Model, state: State, kind: OpKind, outcome: Outcome) -
 }
 
 /// What an operation does to `state` when it takes effect, whatever it returned: the step of an
-/// indeterminate operation. (A cas in the write-once model is rejected before any search; here it
-/// is a no-op so the function stays total.)
+/// indeterminate operation. (A cas in the write-once model and an add in any model are rejected
+/// before any search; here they are no-ops so the function stays total.)
 #[inline]
 pub(super) fn effect(model: Model, state: State, kind: OpKind) -> State {
     match (model, kind) {
-        (_, OpKind::Read) => state,
-        (Model::Register, OpKind::Write(v)) => Some(v),
-        (Model::Register, OpKind::Cas { from, to }) => {
+        (_, OpKind::Read | OpKind::Add(_)) => state,
+        (Model::Register | Model::Counter, OpKind::Write(v)) => Some(v),
+        (Model::Register | Model::Counter, OpKind::Cas { from, to }) => {
             if state == Some(from) {
                 Some(to)
             } else {
@@ -67,9 +73,13 @@ pub(super) fn possible(model: Model, kind: OpKind, outcome: Outcome) -> bool {
         (model, kind, outcome),
         (_, _, Outcome::Indeterminate)
             | (_, OpKind::Read, Outcome::ReadOk(_) | Outcome::NotFound)
-            | (Model::Register, OpKind::Write(_), Outcome::WriteOk)
             | (
-                Model::Register,
+                Model::Register | Model::Counter,
+                OpKind::Write(_),
+                Outcome::WriteOk
+            )
+            | (
+                Model::Register | Model::Counter,
                 OpKind::Cas { .. },
                 Outcome::CasOk | Outcome::NotFound | Outcome::PreconditionFailed
             )
@@ -87,10 +97,12 @@ pub(super) fn possible(model: Model, kind: OpKind, outcome: Outcome) -> bool {
 pub(super) fn observer(model: Model, kind: OpKind, outcome: Outcome) -> bool {
     match (model, kind, outcome) {
         (_, OpKind::Read, _) => true,
-        (Model::Register, OpKind::Cas { from, to }, Outcome::CasOk) => from == to,
-        (Model::Register, OpKind::Cas { .. }, Outcome::NotFound | Outcome::PreconditionFailed) => {
-            true
-        }
+        (Model::Register | Model::Counter, OpKind::Cas { from, to }, Outcome::CasOk) => from == to,
+        (
+            Model::Register | Model::Counter,
+            OpKind::Cas { .. },
+            Outcome::NotFound | Outcome::PreconditionFailed,
+        ) => true,
         (Model::WriteOnce, OpKind::Write(_), Outcome::PreconditionFailed) => true,
         _ => false,
     }
@@ -101,15 +113,16 @@ pub(super) fn observer(model: Model, kind: OpKind, outcome: Outcome) -> bool {
 pub(super) fn required_value(model: Model, kind: OpKind, outcome: Outcome) -> Option<Value> {
     match (model, kind, outcome) {
         (_, OpKind::Read, Outcome::ReadOk(v)) => Some(v),
-        (Model::Register, OpKind::Cas { from, .. }, Outcome::CasOk) => Some(from),
+        (Model::Register | Model::Counter, OpKind::Cas { from, .. }, Outcome::CasOk) => Some(from),
         _ => None,
     }
 }
 
-/// The value an operation may store, if it stores one: a write's value, a cas's `to`.
+/// The value an operation may store, if it stores one: a write's value, a cas's `to` (an add
+/// stores nothing a register holds).
 pub(super) fn produced_value(kind: OpKind) -> Option<Value> {
     match kind {
-        OpKind::Read => None,
+        OpKind::Read | OpKind::Add(_) => None,
         OpKind::Write(v) => Some(v),
         OpKind::Cas { to, .. } => Some(to),
     }
@@ -177,5 +190,23 @@ mod tests {
             OpKind::Write(1),
             Outcome::PreconditionFailed
         ));
+    }
+
+    #[test]
+    fn an_add_is_never_a_register_step() {
+        for m in Model::ALL {
+            for outcome in [Outcome::WriteOk, Outcome::CasOk, Outcome::ReadOk(3)] {
+                assert!(!possible(m, OpKind::Add(3), outcome), "{m} {outcome:?}");
+                assert_eq!(step(m, Some(3), OpKind::Add(3), outcome), None);
+            }
+            assert_eq!(effect(m, Some(3), OpKind::Add(3)), Some(3));
+            assert_eq!(produced_value(OpKind::Add(3)), None);
+        }
+        // Otherwise a counter, should one reach the search, is a register.
+        let cas = OpKind::Cas { from: 1, to: 2 };
+        assert_eq!(
+            step(Model::Counter, Some(1), cas, Outcome::CasOk),
+            step(Model::Register, Some(1), cas, Outcome::CasOk)
+        );
     }
 }

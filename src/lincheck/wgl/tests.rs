@@ -294,6 +294,12 @@ fn malformed_histories_are_errors() {
     assert!(err.contains("cas"), "{err}");
     let err = check_key(&[w(0, 1, 10, 5)], Model::Register, None).unwrap_err();
     assert!(err.contains("before its invocation"), "{err}");
+    // An add is no register operation, in any model (a counter history is checked elsewhere).
+    for model in [Model::Register, Model::WriteOnce, Model::Counter] {
+        let h = [op(0, OpKind::Add(3), 0, 10, Outcome::WriteOk)];
+        let err = check_key(&h, model, None).unwrap_err();
+        assert!(err.contains("is an add"), "{err}");
+    }
     // An outcome impossible for the operation: not linearizable (not an error).
     assert!(!reg(&[op(0, OpKind::Read, 0, 10, Outcome::WriteOk)]));
     assert!(!reg(&[op(0, OpKind::Write(1), 0, 10, Outcome::CasOk)]));
@@ -456,6 +462,7 @@ fn small_history(rng: &mut Rng, model: Model) -> Vec<Op> {
             (OpKind::Cas { from, .. }, Some(x)) if x == from => Outcome::CasOk,
             (OpKind::Cas { .. }, Some(_)) => Outcome::PreconditionFailed,
             (OpKind::Cas { .. }, None) => Outcome::NotFound,
+            (OpKind::Add(_), _) => unreachable!("register histories have no add"),
         };
         state = spec::effect(model, state, o.kind);
     }
@@ -585,6 +592,7 @@ fn simulate(
             (OpKind::Cas { from, .. }, Some(x)) if x == from => Outcome::CasOk,
             (OpKind::Cas { .. }, Some(_)) => Outcome::PreconditionFailed,
             (OpKind::Cas { .. }, None) => Outcome::NotFound,
+            (OpKind::Add(_), _) => unreachable!("register histories have no add"),
         };
         if let Some(s) = spec::effect(model, current, o.kind) {
             state.insert(o.key, s);
