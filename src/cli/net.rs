@@ -200,17 +200,7 @@ pub(super) fn bench(m: &ArgMatches) -> ExitCode {
         (protocol, Some(targets)) => bench_targets(protocol.map(|(e, _)| e), targets, m),
     };
     match result {
-        Ok(report) => {
-            if m.get_one::<String>("format").map(String::as_str) == Some("json") {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report.to_json()).expect("a report serialises")
-                );
-            } else {
-                print!("{}", report.to_text());
-            }
-            ExitCode::from(report.exit_code())
-        }
+        Ok(r) => print_report(m, || r.to_text(), || r.to_json(), r.exit_code()),
         Err(e) => usage_error(e),
     }
 }
@@ -310,19 +300,27 @@ fn bench_sweep(entry: &Entry, m: &ArgMatches) -> ExitCode {
         plot,
     };
     match crate::sweep::sweep(&cfg) {
-        Ok(report) => {
-            if m.get_one::<String>("format").map(String::as_str) == Some("json") {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report.to_json()).expect("a report serialises")
-                );
-            } else {
-                print!("{}", report.to_text());
-            }
-            ExitCode::from(report.exit_code())
-        }
+        Ok(r) => print_report(m, || r.to_text(), || r.to_json(), r.exit_code()),
         Err(e) => usage_error(e),
     }
+}
+
+/// Prints a report as `--format` asks and exits with its code.
+fn print_report(
+    m: &ArgMatches,
+    text: impl FnOnce() -> String,
+    json: impl FnOnce() -> serde_json::Value,
+    code: u8,
+) -> ExitCode {
+    if m.get_one::<String>("format").map(String::as_str) == Some("json") {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json()).expect("a report serialises")
+        );
+    } else {
+        print!("{}", text());
+    }
+    ExitCode::from(code)
 }
 
 fn bench_cluster(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchReport, String> {
