@@ -303,8 +303,8 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
     load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
     let recorder = cfg.record.as_ref().map(|r| Recorder::new(r.max_events));
     load.record = recorder.clone();
-    let counter = cfg.model == lincheck::Model::Counter;
-    if counter {
+    let is_counter = cfg.model == lincheck::Model::Counter;
+    if is_counter {
         load.wire = Wire::Counter;
         load.keys = 1;
         load.record_history = true;
@@ -315,7 +315,7 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
     history_writable(cfg.history_out.as_deref())?;
     // The counter may hold earlier runs' adds: what its replicas agree on before the run is
     // the base of this run's bounds.
-    let base = if counter {
+    let base = if is_counter {
         let before = crate::convergence::settle(&load.targets, SETTLE_LIMIT);
         match before.converged_after.and(before.values[0]) {
             Some(v) => v,
@@ -330,7 +330,7 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
         0
     };
     let mut report = client::run(&load).map_err(|e| e.to_string())?;
-    let settled = counter.then(|| crate::convergence::settle(&load.targets, SETTLE_LIMIT));
+    let settled = is_counter.then(|| crate::convergence::settle(&load.targets, SETTLE_LIMIT));
     let (lincheck, history_out, history, staleness) = finish(
         &mut report,
         cfg.check,
@@ -380,8 +380,8 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
 pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     let mut load = cfg.load.clone();
     load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
-    let counter = cfg.protocol.model == lincheck::Model::Counter;
-    if counter {
+    let is_counter = cfg.protocol.model == lincheck::Model::Counter;
+    if is_counter {
         if !cfg.compare.is_empty() {
             return Err(format!(
                 "--compare runs the same lin-kv load against each baseline; {} serves a counter (add and read), which they do not",
@@ -411,7 +411,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
         &cfg.faults,
         &cfg.crashes,
         &cfg.restarts,
-        counter.then_some(SETTLE_LIMIT),
+        is_counter.then_some(SETTLE_LIMIT),
     )?;
     let (lincheck, history_out, history, staleness) = finish(
         &mut report,

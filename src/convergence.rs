@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 /// How often the replicas are read while waiting.
 pub const POLL: Duration = Duration::from_millis(20);
 
+/// How long one read of one replica may take (one retry).
+const READ_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// What the replicas read after the load.
 #[derive(Clone, Debug)]
 pub struct Settled {
@@ -41,13 +44,7 @@ pub fn settle(nodes: &[SocketAddr], limit: Duration) -> Settled {
                     key: 0,
                     kind: OpKind::Read,
                 };
-                match client::request_wire(
-                    Wire::Counter,
-                    *addr,
-                    read,
-                    POLL.max(Duration::from_millis(50)),
-                    1,
-                ) {
+                match client::request_wire(Wire::Counter, *addr, read, READ_TIMEOUT, 1) {
                     Ok(reply) => match reply.body {
                         client::ReplyBody::ReadOk(v) => Some(v),
                         _ => None,

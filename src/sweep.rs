@@ -77,14 +77,20 @@ pub fn predicted_us(
     need: usize,
 ) -> f64 {
     let peers = nodes - 1;
-    let wait = if need <= 1 || peers == 0 {
-        0.0
+    let z = if need <= 1 || peers == 0 {
+        None
     } else {
-        2.0 * delay_ms
-            + std::f64::consts::SQRT_2
-                * jitter_ms
-                * expected_normal_order_statistic(need - 1, peers)
+        Some(expected_normal_order_statistic(need - 1, peers))
     };
+    operation_us(delay_ms, jitter_ms, round_trips, z)
+}
+
+/// The mean latency (microseconds) of `round_trips` quorum waits and one delayed reply, each
+/// wait a round trip at `z` standard deviations above its mean (`None`: no peer to wait for).
+fn operation_us(delay_ms: f64, jitter_ms: f64, round_trips: u32, z: Option<f64>) -> f64 {
+    let wait = z.map_or(0.0, |z| {
+        2.0 * delay_ms + std::f64::consts::SQRT_2 * jitter_ms * z
+    });
     1000.0 * (delay_ms + f64::from(round_trips) * wait)
 }
 
@@ -127,9 +133,12 @@ pub fn sweep(cfg: &SweepConfig) -> Result<SweepReport, String> {
             let need = if value == 1 { nodes } else { nodes / 2 + 1 };
             let rt = protocol.quorum_round_trips;
             let asymptotic_us = (value == 1 && nodes > 1).then(|| {
-                let wait = 2.0 * delay_ms
-                    + std::f64::consts::SQRT_2 * jitter_ms * max_normal_asymptotic(nodes - 1);
-                1000.0 * (delay_ms + f64::from(rt) * wait)
+                operation_us(
+                    delay_ms,
+                    jitter_ms,
+                    rt,
+                    Some(max_normal_asymptotic(nodes - 1)),
+                )
             });
             rows.push(Row {
                 nodes,
