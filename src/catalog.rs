@@ -47,7 +47,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<TwoPhaseCommit>().refines().into(),
             register::<Clocks>().into(),
             register::<Abd>().serves().into(),
-            register::<PrimaryBackup>().into(),
+            register::<PrimaryBackup>().serves().into(),
             register::<Gossip>().serves().into(),
             register::<QuorumKv>().serves().into(),
             register::<TCommitSpec>().into(),

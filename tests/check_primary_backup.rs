@@ -33,14 +33,14 @@ fn bfs(cfg: &PbConfig) -> std::sync::Arc<synod::check::Report> {
 #[test]
 fn fenced_synchronous_replication_holds() {
     let cases: Vec<(PbConfig, usize, usize, bool)> = vec![
-        (cfg(), 1_609_447, 6_194_106, false),
+        (cfg(), 3_888_987, 15_140_414, false),
         (
             PbConfig {
                 backups: 1,
                 ..cfg()
             },
-            39_289,
-            107_197,
+            52_473,
+            142_185,
             true,
         ),
         // With one backup a new primary needs the old one's vote, and takes its store: even
@@ -51,8 +51,8 @@ fn fenced_synchronous_replication_holds() {
                 sync: false,
                 ..cfg()
             },
-            138_617,
-            480_605,
+            139_657,
+            483_621,
             true,
         ),
     ];
@@ -130,7 +130,7 @@ fn asynchronous_replication_loses_an_acknowledged_write_on_failover() {
     let r = bfs(&c);
     assert_eq!(verdict(&r, "linearizable"), Verdict::Violated);
     let trace = r.property("linearizable").unwrap().trace.as_ref().unwrap();
-    assert_eq!(trace.steps.len(), 11, "{}", trace.to_text());
+    assert_eq!(trace.steps.len(), 12, "{}", trace.to_text());
     let states = common::replay_on(&model(c), trace);
     let last = states.last().unwrap().first().unwrap();
     let acked = last
@@ -156,7 +156,7 @@ fn a_deposed_primary_reading_locally_is_caught() {
     });
     assert_eq!(verdict(&r, "linearizable"), Verdict::Violated);
     let trace = r.property("linearizable").unwrap().trace.as_ref().unwrap();
-    assert_eq!(trace.steps.len(), 23, "{}", trace.to_text());
+    assert_eq!(trace.steps.len(), 24, "{}", trace.to_text());
     // With one backup the new primary needs the old one's vote, which deposes it first.
     let r = bfs(&PbConfig {
         backups: 1,

@@ -401,6 +401,25 @@ impl Sessions {
         evicted
     }
 
+    /// The sessions recorded since `prev`, in table order: replaying them with
+    /// [`record`](Self::record) turns `prev` into `self`. `None` when nothing but the whole table
+    /// says it (a session was evicted, went back, or the table came from elsewhere).
+    pub fn recorded_since(&self, prev: &Sessions) -> Option<Vec<Session>> {
+        let old: std::collections::HashMap<Id, MsgId> =
+            prev.iter().map(|s| (s.client, s.msg_id)).collect();
+        let recorded = self
+            .iter()
+            .filter(|s| old.get(&s.client) != Some(&s.msg_id))
+            .count();
+        let (kept, tail) = self.0.split_at(self.0.len() - recorded);
+        let moved: std::collections::HashSet<Id> = tail.iter().map(|s| s.client).collect();
+        let forward = tail
+            .iter()
+            .all(|s| old.get(&s.client).is_none_or(|m| *m < s.msg_id));
+        let unmoved = prev.iter().filter(|s| !moved.contains(&s.client));
+        (forward && unmoved.eq(kept.iter())).then(|| tail.to_vec())
+    }
+
     /// Evicts least recently used sessions until at most `max_sessions` remain (a server
     /// restarted with a smaller bound).
     pub fn truncate_to(&mut self, max_sessions: usize) {
@@ -1959,6 +1978,41 @@ mod tests {
         let mut h = std::hash::DefaultHasher::new();
         t.hash(&mut h);
         h.finish()
+    }
+
+    #[test]
+    fn recorded_sessions_replay_into_the_new_table_or_say_they_cannot() {
+        use super::{Id, Outcome, Session, Sessions};
+        let s = |client: usize, msg_id| Session {
+            client: Id::from(client),
+            msg_id,
+            reply: Outcome::WriteOk,
+        };
+        let mut old = Sessions::default();
+        for c in 1..=4 {
+            old.record(s(c, 1), 4);
+        }
+        let mut new = old.clone();
+        new.record(s(2, 2), 4);
+        new.record(s(5, 1), 4); // evicts client 1
+        assert_eq!(
+            new.recorded_since(&old),
+            None,
+            "an eviction needs the whole table"
+        );
+        let mut new = old.clone();
+        new.record(s(2, 2), 4);
+        new.record(s(4, 3), 4);
+        let recorded = new.recorded_since(&old).unwrap();
+        assert_eq!(recorded, vec![s(2, 2), s(4, 3)]);
+        let mut replayed = old.clone();
+        for r in recorded {
+            replayed.record(r, usize::MAX);
+        }
+        assert_eq!(replayed, new);
+        // A table where a client went back (a store from another server) cannot be replayed.
+        assert_eq!(old.recorded_since(&new), None);
+        assert_eq!(old.recorded_since(&old), Some(vec![]));
     }
 
     #[test]

@@ -6,32 +6,40 @@
 //! # The protocol
 //!
 //! Alsberg and Day, "A Principle for Resilient Sharing of Distributed Resources" (1976); Budhiraja,
-//! Marzullo, Schneider and Toueg, "The Primary-Backup Approach" (1993). Servers `0..=backups`;
-//! server 0 starts as the primary of **epoch** 1. Clients send requests to any server; a server
-//! that is not the primary answers error 11 naming the primary it knows.
+//! Marzullo, Schneider and Toueg, "The Primary-Backup Approach" (1993); the view changes follow
+//! Viewstamped Replication (Oki and Liskov, 1988). Servers `0..=backups`; server 0 starts as the
+//! primary of **epoch** 1 with every other server as its backup. Clients send requests to any
+//! server; a server that is not the primary answers error 11 naming the primary it knows.
 //!
 //! - The primary runs one operation at a time, the others queued in arrival order. It gives the
 //!   operation the next **sequence number** of its epoch, applies it, and sends
-//!   `Replicate(epoch, seq, op)` to its backups. With `--sync 1` it answers the client once
+//!   `Replicate(epoch, seq, request)` to its backups. With `--sync 1` it answers the client once
 //!   every backup it waits for has sent `Ack(epoch, seq)`; reads go through the backups too, so
 //!   that a primary that was replaced cannot answer from its stale copy. With `--sync 0` it
 //!   answers at once (and reads locally): the backups catch up later, or never.
 //! - A backup applies `Replicate` operations of its epoch in sequence order and acknowledges them.
+//! - Writes are applied **at most once**: the store keeps a session per client (its last write's
+//!   `msg_id` and reply, [`KvStore`]), replicated with the store, so a client that retries at a
+//!   new primary gets the first attempt's reply rather than a second write.
 //! - **Failure detection** is a timeout, and a timeout can be wrong: in the model a suspicion can
-//!   come at any moment (a primary that is only slow is suspected too). What follows depends on
-//!   fencing.
+//!   come at any moment (a primary that is only slow is suspected too). On the network the
+//!   primary sends heartbeats (and resends what is not yet acknowledged), and hearing from it
+//!   postpones a backup's suspicion. What follows a suspicion depends on fencing.
 //!
 //! **With fencing** (`--fencing 1`, the default): a backup that suspects the primary becomes a
 //! candidate for epoch `e + 1` and asks every server for its vote (`Elect`); a server votes for
 //! an epoch larger than its own, and adopts it, so it votes once per epoch and from then on
 //! rejects (`Reject(epoch)`) anything from an older epoch. A candidate with the votes of a
-//! majority is the primary of its epoch (at most one per epoch, since two majorities meet); it
-//! first sends its copy of the store to every server (`NewEpoch`, acknowledged as sequence 0)
-//! and serves only when all have it, so that the backups agree with it from then on. A primary
-//! waits for every backup: an operation acknowledged in epoch `e` is at every server, so every
-//! candidate for a later epoch has it. A primary that hears of a newer epoch steps down: the
-//! operation it was running is never answered (it may or may not survive), the queued ones are
-//! answered error 11.
+//! majority is the primary of its epoch (at most one per epoch, since two majorities meet); its
+//! backups are its voters (every server once all have voted, or the majority it has when its
+//! short wait for the others ends), and it first sends its copy of the store to them
+//! (`NewEpoch`, acknowledged as sequence 0) and serves only when all have it. A primary waits
+//! for every backup: an operation acknowledged in epoch `e` is at every backup of `e`, a
+//! majority, so every candidate for a later epoch hears of it. A primary whose operation waits
+//! too long suspects a backup and stands for the next epoch itself, so that a dead backup
+//! leaves the view (Viewstamped Replication's view change). A primary that hears of a newer
+//! epoch steps down: the operation it was running is never answered (it may or may not
+//! survive), the queued ones are answered error 11.
 //!
 //! **Without fencing** (`--fencing 0`): failure detection acts alone. A backup that suspects the
 //! primary promotes itself at once (epoch `e + 1`, no votes) and sends its store; a primary that
@@ -58,18 +66,27 @@
 //!
 //! # Bug variant
 //!
-//! `promote-without-transfer`: a new primary serves before its store reached the backups (it
-//! does not wait for the `NewEpoch` acknowledgements): a backup that still holds an unacknowledged
-//! write of the old epoch keeps it, and a later failover to that backup brings it back after the
-//! new primary's reads said it was never written.
+//! `local-reads`: the primary answers reads from its own copy without asking its backups
+//! whether its epoch is still current. A primary that was replaced (and does not know it yet)
+//! then returns a value the new epoch has overwritten.
+//!
+//! # On the network
+//!
+//! What a server saves ([`PbSaved`]) is its epoch (which is also its vote), its store with the
+//! sessions, and where the store stands; a restarted server comes back as a backup of its saved
+//! epoch. The store travels whole in one datagram (`Vote`, `NewEpoch`), so it holds at most
+//! [`MAX_KEYS`] keys and [`MAX_SESSIONS`] sessions: a write of one more key is refused (error
+//! 10), definitely, rather than making the next failover impossible.
 
 use crate::checked::{Checked, KvModel, KvSystemState};
+use crate::durable::{keymap_delta, Durable};
 use crate::kv::{
-    record_invocations, record_returns, ErrorCode, History, Key, KeyMap, KvActor, KvClient,
-    KvConfig, KvMsg, KvRet, MsgId, Step, Value,
+    record_invocations, record_returns, Command, ErrorCode, History, Key, KvActor, KvClient,
+    KvConfig, KvMsg, KvRet, KvStore, MsgId, Seen, Session, Step, Value,
 };
 use crate::protocol::{
-    always, ms, sometimes, BugInfo, Descriptor, Param, Pinned, Protocol, Settings,
+    always, ms, sometimes, BugInfo, Descriptor, KeySemantics, Param, Pinned, Protocol, Serve,
+    Settings,
 };
 use crate::system::System;
 use crate::NetworkKind;
@@ -96,6 +113,12 @@ pub struct Request {
     pub op: Op,
 }
 
+impl Request {
+    fn client_id(&self) -> Id {
+        Id::from(self.client as usize)
+    }
+}
+
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.op {
@@ -108,9 +131,14 @@ impl fmt::Debug for Request {
 /// Node-to-node messages.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PbMsg {
-    /// The primary's operation `seq` of `epoch` (a read carries no change: it only asks the
-    /// backup whether `epoch` is still current).
-    Replicate { epoch: u64, seq: u64, op: Op },
+    /// The primary's batch `seq` of `epoch`: requests in the order it applied them (a read
+    /// carries no change: it only asks the backup whether `epoch` is still current). Requests
+    /// carry their client and `msg_id` for the sessions.
+    Replicate {
+        epoch: u64,
+        seq: u64,
+        batch: Vec<Request>,
+    },
     /// Operation `seq` of `epoch` applied (`seq` 0: the epoch's store received).
     Ack { epoch: u64, seq: u64 },
     /// `epoch` is newer than the sender's.
@@ -122,19 +150,22 @@ pub enum PbMsg {
     Vote {
         epoch: u64,
         stored: (u64, u64),
-        store: Arc<KeyMap<Value>>,
+        store: Arc<KvStore>,
     },
     /// The new primary of `epoch` and its store.
-    NewEpoch {
-        epoch: u64,
-        store: Arc<KeyMap<Value>>,
-    },
+    NewEpoch { epoch: u64, store: Arc<KvStore> },
+    /// The primary of `epoch` is alive (on the network only: in the model a suspicion may come
+    /// at any moment anyway).
+    Heartbeat { epoch: u64 },
 }
 
 impl fmt::Debug for PbMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PbMsg::Replicate { epoch, seq, op } => write!(f, "Replicate(e{epoch} #{seq} {op:?})"),
+            PbMsg::Replicate { epoch, seq, batch } => match batch.as_slice() {
+                [q] => write!(f, "Replicate(e{epoch} #{seq} {q:?})"),
+                _ => write!(f, "Replicate(e{epoch} #{seq} {batch:?})"),
+            },
             PbMsg::Ack { epoch, seq } => write!(f, "Ack(e{epoch} #{seq})"),
             PbMsg::Reject { epoch } => write!(f, "Reject(e{epoch})"),
             PbMsg::Elect { epoch } => write!(f, "Elect(e{epoch})"),
@@ -148,16 +179,16 @@ impl fmt::Debug for PbMsg {
                 stored.0, stored.1
             ),
             PbMsg::NewEpoch { epoch, store } => write!(f, "NewEpoch(e{epoch} {store:?})"),
+            PbMsg::Heartbeat { epoch } => write!(f, "Heartbeat(e{epoch})"),
         }
     }
 }
-
-/// The operation a primary is running: which backups it still waits for (a bit per server).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The batch a primary is running: which backups it still waits for (a bit per server).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Running {
+    /// 0: the epoch's store transfer (an empty batch).
     pub seq: u64,
-    /// `None`: the epoch's store transfer (sequence 0).
-    pub request: Option<Request>,
+    pub batch: Vec<Request>,
     pub waiting: u64,
 }
 
@@ -175,7 +206,7 @@ pub enum Role {
     Candidate {
         votes: u64,
         best: (u64, u64),
-        store: Arc<KeyMap<Value>>,
+        store: Arc<KvStore>,
     },
     /// The primary: the backups it waits for, its last sequence number, the running operation
     /// and the queue behind it.
@@ -217,9 +248,10 @@ impl fmt::Debug for Role {
                 write!(f, "PRIMARY of {} backups, #{seq}", backups.count_ones())?;
                 if let Some(r) = running {
                     write!(f, ", running #{} ", r.seq)?;
-                    match r.request {
-                        Some(q) => write!(f, "{q:?}")?,
-                        None => write!(f, "store transfer")?,
+                    match r.batch.as_slice() {
+                        [] => write!(f, "store transfer")?,
+                        [q] => write!(f, "{q:?}")?,
+                        batch => write!(f, "{batch:?}")?,
                     }
                     write!(f, " (waits for {})", r.waiting.count_ones())?;
                 }
@@ -237,7 +269,7 @@ impl fmt::Debug for Role {
 pub struct PbState {
     pub epoch: u64,
     pub role: Role,
-    pub store: Arc<KeyMap<Value>>,
+    pub store: Arc<KvStore>,
     /// The epoch the store belongs to and the last sequence number applied in it.
     pub stored: (u64, u64),
 }
@@ -252,14 +284,96 @@ impl fmt::Debug for PbState {
     }
 }
 
-/// The failure detector's timeout.
+/// What a server saves: its epoch (a server votes for an epoch by adopting it, so this is its
+/// vote too), its store with the sessions, and where that store stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PbSaved {
+    pub epoch: u64,
+    pub stored: (u64, u64),
+    pub store: Arc<KvStore>,
+}
+
+/// A change to what a server saved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PbEntry {
+    Epoch(u64),
+    Stored(u64, u64),
+    Put(Key, Value),
+    Session(Session),
+}
+
+/// Within one store (the same `stored` epoch) a change is the assignments and the sessions the
+/// applied writes recorded; a store received whole (`NewEpoch`, an election) is a snapshot.
+impl Durable for PbSaved {
+    type Entry = PbEntry;
+
+    fn delta(&self, prev: &Self) -> Option<Vec<PbEntry>> {
+        let mut out = Vec::new();
+        if self.epoch != prev.epoch {
+            out.push(PbEntry::Epoch(self.epoch));
+        }
+        if !Arc::ptr_eq(&self.store, &prev.store) {
+            if self.stored.0 != prev.stored.0 {
+                return None;
+            }
+            let (new, old) = (&self.store, &prev.store);
+            let puts = keymap_delta(new.data.iter(), old.data.iter())?;
+            out.extend(puts.into_iter().map(|(k, v)| PbEntry::Put(k, v)));
+            let sessions = new.sessions.recorded_since(&old.sessions)?;
+            out.extend(sessions.into_iter().map(PbEntry::Session));
+        }
+        if self.stored != prev.stored {
+            out.push(PbEntry::Stored(self.stored.0, self.stored.1));
+        }
+        Some(out)
+    }
+
+    fn apply(&mut self, entry: PbEntry) {
+        match entry {
+            PbEntry::Epoch(e) => self.epoch = e,
+            PbEntry::Stored(e, s) => self.stored = (e, s),
+            PbEntry::Put(k, v) => {
+                Arc::make_mut(&mut self.store).data.insert(k, v);
+            }
+            PbEntry::Session(s) => {
+                Arc::make_mut(&mut self.store)
+                    .sessions
+                    .record(s, usize::MAX);
+            }
+        }
+    }
+}
+
+/// A server's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PbTimer {
+    /// The failure detector: a backup suspects its primary, a primary the backups its operation
+    /// still waits for.
     Suspect,
+    /// A candidate with a majority stops waiting for the other votes.
+    Gather,
+    /// The primary's heartbeat (on the network only).
+    Heartbeat,
 }
 
 /// The suspicion timeout's range on the network.
 pub const SUSPECT_MS: Range<u64> = 300..600;
+/// How long a candidate with a majority waits for the other votes, on the network.
+pub const GATHER_MS: Range<u64> = 50..100;
+/// The primary's heartbeat period on the network.
+pub const HEARTBEAT_MS: Range<u64> = 40..60;
+/// How long the primary waits for its backups' acknowledgements before it resends, on the
+/// network.
+pub const RESEND_MS: Range<u64> = 10..20;
+/// Keys a store may hold on the network: with [`MAX_SESSIONS`] sessions and every number at its
+/// longest, a `Vote` or `NewEpoch` still fits in one datagram (a test measures it).
+pub const MAX_KEYS: usize = 2048;
+/// Client sessions a store keeps on the network (least recently used evicted first).
+pub const MAX_SESSIONS: usize = 1024;
+/// Requests a primary queues behind the running batch; beyond, error 11.
+pub const MAX_QUEUE: usize = 4096;
+/// Requests in one batch (one `Replicate`): at their longest they fit in a datagram.
+pub const MAX_BATCH: usize = 1024;
 
 /// Deliberately broken variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -282,11 +396,21 @@ pub struct PbServer {
     /// network).
     pub max_epoch: u64,
     pub bug: Option<PbBug>,
+    /// On the network: the primary sends heartbeats and resends what is not acknowledged, and a
+    /// backup that hears from its primary postpones its suspicion. Off in the model, where the
+    /// messages would have no bound.
+    pub heartbeat: bool,
+    /// Sessions the store keeps.
+    pub max_sessions: usize,
+    /// Keys the store may hold.
+    pub max_keys: usize,
 }
 
 type PbOut = Out<PbServer>;
 
 impl PbServer {
+    /// Server `index` of `servers`, fenced and synchronous, with the network's bounds and no
+    /// heartbeats.
     pub fn new(index: usize, servers: Vec<Id>) -> Self {
         PbServer {
             index,
@@ -295,6 +419,9 @@ impl PbServer {
             fencing: true,
             max_epoch: u64::MAX,
             bug: None,
+            heartbeat: false,
+            max_sessions: MAX_SESSIONS,
+            max_keys: MAX_KEYS,
         }
     }
 
@@ -322,6 +449,17 @@ impl PbServer {
         }
     }
 
+    fn suspect_later(&self, o: &mut PbOut) {
+        o.set_timer(PbTimer::Suspect, ms(SUSPECT_MS));
+    }
+
+    /// On the network: the heartbeat comes sooner while a batch waits, to resend it.
+    fn resend_later(&self, o: &mut PbOut) {
+        if self.heartbeat {
+            o.set_timer(PbTimer::Heartbeat, ms(RESEND_MS));
+        }
+    }
+
     /// Becomes the primary of `state.epoch`, with `backups`, and sends its store to them.
     fn promote(&self, state: &mut PbState, backups: u64, o: &mut PbOut) {
         state.stored = (state.epoch, 0);
@@ -330,7 +468,7 @@ impl PbServer {
             seq: 0,
             running: Some(Running {
                 seq: 0,
-                request: None,
+                batch: Vec::new(),
                 waiting: backups,
             }),
             queue: Vec::new(),
@@ -340,27 +478,53 @@ impl PbServer {
             store: Arc::clone(&state.store),
         };
         self.send_to(backups, msg, o);
+        o.cancel_timer(PbTimer::Gather);
+        self.resend_later(o);
         self.finish(state, o);
+    }
+
+    /// Answers a primary's queued requests error 11 (they were not applied).
+    fn drop_queue(&self, state: &PbState, o: &mut PbOut) {
+        if let Role::Primary { queue, .. } = &state.role {
+            for r in queue {
+                o.send(
+                    r.client_id(),
+                    KvMsg::error(r.msg_id, ErrorCode::TemporarilyUnavailable),
+                );
+            }
+        }
     }
 
     /// Leaves the primary's or a candidate's role for `epoch` (newer): the running operation
     /// is not answered (it may survive), the queued ones are answered error 11.
     fn step_down(&self, state: &mut PbState, epoch: u64, primary: Option<u8>, o: &mut PbOut) {
         debug_assert!(epoch > state.epoch || !self.fencing);
-        if let Role::Primary { queue, .. } = &state.role {
-            for r in queue {
-                o.send(
-                    Id::from(r.client as usize),
-                    KvMsg::error(r.msg_id, ErrorCode::TemporarilyUnavailable),
-                );
-            }
-        }
+        self.drop_queue(state, o);
         state.epoch = state.epoch.max(epoch);
         state.role = Role::Backup {
             primary,
             next: None,
         };
-        o.set_timer(PbTimer::Suspect, ms(SUSPECT_MS));
+        self.suspect_later(o);
+    }
+
+    /// Suspects the primary (or, as a primary, the backups it waits for) and goes for the next
+    /// epoch: as a candidate with fencing, as its primary at once without.
+    fn stand(&self, state: &mut PbState, o: &mut PbOut) {
+        self.drop_queue(state, o);
+        state.epoch += 1;
+        if self.fencing {
+            state.role = Role::Candidate {
+                votes: self.me(),
+                best: state.stored,
+                store: Arc::clone(&state.store),
+            };
+            let msg = PbMsg::Elect { epoch: state.epoch };
+            self.send_to(self.all_others(), msg, o);
+        } else {
+            self.promote(state, self.all_others(), o);
+        }
+        self.suspect_later(o);
     }
 
     /// Starts queued operations, and answers the running one once nobody is waited for.
@@ -371,40 +535,77 @@ impl PbServer {
             };
             match running {
                 Some(r) if r.waiting != 0 => return,
-                Some(r) => {
-                    let done = *r;
-                    *running = None;
-                    if let Some(q) = done.request {
+                Some(_) => {
+                    let done = running.take().expect("matched");
+                    for q in done.batch {
                         self.answer(&state.store, q, o);
+                    }
+                    // Progress: the backups are alive.
+                    if self.heartbeat {
+                        self.suspect_later(o);
                     }
                 }
                 None if queue.is_empty() => return,
                 None => {
-                    let q = queue.remove(0);
-                    self.run(state, q, o);
+                    let rest = queue.split_off(queue.len().min(MAX_BATCH));
+                    let batch = std::mem::replace(queue, rest);
+                    self.run(state, batch, o);
                 }
             }
         }
     }
 
-    fn answer(&self, store: &KeyMap<Value>, q: Request, o: &mut PbOut) {
+    fn answer(&self, store: &KvStore, q: Request, o: &mut PbOut) {
         let reply = match q.op {
             Op::Write(..) => KvMsg::WriteOk {
                 in_reply_to: q.msg_id,
             },
-            Op::Read(k) => match store.get(&k) {
-                Some(&value) => KvMsg::ReadOk {
-                    in_reply_to: q.msg_id,
-                    value,
-                },
-                None => KvMsg::error(q.msg_id, ErrorCode::KeyDoesNotExist),
-            },
+            Op::Read(k) => store.read(q.msg_id, k),
         };
-        o.send(Id::from(q.client as usize), reply);
+        o.send(q.client_id(), reply);
     }
 
-    /// The primary runs `q`: applies it, ships it, and (in sync mode) waits.
-    fn run(&self, state: &mut PbState, q: Request, o: &mut PbOut) {
+    /// Applies write `q` to `store`, at most once per client session.
+    fn apply(&self, store: &mut Arc<KvStore>, q: Request) {
+        if let Op::Write(key, value) = q.op {
+            let cmd = Command::Write { key, value };
+            Arc::make_mut(store).execute(q.client_id(), q.msg_id, cmd, self.max_sessions);
+        }
+    }
+
+    /// Whether the primary runs `q`: a write its session shows applied is answered from the
+    /// session (or ignored when older), a write of one key too many is refused.
+    fn admit(&self, store: &KvStore, q: &Request, o: &mut PbOut) -> bool {
+        let Op::Write(k, _) = q.op else {
+            return true;
+        };
+        match store.sessions.seen(q.client_id(), q.msg_id) {
+            Seen::Retry(outcome) => o.send(q.client_id(), outcome.reply(q.msg_id)),
+            Seen::Stale => {}
+            Seen::New if !store.data.contains_key(&k) && store.data.len() >= self.max_keys => o
+                .send(
+                    q.client_id(),
+                    KvMsg::error(q.msg_id, ErrorCode::NotSupported),
+                ),
+            Seen::New => return true,
+        }
+        false
+    }
+
+    /// The primary runs `batch` (queued requests, in arrival order): applies it, ships it as
+    /// one sequence number, and (in sync mode) waits. The requests of one batch were all
+    /// pending together, so answering them together, after the last write, is linearizable.
+    fn run(&self, state: &mut PbState, mut batch: Vec<Request>, o: &mut PbOut) {
+        batch.retain(|q| {
+            let admitted = self.admit(&state.store, q, o);
+            if admitted {
+                self.apply(&mut state.store, *q);
+            }
+            admitted
+        });
+        if batch.is_empty() {
+            return;
+        }
         let PbState {
             epoch,
             role,
@@ -421,44 +622,76 @@ impl PbServer {
             unreachable!("only a primary runs operations")
         };
         debug_assert!(running.is_none());
-        if let Op::Write(k, v) = q.op {
-            *Arc::make_mut(store).entry_or_default(k) = v;
+        if self.bug == Some(PbBug::LocalReads) {
+            // Reads answered from the local copy at once.
+            batch.retain(|q| {
+                let read = matches!(q.op, Op::Read(_));
+                if read {
+                    self.answer(store, *q, o);
+                }
+                !read
+            });
+            if batch.is_empty() {
+                return;
+            }
         }
-        let local_read = self.bug == Some(PbBug::LocalReads) && matches!(q.op, Op::Read(_));
-        if !self.sync || local_read {
+        let writes = batch.iter().any(|q| matches!(q.op, Op::Write(..)));
+        if !self.sync {
             // Answer at once; ship writes, in order, without waiting.
-            if let Op::Write(..) = q.op {
+            if writes {
                 *seq += 1;
                 *stored = (*epoch, *seq);
+                let writes = batch
+                    .iter()
+                    .filter(|q| matches!(q.op, Op::Write(..)))
+                    .copied()
+                    .collect();
                 let msg = PbMsg::Replicate {
                     epoch: *epoch,
                     seq: *seq,
-                    op: q.op,
+                    batch: writes,
                 };
                 self.send_to(*backups, msg, o);
             }
-            return self.answer(store, q, o);
+            for q in batch {
+                self.answer(store, q, o);
+            }
+            return;
         }
         *seq += 1;
         *stored = (*epoch, *seq);
-        *running = Some(Running {
-            seq: *seq,
-            request: Some(q),
-            waiting: *backups,
-        });
         let msg = PbMsg::Replicate {
             epoch: *epoch,
             seq: *seq,
-            op: q.op,
+            batch: batch.clone(),
         };
+        *running = Some(Running {
+            seq: *seq,
+            batch,
+            waiting: *backups,
+        });
         self.send_to(*backups, msg, o);
+        self.resend_later(o);
     }
 
     fn request(&self, state: &mut Cow<PbState>, q: Request, o: &mut PbOut) {
+        let applied_here = matches!(q.op, Op::Write(..))
+            && state.store.sessions.seen(q.client_id(), q.msg_id) != Seen::New;
+        if applied_here && !matches!(state.role, Role::Primary { .. }) {
+            // This server applied the write (as a primary since replaced, or as a backup), so
+            // error 11 ("not applied") would be a lie, and only a primary may answer write_ok:
+            // no answer. The client retries elsewhere and the primary answers from its session.
+            return;
+        }
         match &state.role {
             Role::Primary { running, queue, .. } => {
-                if queue.contains(&q) || running.and_then(|r| r.request) == Some(q) {
+                let running_it = running.as_ref().is_some_and(|r| r.batch.contains(&q));
+                if running_it || queue.contains(&q) {
                     return; // a duplicate
+                }
+                if queue.len() >= MAX_QUEUE {
+                    let busy = KvMsg::error(q.msg_id, ErrorCode::TemporarilyUnavailable);
+                    return o.send(q.client_id(), busy);
                 }
                 let s = state.to_mut();
                 if let Role::Primary { queue, .. } = &mut s.role {
@@ -468,18 +701,10 @@ impl PbServer {
             }
             Role::Backup { primary, .. } => {
                 let leader = primary.map(|p| self.servers[p as usize]);
-                o.send(
-                    Id::from(q.client as usize),
-                    KvMsg::Error {
-                        in_reply_to: q.msg_id,
-                        code: ErrorCode::TemporarilyUnavailable,
-                        value: None,
-                        leader,
-                    },
-                );
+                o.send(q.client_id(), KvMsg::not_leader(q.msg_id, leader));
             }
             Role::Candidate { .. } => o.send(
-                Id::from(q.client as usize),
+                q.client_id(),
                 KvMsg::error(q.msg_id, ErrorCode::TemporarilyUnavailable),
             ),
         }
@@ -492,65 +717,97 @@ impl PbServer {
         let mine = state.epoch;
         match msg {
             // Fencing: anything from an older epoch is refused.
-            PbMsg::Replicate { epoch, .. } | PbMsg::NewEpoch { epoch, .. }
+            PbMsg::Replicate { epoch, .. }
+            | PbMsg::NewEpoch { epoch, .. }
+            | PbMsg::Heartbeat { epoch }
+            | PbMsg::Elect { epoch }
                 if self.fencing && epoch < mine =>
             {
                 o.send(src, KvMsg::Internal(PbMsg::Reject { epoch: mine }));
             }
-            PbMsg::Replicate { epoch, seq, op } => {
-                if self.fencing && epoch > mine {
-                    // A newer epoch whose store has not arrived yet: follow it, apply nothing.
-                    self.step_down(state.to_mut(), epoch, Some(from as u8), o);
-                    return;
+            PbMsg::Replicate { epoch, .. } | PbMsg::Heartbeat { epoch }
+                if self.fencing && epoch > mine =>
+            {
+                // A newer epoch whose store has not arrived yet: follow it, apply nothing.
+                self.step_down(state.to_mut(), epoch, Some(from as u8), o);
+            }
+            PbMsg::Heartbeat { epoch } => {
+                let following = matches!(state.role, Role::Backup { next: Some(_), .. });
+                if following && (epoch == mine || !self.fencing) {
+                    self.suspect_later(o);
                 }
+            }
+            PbMsg::Replicate { epoch, seq, batch } => {
                 let s = state.to_mut();
-                let apply = |store: &mut Arc<KeyMap<Value>>, o: &mut PbOut| {
-                    if let Op::Write(k, v) = op {
-                        *Arc::make_mut(store).entry_or_default(k) = v;
-                    }
-                    o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq }));
-                };
                 let next = match &mut s.role {
                     // Without fencing nobody checks: a backup applies whatever arrives, and a
                     // primary applies another's operation too.
-                    _ if !self.fencing => return apply(&mut s.store, o),
-                    Role::Backup { next, .. } => next,
+                    _ if !self.fencing => {
+                        for q in batch {
+                            self.apply(&mut s.store, q);
+                        }
+                        return o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq }));
+                    }
+                    Role::Backup { primary, next } => {
+                        // A restarted backup learns whom it follows (for its clients' hints).
+                        primary.get_or_insert(from as u8);
+                        next
+                    }
                     _ => return,
                 };
                 match *next {
                     Some(n) if seq == n => {
                         *next = Some(n + 1);
                         s.stored = (epoch, seq);
-                        apply(&mut s.store, o);
+                        for q in batch {
+                            self.apply(&mut s.store, q);
+                        }
+                        o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq }));
                     }
-                    // Applied already: a duplicate.
+                    // Applied already: a duplicate, or a resend whose acknowledgement was lost.
                     Some(n) if seq < n => {
                         o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq }));
                     }
                     // A gap (asynchronous shipping over a network that reorders), or no store
                     // yet: wait.
-                    _ => {}
+                    _ => return,
+                }
+                if self.heartbeat {
+                    self.suspect_later(o);
                 }
             }
             PbMsg::NewEpoch { epoch, store } => {
-                let s = state.to_mut();
-                if epoch > s.epoch || !matches!(s.role, Role::Backup { .. }) {
-                    self.step_down(s, epoch, Some(from as u8), o);
+                let resent = epoch == mine
+                    && matches!(
+                        state.role,
+                        Role::Backup { primary: Some(p), next: Some(_) } if p as usize == from
+                    );
+                if !resent {
+                    let s = state.to_mut();
+                    if epoch > s.epoch || !matches!(s.role, Role::Backup { .. }) {
+                        self.step_down(s, epoch, Some(from as u8), o);
+                    }
+                    s.epoch = s.epoch.max(epoch);
+                    s.store = store;
+                    s.stored = (epoch, 0);
+                    s.role = Role::Backup {
+                        primary: Some(from as u8),
+                        next: Some(1),
+                    };
                 }
-                s.epoch = s.epoch.max(epoch);
-                s.store = store;
-                s.stored = (epoch, 0);
-                s.role = Role::Backup {
-                    primary: Some(from as u8),
-                    next: Some(1),
-                };
+                // A resent store already here (its acknowledgement was lost) is acknowledged
+                // again and not applied: the backup may have applied later operations since.
                 o.send(src, KvMsg::Internal(PbMsg::Ack { epoch, seq: 0 }));
+                if self.heartbeat {
+                    self.suspect_later(o);
+                }
             }
             PbMsg::Ack { epoch, seq } => {
                 let Role::Primary { running, .. } = &state.role else {
                     return;
                 };
                 let waits = running
+                    .as_ref()
                     .is_some_and(|r| r.seq == seq && epoch == mine && r.waiting & (1 << from) != 0);
                 if waits {
                     let s = state.to_mut();
@@ -590,20 +847,34 @@ impl PbServer {
                     return;
                 };
                 *votes |= 1 << from;
-                // Every operation answered in an earlier epoch is at a majority of that epoch's
-                // servers, so at one voter at least: the most advanced store has them all.
+                // Every operation answered in an earlier epoch is at every backup of that
+                // epoch, a majority, so at one voter at least: the most advanced store has
+                // them all.
                 if stored > *best {
                     *best = stored;
                     *best_store = store;
                 }
-                if votes.count_ones() >= self.majority() {
-                    let (view, store) = (*votes & !self.me(), Arc::clone(best_store));
-                    s.store = store;
-                    self.promote(s, view, o);
+                let all = (1u64 << self.servers.len()) - 1;
+                if *votes == all {
+                    self.elected(s, o);
+                } else if votes.count_ones() == self.majority() {
+                    // Enough to serve; the others get a moment to join the view.
+                    o.set_timer(PbTimer::Gather, ms(GATHER_MS));
                 }
             }
             _ => {}
         }
+    }
+
+    /// A candidate with a majority becomes the primary of its voters, with the best store.
+    fn elected(&self, state: &mut PbState, o: &mut PbOut) {
+        let Role::Candidate { votes, store, .. } = &state.role else {
+            return;
+        };
+        debug_assert!(votes.count_ones() >= self.majority());
+        let view = votes & !self.me();
+        state.store = Arc::clone(store);
+        self.promote(state, view, o);
     }
 }
 
@@ -612,14 +883,39 @@ impl Actor for PbServer {
     type State = PbState;
     type Timer = PbTimer;
     type Random = ();
-    type Storage = ();
+    type Storage = PbSaved;
 
     fn name(&self) -> String {
         format!("server {}", self.index)
     }
 
-    fn on_start(&self, _id: Id, _storage: &Option<()>, o: &mut PbOut) -> PbState {
+    /// Server 0 is the first primary; a restarted server is a backup of the epoch it saved
+    /// (still following it where it holds that epoch's store), until it hears from a primary
+    /// or suspects.
+    fn on_start(&self, _id: Id, storage: &Option<PbSaved>, o: &mut PbOut) -> PbState {
+        if let Some(saved) = storage {
+            self.suspect_later(o);
+            let mut store = Arc::clone(&saved.store);
+            if store.sessions.len() > self.max_sessions {
+                Arc::make_mut(&mut store)
+                    .sessions
+                    .truncate_to(self.max_sessions);
+            }
+            let next = (saved.stored.0 == saved.epoch).then_some(saved.stored.1 + 1);
+            return PbState {
+                epoch: saved.epoch,
+                role: Role::Backup {
+                    primary: None,
+                    next,
+                },
+                store,
+                stored: saved.stored,
+            };
+        }
         let role = if self.index == 0 {
+            if self.heartbeat {
+                o.set_timer(PbTimer::Heartbeat, ms(HEARTBEAT_MS));
+            }
             Role::Primary {
                 backups: self.all_others(),
                 seq: 0,
@@ -632,9 +928,7 @@ impl Actor for PbServer {
                 next: Some(1),
             }
         };
-        if self.index != 0 || !self.fencing {
-            o.set_timer(PbTimer::Suspect, ms(SUSPECT_MS));
-        }
+        self.suspect_later(o);
         PbState {
             epoch: 1,
             role,
@@ -644,6 +938,7 @@ impl Actor for PbServer {
     }
 
     fn on_msg(&self, _id: Id, state: &mut Cow<PbState>, src: Id, msg: KvMsg<PbMsg>, o: &mut PbOut) {
+        let before = saved_part(state);
         let client = usize::from(src) as u64;
         let q = |msg_id, op| Request { client, msg_id, op };
         match msg {
@@ -655,51 +950,99 @@ impl Actor for PbServer {
             KvMsg::Internal(m) => self.internal(state, src, m, o),
             _ => {}
         }
+        save_if_changed(before, state, o);
     }
 
-    fn on_timeout(&self, _id: Id, state: &mut Cow<PbState>, _timer: &PbTimer, o: &mut PbOut) {
-        if state.epoch >= self.max_epoch {
-            return;
-        }
-        match &state.role {
-            // Without fencing a primary stops waiting for the backups it suspects.
-            Role::Primary { running, .. } => {
-                let stalled = running.is_some_and(|r| r.waiting != 0);
-                if !self.fencing && stalled {
-                    let s = state.to_mut();
-                    if let Role::Primary {
-                        backups,
-                        running: Some(r),
-                        ..
-                    } = &mut s.role
-                    {
-                        *backups &= !r.waiting;
-                        r.waiting = 0;
-                    }
-                    self.finish(s, o);
-                }
-                if !self.fencing {
-                    o.set_timer(PbTimer::Suspect, ms(SUSPECT_MS));
-                }
-            }
-            Role::Backup { .. } | Role::Candidate { .. } => {
-                let s = state.to_mut();
-                s.epoch += 1;
-                if self.fencing {
-                    s.role = Role::Candidate {
-                        votes: self.me(),
-                        best: s.stored,
-                        store: Arc::clone(&s.store),
+    fn on_timeout(&self, _id: Id, state: &mut Cow<PbState>, timer: &PbTimer, o: &mut PbOut) {
+        let before = saved_part(state);
+        match timer {
+            PbTimer::Heartbeat => {
+                let Role::Primary {
+                    backups, running, ..
+                } = &state.role
+                else {
+                    return; // not primary any more: the next promotion sets it again
+                };
+                let waiting = running.as_ref().map_or(0, |r| r.waiting);
+                if let Some(r) = running.as_ref().filter(|r| r.waiting != 0) {
+                    // Resend what is not acknowledged: it or its acknowledgement may be lost.
+                    let msg = match r.seq {
+                        0 => PbMsg::NewEpoch {
+                            epoch: state.epoch,
+                            store: Arc::clone(&state.store),
+                        },
+                        seq => PbMsg::Replicate {
+                            epoch: state.epoch,
+                            seq,
+                            batch: r.batch.clone(),
+                        },
                     };
-                    let msg = PbMsg::Elect { epoch: s.epoch };
-                    self.send_to(self.all_others(), msg, o);
-                    o.set_timer(PbTimer::Suspect, ms(SUSPECT_MS));
+                    self.send_to(r.waiting, msg, o);
+                }
+                let beat = PbMsg::Heartbeat { epoch: state.epoch };
+                self.send_to(backups & !waiting, beat, o);
+                let next = if waiting != 0 {
+                    RESEND_MS
                 } else {
-                    self.promote(s, self.all_others(), o);
-                    o.set_timer(PbTimer::Suspect, ms(SUSPECT_MS));
+                    HEARTBEAT_MS
+                };
+                o.set_timer(PbTimer::Heartbeat, ms(next));
+            }
+            PbTimer::Gather => {
+                if matches!(state.role, Role::Candidate { .. }) {
+                    self.elected(state.to_mut(), o);
+                }
+            }
+            PbTimer::Suspect => {
+                if state.epoch >= self.max_epoch {
+                    return;
+                }
+                match &state.role {
+                    Role::Primary { running, .. } => {
+                        let stalled = running.as_ref().is_some_and(|r| r.waiting != 0);
+                        if stalled && self.fencing {
+                            // A backup does not answer: a new epoch without it.
+                            self.stand(state.to_mut(), o);
+                        } else if stalled {
+                            // Without fencing the primary just stops waiting for it.
+                            let s = state.to_mut();
+                            if let Role::Primary {
+                                backups,
+                                running: Some(r),
+                                ..
+                            } = &mut s.role
+                            {
+                                *backups &= !r.waiting;
+                                r.waiting = 0;
+                            }
+                            self.finish(s, o);
+                        }
+                        self.suspect_later(o);
+                    }
+                    Role::Backup { .. } | Role::Candidate { .. } => self.stand(state.to_mut(), o),
                 }
             }
         }
+        save_if_changed(before, state, o);
+    }
+}
+
+/// The part of a server's state it saves.
+fn saved_part(state: &PbState) -> PbSaved {
+    PbSaved {
+        epoch: state.epoch,
+        stored: state.stored,
+        store: Arc::clone(&state.store),
+    }
+}
+
+/// Saves the server's epoch, store and position when a step changed them.
+fn save_if_changed(before: PbSaved, state: &PbState, o: &mut PbOut) {
+    let same = before.epoch == state.epoch
+        && before.stored == state.stored
+        && Arc::ptr_eq(&before.store, &state.store);
+    if !same {
+        o.save(saved_part(state));
     }
 }
 
@@ -801,7 +1144,11 @@ pub fn model(cfg: PbConfig) -> PbModel {
     Checked::new(system)
 }
 
-/// No client sessions yet: a duplicated request would run twice.
+/// The networks the model is checked on. Not the duplicating ones: the checker's client takes a
+/// duplicated error 11 for a new answer, follows its hint again, and after
+/// [`KvClient::MAX_HOPS`] gives up on a request that is still in flight (a false alarm of the
+/// client, not of the protocol). Duplicates on sockets meet the sessions and the resend rules,
+/// and `tests/pb_runtime.rs` runs with them.
 const NETWORKS: &[NetworkKind] = &[
     NetworkKind::UnorderedNonDuplicating,
     NetworkKind::Ordered,
@@ -863,13 +1210,13 @@ impl Protocol for PrimaryBackup {
             Pinned {
                 params: &[],
                 symmetry: false,
-                unique_states: 1_609_447,
+                unique_states: 3_888_987,
                 source: "tests/check_primary_backup.rs",
             },
             Pinned {
                 params: &[("backups", 1)],
                 symmetry: false,
-                unique_states: 39_289,
+                unique_states: 52_473,
                 source: "tests/check_primary_backup.rs",
             },
         ],
@@ -887,5 +1234,144 @@ impl Protocol for PrimaryBackup {
             network: s.network,
             bug: s.bug_of(&BUGS),
         })
+    }
+}
+
+impl Serve for PrimaryBackup {
+    type Internal = PbMsg;
+    type Server = PbServer;
+    type Storage = PbSaved;
+    const KEYS: KeySemantics = KeySemantics::Register;
+    const CAS: bool = false;
+    const LEADER: bool = true;
+
+    /// On the network epochs are unbounded, and the primary sends heartbeats.
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> PbServer {
+        PbServer {
+            sync: s.flag("sync"),
+            fencing: s.flag("fencing"),
+            bug: s.bug_of(&BUGS),
+            heartbeat: true,
+            ..PbServer::new(index, servers)
+        }
+    }
+
+    fn leading(state: &PbState) -> Option<u64> {
+        matches!(state.role, Role::Primary { .. }).then_some(state.epoch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(client: u64, msg_id: MsgId, key: Key, value: Value) -> Request {
+        Request {
+            client,
+            msg_id,
+            op: Op::Write(key, value),
+        }
+    }
+
+    fn replay(base: &PbSaved, entries: Vec<PbEntry>) -> PbSaved {
+        let mut s = base.clone();
+        for e in entries {
+            s.apply(e);
+        }
+        s
+    }
+
+    #[test]
+    fn a_save_within_one_store_is_its_assignments_and_sessions() {
+        let server = PbServer::new(0, vec![Id::from(0), Id::from(1)]);
+        let mut prev = PbSaved {
+            epoch: 1,
+            stored: (1, 0),
+            store: Arc::default(),
+        };
+        for seq in 1..=50u64 {
+            let mut next = prev.clone();
+            server.apply(&mut next.store, write(10 + seq % 7, seq, seq % 5, seq));
+            next.stored = (1, seq);
+            if seq % 10 == 0 {
+                next.epoch += 1; // a vote for a later epoch
+            }
+            let delta = next.delta(&prev).expect("one store: a delta");
+            assert!(delta.len() <= 4, "{delta:?}");
+            assert_eq!(replay(&prev, delta), next, "seq {seq}");
+            prev = next;
+        }
+        // A store received whole (another epoch's) is a snapshot.
+        let mut other = prev.clone();
+        other.store = Arc::default();
+        other.stored = (7, 0);
+        assert_eq!(other.delta(&prev), None);
+    }
+
+    #[test]
+    fn a_write_of_one_key_too_many_is_refused_and_an_overwrite_is_not() {
+        let server = PbServer {
+            max_keys: 2,
+            sync: false,
+            ..PbServer::new(0, vec![Id::from(0), Id::from(1)])
+        };
+        let mut o = Out::new();
+        let mut state = Cow::Owned(server.on_start(Id::from(0), &None, &mut o));
+        for (msg_id, key) in [(1, 10), (2, 11), (3, 12), (4, 10)] {
+            let msg = KvMsg::Write {
+                msg_id,
+                key,
+                value: msg_id,
+            };
+            server.on_msg(Id::from(0), &mut state, Id::from(5), msg, &mut o);
+        }
+        let replies: Vec<String> = o
+            .iter()
+            .filter_map(|c| match c {
+                stateright::actor::Command::Send(dst, m) if *dst == Id::from(5) => {
+                    Some(format!("{m:?}"))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replies.len(), 4, "{replies:?}");
+        assert_eq!(replies[2], "Error(#3 10)");
+        assert!(replies[3].starts_with("WriteOk"), "{replies:?}");
+        assert_eq!(state.store.data.len(), 2);
+        assert_eq!(state.store.data.get(&10), Some(&4));
+    }
+
+    #[test]
+    fn a_retried_write_is_answered_from_its_session_not_applied_again() {
+        let server = PbServer {
+            sync: false,
+            ..PbServer::new(0, vec![Id::from(0), Id::from(1)])
+        };
+        let mut o = Out::new();
+        let mut state = Cow::Owned(server.on_start(Id::from(0), &None, &mut o));
+        let first = KvMsg::Write {
+            msg_id: 1,
+            key: 0,
+            value: 1,
+        };
+        server.on_msg(Id::from(0), &mut state, Id::from(5), first.clone(), &mut o);
+        let other = KvMsg::Write {
+            msg_id: 1,
+            key: 0,
+            value: 2,
+        };
+        server.on_msg(Id::from(0), &mut state, Id::from(6), other, &mut o);
+        let shipped = |o: &Out<PbServer>| {
+            o.iter()
+                .filter(
+                    |c| matches!(c, stateright::actor::Command::Send(d, _) if *d == Id::from(1)),
+                )
+                .count()
+        };
+        assert_eq!(shipped(&o), 2);
+        // The first client's write arrives again, after another client's.
+        server.on_msg(Id::from(0), &mut state, Id::from(5), first, &mut o);
+        assert_eq!(shipped(&o), 2, "a retry is not shipped again");
+        assert_eq!(state.store.data.get(&0), Some(&2), "nor applied again");
     }
 }

@@ -157,21 +157,12 @@ impl Durable for SingleCopyStorage {
             .into_iter()
             .map(|(k, v)| SingleCopyEntry::Put(k, v))
             .collect();
-        let old: std::collections::HashMap<Id, MsgId> =
-            prev.sessions.iter().map(|s| (s.client, s.msg_id)).collect();
-        let mut added = 0;
-        for s in self.sessions.iter() {
-            match old.get(&s.client) {
-                Some(m) if *m == s.msg_id => {}
-                found => {
-                    added += usize::from(found.is_none());
-                    out.push(SingleCopyEntry::Session(*s));
-                }
-            }
-        }
-        if self.sessions.len() != prev.sessions.len() + added {
-            return None; // a session was evicted
-        }
+        out.extend(
+            self.sessions
+                .recorded_since(&prev.sessions)?
+                .into_iter()
+                .map(SingleCopyEntry::Session),
+        );
         Some(out)
     }
 
