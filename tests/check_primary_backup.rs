@@ -21,6 +21,7 @@ fn cfg() -> PbConfig {
         fencing: true,
         failovers: 1,
         reads: 1,
+        crashes: 0,
         network: NetworkKind::UnorderedNonDuplicating,
         bug: None,
     }
@@ -174,6 +175,8 @@ fn through_the_binary() {
         &["--fencing", "0"][..],
         &["--sync", "0"],
         &["--bug", "local-reads"],
+        // The forgotten vote needs a crash: the bug turns on --crashes 1.
+        &["--bug", "forget-vote"],
     ] {
         let (code, r) = check_json("primary-backup", args);
         assert_eq!(code, 1, "{args:?}: {r}");
@@ -188,4 +191,35 @@ fn through_the_binary() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Crash-restarts: a server comes back as a backup of the epoch it saved, with its saved store,
+/// and fenced synchronous replication still holds; a server whose vote is not durable votes
+/// twice in one epoch, and two primaries share it.
+#[test]
+fn restarts_from_disk_hold_and_a_forgotten_vote_is_caught() {
+    let c = PbConfig {
+        backups: 1,
+        crashes: 1,
+        ..cfg()
+    };
+    let r = bfs(&c);
+    assert_counts(&r, 234_013, 718_825, "backups 1, crashes 1");
+    for p in ["linearizable", "single primary per epoch"] {
+        assert_eq!(verdict(&r, p), Verdict::Holds, "{p}");
+    }
+    let r = bfs(&PbConfig {
+        crashes: 1,
+        bug: Some(PbBug::ForgetVote),
+        ..cfg()
+    });
+    assert_eq!(verdict(&r, "single primary per epoch"), Verdict::Violated);
+    let trace = r
+        .property("single primary per epoch")
+        .unwrap()
+        .trace
+        .as_ref()
+        .unwrap();
+    assert_eq!(trace.steps.len(), 9, "{}", trace.to_text());
+    assert!(trace.to_text().contains("crashes"), "{}", trace.to_text());
 }

@@ -85,7 +85,7 @@ use crate::kv::{
     KvConfig, KvMsg, KvRet, KvStore, MsgId, Seen, Session, Step, Value,
 };
 use crate::protocol::{
-    always, ms, sometimes, BugInfo, Descriptor, KeySemantics, Param, Pinned, Protocol, Serve,
+    always, ms, sometimes, BugInfo, Descriptor, KeySemantics, Need, Param, Pinned, Protocol, Serve,
     Settings,
 };
 use crate::system::System;
@@ -381,6 +381,9 @@ pub enum PbBug {
     /// The primary answers reads from its own copy, without asking its backups whether its
     /// epoch is still current.
     LocalReads,
+    /// A restarted server comes back in the epoch of its store, not the epoch it voted for:
+    /// its vote was not durable, so it can vote twice in one epoch.
+    ForgetVote,
 }
 
 /// A primary/backup server.
@@ -901,9 +904,13 @@ impl Actor for PbServer {
                     .sessions
                     .truncate_to(self.max_sessions);
             }
-            let next = (saved.stored.0 == saved.epoch).then_some(saved.stored.1 + 1);
+            let epoch = match self.bug {
+                Some(PbBug::ForgetVote) => saved.stored.0,
+                _ => saved.epoch,
+            };
+            let next = (saved.stored.0 == epoch).then_some(saved.stored.1 + 1);
             return PbState {
-                epoch: saved.epoch,
+                epoch,
                 role: Role::Backup {
                     primary: None,
                     next,
@@ -1062,6 +1069,8 @@ pub struct PbConfig {
     /// How many times the primary may change (epochs `1..=1 + failovers`).
     pub failovers: u64,
     pub reads: usize,
+    /// Crash-restarts in a run: a crashed server restarts at once from what it saved.
+    pub crashes: usize,
     pub network: NetworkKind,
     pub bug: Option<PbBug>,
 }
@@ -1123,6 +1132,8 @@ pub fn model(cfg: PbConfig) -> PbModel {
             })
         }))
         .network(cfg.network)
+        .max_crashes(cfg.crashes)
+        .reboot(true)
         .property(Expectation::Always, "linearizable", |_, s| {
             s.history.linearizable_cas()
         })
@@ -1141,7 +1152,9 @@ pub fn model(cfg: PbConfig) -> PbModel {
         })
         .record_msg_out(record_invocations)
         .record_msg_in(record_returns);
-    Checked::new(system)
+    let mut checked = Checked::new(system);
+    checked.allow = crate::checked::servers_only_crash;
+    checked
 }
 
 /// The networks the model is checked on. Not the duplicating ones: the checker's client takes a
@@ -1157,7 +1170,10 @@ const NETWORKS: &[NetworkKind] = &[
 ];
 
 /// The bug variants by name.
-const BUGS: [(&str, PbBug); 1] = [("local-reads", PbBug::LocalReads)];
+const BUGS: [(&str, PbBug); 2] = [
+    ("local-reads", PbBug::LocalReads),
+    ("forget-vote", PbBug::ForgetVote),
+];
 
 /// The catalog entry: `synod check primary-backup`.
 pub struct PrimaryBackup;
@@ -1189,6 +1205,13 @@ impl Protocol for PrimaryBackup {
             },
             Param::model("failovers", "how many times the primary may change", 1, 0, 2),
             Param::model("reads", "reads after each client's write", 1, 1, 2),
+            Param::model(
+                "crashes",
+                "crash-restarts in a run (a crashed server restarts at once as a backup of its saved epoch, with its saved store)",
+                0,
+                0,
+                2,
+            ),
         ],
         properties: &[
             always("linearizable"),
@@ -1202,6 +1225,13 @@ impl Protocol for PrimaryBackup {
             source: "a deposed primary's stale read: the Raft thesis, 6.4 (a leader must confirm it still leads before answering a read); MIT 6.824's primary/backup lab",
             violates: "linearizable",
             needs: &[],
+        },
+        BugInfo {
+            name: "forget-vote",
+            summary: "a restarted server comes back in the epoch of its store, not the epoch it voted for, and can vote twice in one epoch",
+            source: "the Raft paper's Figure 2 (currentTerm and votedFor are persistent state, written before answering); Viewstamped Replication Revisited, section 4.3 (a recovering replica must not take part before it learns the current view)",
+            violates: "single primary per epoch",
+            needs: &[Need::Param("crashes", 1)],
         }],
         symmetry: None,
         networks: NETWORKS,
@@ -1219,6 +1249,12 @@ impl Protocol for PrimaryBackup {
                 unique_states: 52_473,
                 source: "tests/check_primary_backup.rs",
             },
+            Pinned {
+                params: &[("backups", 1), ("crashes", 1)],
+                symmetry: false,
+                unique_states: 234_013,
+                source: "tests/check_primary_backup.rs",
+            },
         ],
     };
     type Model = KvModel<PbServer, PbConfig>;
@@ -1231,6 +1267,7 @@ impl Protocol for PrimaryBackup {
             fencing: s.flag("fencing"),
             failovers: s.get("failovers"),
             reads: s.count("reads"),
+            crashes: s.count("crashes"),
             network: s.network,
             bug: s.bug_of(&BUGS),
         })
