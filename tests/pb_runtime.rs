@@ -131,7 +131,7 @@ fn split_brain_and_lost_writes_are_reported_on_sockets() {
 }
 
 #[test]
-fn cas_and_model_parameters_are_refused() {
+fn cas_model_parameters_and_too_many_nodes_are_refused() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
         .args(["bench", "primary-backup", "--cas", "0.1"])
         .output()
@@ -144,6 +144,13 @@ fn cas_and_model_parameters_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("model-checking parameter"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["bench", "primary-backup", "--nodes", "64"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at most 63 servers"), "{err}");
 }
 
 /// The largest store a server keeps, and the largest batch, each fit one datagram with every

@@ -370,6 +370,8 @@ pub const RESEND_MS: Range<u64> = 10..20;
 pub const MAX_KEYS: usize = 2048;
 /// Client sessions a store keeps on the network (least recently used evicted first).
 pub const MAX_SESSIONS: usize = 1024;
+/// Servers in a cluster: masks of servers are `u64`s.
+pub const MAX_SERVERS: usize = 63;
 /// Requests a primary queues behind the running batch; beyond, error 11.
 pub const MAX_QUEUE: usize = 4096;
 /// Requests in one batch (one `Replicate`): at their longest they fit in a datagram.
@@ -415,6 +417,11 @@ impl PbServer {
     /// Server `index` of `servers`, fenced and synchronous, with the network's bounds and no
     /// heartbeats.
     pub fn new(index: usize, servers: Vec<Id>) -> Self {
+        assert!(
+            index < servers.len() && servers.len() <= MAX_SERVERS,
+            "server {index} of {} (at most {MAX_SERVERS})",
+            servers.len()
+        );
         PbServer {
             index,
             servers,
@@ -486,10 +493,11 @@ impl PbServer {
         self.finish(state, o);
     }
 
-    /// Answers a primary's queued requests error 11 (they were not applied).
+    /// Answers a primary's queued requests error 11: they were not applied, except retries of
+    /// writes applied before, which get no answer (the client retries elsewhere).
     fn drop_queue(&self, state: &PbState, o: &mut PbOut) {
         if let Role::Primary { queue, .. } = &state.role {
-            for r in queue {
+            for r in queue.iter().filter(|r| !applied(&state.store, r)) {
                 o.send(
                     r.client_id(),
                     KvMsg::error(r.msg_id, ErrorCode::TemporarilyUnavailable),
@@ -508,6 +516,7 @@ impl PbServer {
             primary,
             next: None,
         };
+        o.cancel_timer(PbTimer::Gather);
         self.suspect_later(o);
     }
 
@@ -515,6 +524,8 @@ impl PbServer {
     /// epoch: as a candidate with fencing, as its primary at once without.
     fn stand(&self, state: &mut PbState, o: &mut PbOut) {
         self.drop_queue(state, o);
+        // A majority gathered for an earlier epoch counts for nothing now.
+        o.cancel_timer(PbTimer::Gather);
         state.epoch += 1;
         if self.fencing {
             state.role = Role::Candidate {
@@ -678,8 +689,7 @@ impl PbServer {
     }
 
     fn request(&self, state: &mut Cow<PbState>, q: Request, o: &mut PbOut) {
-        let applied_here = matches!(q.op, Op::Write(..))
-            && state.store.sessions.seen(q.client_id(), q.msg_id) != Seen::New;
+        let applied_here = applied(&state.store, &q);
         if applied_here && !matches!(state.role, Role::Primary { .. }) {
             // This server applied the write (as a primary since replaced, or as a backup), so
             // error 11 ("not applied") would be a lie, and only a primary may answer write_ok:
@@ -693,9 +703,14 @@ impl PbServer {
                     return; // a duplicate
                 }
                 if queue.len() >= MAX_QUEUE {
-                    let busy = KvMsg::error(q.msg_id, ErrorCode::TemporarilyUnavailable);
-                    return o.send(q.client_id(), busy);
+                    if !applied_here {
+                        let busy = KvMsg::error(q.msg_id, ErrorCode::TemporarilyUnavailable);
+                        o.send(q.client_id(), busy);
+                    }
+                    return;
                 }
+                // A write applied already is queued too: the next batch starts only once
+                // everything before it is at every backup, and answers it from its session.
                 let s = state.to_mut();
                 if let Role::Primary { queue, .. } = &mut s.role {
                     queue.push(q);
@@ -780,12 +795,24 @@ impl PbServer {
                 }
             }
             PbMsg::NewEpoch { epoch, store } => {
+                // This epoch's store is here already (fenced: only its one primary sends it;
+                // a restarted backup does not know who that is yet).
                 let resent = epoch == mine
-                    && matches!(
-                        state.role,
-                        Role::Backup { primary: Some(p), next: Some(_) } if p as usize == from
-                    );
-                if !resent {
+                    && match state.role {
+                        Role::Backup { .. } if self.fencing => state.stored.0 == epoch,
+                        Role::Backup {
+                            primary: Some(p),
+                            next: Some(_),
+                        } => p as usize == from,
+                        _ => false,
+                    };
+                if resent {
+                    if let Role::Backup { primary: None, .. } = state.role {
+                        if let Role::Backup { primary, .. } = &mut state.to_mut().role {
+                            *primary = Some(from as u8);
+                        }
+                    }
+                } else {
                     let s = state.to_mut();
                     if epoch > s.epoch || !matches!(s.role, Role::Backup { .. }) {
                         self.step_down(s, epoch, Some(from as u8), o);
@@ -996,7 +1023,11 @@ impl Actor for PbServer {
                 o.set_timer(PbTimer::Heartbeat, ms(next));
             }
             PbTimer::Gather => {
-                if matches!(state.role, Role::Candidate { .. }) {
+                let majority = match &state.role {
+                    Role::Candidate { votes, .. } => votes.count_ones() >= self.majority(),
+                    _ => false,
+                };
+                if majority {
                     self.elected(state.to_mut(), o);
                 }
             }
@@ -1032,6 +1063,11 @@ impl Actor for PbServer {
         }
         save_if_changed(before, state, o);
     }
+}
+
+/// Whether `store` has applied write `q` (or a later write of its client).
+fn applied(store: &KvStore, q: &Request) -> bool {
+    matches!(q.op, Op::Write(..)) && store.sessions.seen(q.client_id(), q.msg_id) != Seen::New
 }
 
 /// The part of a server's state it saves.
@@ -1293,6 +1329,16 @@ impl Serve for PrimaryBackup {
         }
     }
 
+    /// A server keeps a bit per server (votes, the view, who a batch waits for).
+    fn fits(_: &Settings, nodes: usize) -> Result<(), String> {
+        if nodes > MAX_SERVERS {
+            return Err(format!(
+                "--nodes {nodes}: primary-backup runs on at most {MAX_SERVERS} servers"
+            ));
+        }
+        Ok(())
+    }
+
     fn leading(state: &PbState) -> Option<u64> {
         matches!(state.role, Role::Primary { .. }).then_some(state.epoch)
     }
@@ -1410,5 +1456,126 @@ mod tests {
         server.on_msg(Id::from(0), &mut state, Id::from(5), first, &mut o);
         assert_eq!(shipped(&o), 2, "a retry is not shipped again");
         assert_eq!(state.store.data.get(&0), Some(&2), "nor applied again");
+    }
+
+    fn three() -> Vec<Id> {
+        (0..3).map(Id::from).collect()
+    }
+
+    fn internal(server: &PbServer, state: &mut Cow<PbState>, from: usize, msg: PbMsg) -> PbOut {
+        let mut o = Out::new();
+        let msg = KvMsg::Internal(msg);
+        server.on_msg(Id::from(server.index), state, Id::from(from), msg, &mut o);
+        o
+    }
+
+    fn timeout(server: &PbServer, state: &mut Cow<PbState>, timer: PbTimer) -> PbOut {
+        let mut o = Out::new();
+        server.on_timeout(Id::from(server.index), state, &timer, &mut o);
+        o
+    }
+
+    /// A candidate that gathered a majority for one epoch and then stood for the next must not
+    /// be promoted by the first epoch's Gather timer (found in review: a primary of no one).
+    #[test]
+    fn a_majority_for_an_earlier_epoch_promotes_nobody() {
+        let server = PbServer::new(1, three());
+        let mut state = Cow::Owned(server.on_start(Id::from(1), &None, &mut Out::new()));
+        timeout(&server, &mut state, PbTimer::Suspect);
+        assert_eq!(state.epoch, 2);
+        let vote = PbMsg::Vote {
+            epoch: 2,
+            stored: (1, 0),
+            store: Arc::default(),
+        };
+        let o = internal(&server, &mut state, 0, vote);
+        let sets_gather = |o: &PbOut| {
+            o.iter()
+                .any(|c| matches!(c, stateright::actor::Command::SetTimer(PbTimer::Gather, _)))
+        };
+        assert!(sets_gather(&o), "a majority waits for the others");
+        let o = timeout(&server, &mut state, PbTimer::Suspect);
+        assert_eq!(state.epoch, 3);
+        let cancels = o
+            .iter()
+            .any(|c| matches!(c, stateright::actor::Command::CancelTimer(PbTimer::Gather)));
+        assert!(cancels, "standing again cancels the wait");
+        timeout(&server, &mut state, PbTimer::Gather);
+        assert!(matches!(state.role, Role::Candidate { .. }), "{state:?}");
+    }
+
+    /// A restarted backup that holds its epoch's store does not take a late copy of the epoch's
+    /// first store over the operations it applied since (found in review).
+    #[test]
+    fn a_late_store_copy_does_not_roll_a_restarted_backup_back() {
+        let server = PbServer {
+            heartbeat: true,
+            ..PbServer::new(1, three())
+        };
+        let mut store = KvStore::default();
+        store.data.insert(7, 5);
+        let saved = PbSaved {
+            epoch: 2,
+            stored: (2, 5),
+            store: Arc::new(store),
+        };
+        let mut state = Cow::Owned(server.on_start(Id::from(1), &Some(saved), &mut Out::new()));
+        let late = PbMsg::NewEpoch {
+            epoch: 2,
+            store: Arc::default(),
+        };
+        let o = internal(&server, &mut state, 0, late);
+        assert_eq!(state.stored, (2, 5));
+        assert_eq!(state.store.data.get(&7), Some(&5));
+        assert!(
+            matches!(
+                state.role,
+                Role::Backup {
+                    primary: Some(0),
+                    next: Some(6)
+                }
+            ),
+            "{state:?}"
+        );
+        let acks = o.iter().any(|c| {
+            matches!(
+                c,
+                stateright::actor::Command::Send(
+                    _,
+                    KvMsg::Internal(PbMsg::Ack { epoch: 2, seq: 0 })
+                )
+            )
+        });
+        assert!(acks, "acknowledged again");
+    }
+
+    /// A duplicate of a completed write that waits in the queue when the primary steps down is
+    /// not answered error 11 ("not applied"): it was applied (found in review).
+    #[test]
+    fn a_queued_retry_of_an_applied_write_is_not_called_unapplied() {
+        let server = PbServer::new(0, three());
+        let mut o = Out::new();
+        let mut state = Cow::Owned(server.on_start(Id::from(0), &None, &mut o));
+        let client = Id::from(9);
+        let w = |msg_id, value| KvMsg::Write {
+            msg_id,
+            key: 1,
+            value,
+        };
+        server.on_msg(Id::from(0), &mut state, client, w(1, 10), &mut o);
+        for from in [1, 2] {
+            let ack = PbMsg::Ack { epoch: 1, seq: 1 };
+            internal(&server, &mut state, from, ack);
+        }
+        // Another client's write runs; the first write's duplicate queues behind it.
+        server.on_msg(Id::from(0), &mut state, Id::from(8), w(1, 20), &mut o);
+        let mut o = Out::new();
+        server.on_msg(Id::from(0), &mut state, client, w(1, 10), &mut o);
+        let o = internal(&server, &mut state, 1, PbMsg::Reject { epoch: 5 });
+        let to_client = o
+            .iter()
+            .any(|c| matches!(c, stateright::actor::Command::Send(d, _) if *d == client));
+        assert!(!to_client, "no error 11 for an applied write");
+        assert!(matches!(state.role, Role::Backup { .. }));
     }
 }
