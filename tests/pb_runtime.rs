@@ -12,22 +12,28 @@ use synod_models::primary_backup::{Op, PbMsg, Request, MAX_BATCH, MAX_KEYS, MAX_
 mod common;
 
 fn bench(args: &[&str]) -> (Option<i32>, Value) {
-    let mut all = vec!["primary-backup", "--clients", "16", "--timeout-ms", "100"];
-    all.extend_from_slice(args);
-    common::bench_json(&all)
+    common::bench_json(&with_defaults(args))
 }
 
-fn assert_linearizable(code: Option<i32>, r: &Value) {
-    assert_eq!(r["lincheck"]["verdict"], "linearizable", "{r}");
-    assert_eq!(code, Some(0), "{r}");
+/// primary-backup with 16 clients and 100 ms timeouts, then `args`.
+fn with_defaults<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["primary-backup", "--clients", "16", "--timeout-ms", "100"];
+    all.extend_from_slice(args);
+    all
+}
+
+/// The bench must exit 0 with a linearizable history and more than 500 successful operations.
+fn linearizable(args: &[&str]) -> Value {
+    let r = common::assert_linearizable_with_progress(&with_defaults(args));
     assert!(r["load"]["ops_ok"].as_u64().unwrap() > 500, "{r}");
+    r
 }
 
 /// The primary crashes and comes back: a backup takes over within the suspicion timeout and
 /// nothing acknowledged is lost; the old primary recovers its store from disk as a backup.
 #[test]
 fn a_crashed_primary_is_replaced_and_nothing_acknowledged_is_lost() {
-    let (code, r) = bench(&[
+    let r = linearizable(&[
         "--duration",
         "3.5",
         "--crash",
@@ -35,7 +41,6 @@ fn a_crashed_primary_is_replaced_and_nothing_acknowledged_is_lost() {
         "--restart",
         "leader@1.4",
     ]);
-    assert_linearizable(code, &r);
     assert_eq!(r["cluster"]["total"]["recoveries"], 1, "{r}");
     let terms: Vec<u64> = r["cluster"]["nodes"]
         .as_array()
@@ -54,7 +59,7 @@ fn a_crashed_primary_is_replaced_and_nothing_acknowledged_is_lost() {
 /// Every node crashes at once and restarts from its disk: the acknowledged writes come back.
 #[test]
 fn the_whole_cluster_restarts_from_disk() {
-    let (code, r) = bench(&[
+    let r = linearizable(&[
         "--duration",
         "2.5",
         "--crash",
@@ -70,7 +75,6 @@ fn the_whole_cluster_restarts_from_disk() {
         "--restart",
         "2@1.1",
     ]);
-    assert_linearizable(code, &r);
     assert_eq!(r["cluster"]["total"]["recoveries"], 3, "{r}");
 }
 
@@ -78,8 +82,7 @@ fn the_whole_cluster_restarts_from_disk() {
 /// servers that answer, and serves on without the dead one.
 #[test]
 fn a_dead_backup_leaves_the_view() {
-    let (code, r) = bench(&["--duration", "2.5", "--crash", "2@0.6"]);
-    assert_linearizable(code, &r);
+    let r = linearizable(&["--duration", "2.5", "--crash", "2@0.6"]);
     assert!(
         r["load"]["longest_gap_ms"].as_f64().unwrap() < 1500.0,
         "{r}"
@@ -90,7 +93,7 @@ fn a_dead_backup_leaves_the_view() {
 /// writes to one application, and a partitioned primary is fenced off.
 #[test]
 fn loss_duplication_and_a_partition_keep_fenced_replication_linearizable() {
-    let (code, r) = bench(&[
+    let r = linearizable(&[
         "--duration",
         "2.5",
         "--loss",
@@ -100,7 +103,6 @@ fn loss_duplication_and_a_partition_keep_fenced_replication_linearizable() {
         "--partition",
         "0@0.8-1.6",
     ]);
-    assert_linearizable(code, &r);
     assert!(r["load"]["retries"].as_u64().unwrap() > 0, "{r}");
 }
 
@@ -132,24 +134,13 @@ fn split_brain_and_lost_writes_are_reported_on_sockets() {
 
 #[test]
 fn cas_model_parameters_and_too_many_nodes_are_refused() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(["bench", "primary-backup", "--cas", "0.1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(["run", "primary-backup", "--backups", "2"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = common::synod(&["bench", "primary-backup", "--cas", "0.1"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = common::synod(&["run", "primary-backup", "--backups", "2"]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("model-checking parameter"), "{err}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(["bench", "primary-backup", "--nodes", "64"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = common::synod(&["bench", "primary-backup", "--nodes", "64"]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("at most 63 servers"), "{err}");
 }
 

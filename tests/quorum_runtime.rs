@@ -3,21 +3,9 @@
 //! and all-server quorums.
 
 use serde_json::Value;
-use std::process::Command;
 
 mod common;
-
-fn synod(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(args)
-        .output()
-        .expect("the synod binary runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::synod;
 
 fn protocol_count(r: &Value, name: &str) -> u64 {
     r["cluster"]["protocol"][name]

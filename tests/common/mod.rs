@@ -278,6 +278,20 @@ pub fn steps_text(trace: &serde_json::Value) -> String {
         .join("\n")
 }
 
+/// `synod ARGS`: the exit code, stdout and stderr.
+#[allow(dead_code)] // not every test binary runs the command line this way
+pub fn synod(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(args)
+        .output()
+        .expect("the synod binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `synod bench ARGS --format json` that must exit 0 with a linearizable history and more
 /// than 100 successful operations; the report.
 pub fn assert_linearizable_with_progress(args: &[&str]) -> serde_json::Value {
