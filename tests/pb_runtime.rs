@@ -49,9 +49,10 @@ fn a_crashed_primary_is_replaced_and_nothing_acknowledged_is_lost() {
         .filter_map(|n| n["leading_term"].as_u64())
         .collect();
     assert!(terms.iter().any(|t| *t >= 2), "a later epoch leads: {r}");
-    // Service resumed: the outage is about one suspicion timeout, not the rest of the run.
+    // Service resumed: the outage is about one suspicion timeout (300-600 ms), not the rest
+    // of the run (2.8 s).
     assert!(
-        r["load"]["longest_gap_ms"].as_f64().unwrap() < 1500.0,
+        r["load"]["longest_gap_ms"].as_f64().unwrap() < 2000.0,
         "{r}"
     );
 }
@@ -82,9 +83,10 @@ fn the_whole_cluster_restarts_from_disk() {
 /// servers that answer, and serves on without the dead one.
 #[test]
 fn a_dead_backup_leaves_the_view() {
-    let r = linearizable(&["--duration", "2.5", "--crash", "2@0.6"]);
+    let r = linearizable(&["--duration", "3", "--crash", "2@0.6"]);
+    // Never resumed would be a 2.4 s gap.
     assert!(
-        r["load"]["longest_gap_ms"].as_f64().unwrap() < 1500.0,
+        r["load"]["longest_gap_ms"].as_f64().unwrap() < 2000.0,
         "{r}"
     );
 }
@@ -112,23 +114,36 @@ fn loss_duplication_and_a_partition_keep_fenced_replication_linearizable() {
 #[test]
 fn split_brain_and_lost_writes_are_reported_on_sockets() {
     for setting in ["fencing", "sync"] {
-        let (code, r) = bench(&[
-            "--duration",
-            "2.5",
-            &format!("--{setting}"),
-            "0",
-            "--partition",
-            "0@0.5-1.8",
-        ]);
-        assert_eq!(
-            r["lincheck"]["verdict"], "not linearizable",
-            "--{setting} 0: {r}"
+        // Split brain shows only once clients use both primaries: a client moves when its
+        // request times out during the old primary's stall, so a run may keep every client on
+        // one side. Up to three seeds.
+        let mut seen = Vec::new();
+        let caught = ["1", "2", "3"].iter().any(|seed| {
+            let (code, r) = bench(&[
+                "--duration",
+                "2.5",
+                &format!("--{setting}"),
+                "0",
+                "--partition",
+                "0@0.5-1.8",
+                "--seed",
+                seed,
+            ]);
+            if r["lincheck"]["verdict"] != "not linearizable" {
+                seen.push(r["lincheck"]["verdict"].clone());
+                return false;
+            }
+            assert_eq!(code, Some(1), "{r}");
+            let detail = &r["lincheck"]["detail"];
+            assert!(detail["key"].is_u64(), "{r}");
+            assert!(!detail["ops"].as_array().unwrap().is_empty(), "{r}");
+            assert!(r["staleness"]["stale"].as_u64().unwrap() > 0, "{r}");
+            true
+        });
+        assert!(
+            caught,
+            "--{setting} 0 was not caught in three runs: {seen:?}"
         );
-        assert_eq!(code, Some(1), "{r}");
-        let detail = &r["lincheck"]["detail"];
-        assert!(detail["key"].is_u64(), "{r}");
-        assert!(!detail["ops"].as_array().unwrap().is_empty(), "{r}");
-        assert!(r["staleness"]["stale"].as_u64().unwrap() > 0, "{r}");
     }
 }
 
