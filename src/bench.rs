@@ -305,9 +305,7 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
     load.record = recorder.clone();
     let is_counter = cfg.model == lincheck::Model::Counter;
     if is_counter {
-        load.wire = Wire::Counter;
-        load.keys = 1;
-        load.record_history = true;
+        counter_load(&mut load);
     } else if load.key_base == 0 {
         load.key_base = client::msg_id_base();
     }
@@ -376,6 +374,15 @@ pub fn bench_targets(cfg: &TargetBenchConfig) -> Result<BenchReport, String> {
     })
 }
 
+/// The load against a counter service: its wire, one counter, and the history the convergence
+/// verdict needs (its adds).
+fn counter_load(load: &mut client::LoadConfig) {
+    load.wire = Wire::Counter;
+    load.keys = 1;
+    load.key_base = 0;
+    load.record_history = true;
+}
+
 /// Runs the benchmark (and the baselines, if asked).
 pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     let mut load = cfg.load.clone();
@@ -388,11 +395,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
                 cfg.protocol.name
             ));
         }
-        // One counter; the convergence verdict needs the history's adds.
-        load.wire = Wire::Counter;
-        load.keys = 1;
-        load.key_base = 0;
-        load.record_history = true;
+        counter_load(&mut load);
     }
     if !cfg.protocol.cas && load.cas > 0.0 {
         return Err(format!(

@@ -106,6 +106,15 @@ fn register_flags_do_not_apply_to_a_counter() {
             "gossip serves a counter",
         ),
         (vec!["bench", "gossip", "--no-check"], "needs the history"),
+        // The same against servers running elsewhere.
+        (
+            vec!["bench", "gossip", "--target", "127.0.0.1:9", "--keys", "5"],
+            "--keys does not apply to gossip",
+        ),
+        (
+            vec!["bench", "gossip", "--target", "127.0.0.1:9", "--no-check"],
+            "needs the history",
+        ),
         (
             vec!["bench", "gossip", "--nodes", "1"],
             "gossip runs on 2 to 32 replicas",

@@ -205,9 +205,17 @@ pub(super) fn bench(m: &ArgMatches) -> ExitCode {
     }
 }
 
-/// The load generator's configuration from the bench flags; `write_once` stores get fresh keys
-/// for every write unless `--keys` says otherwise.
-fn load_config(m: &ArgMatches, write_once: bool) -> Result<crate::client::LoadConfig, String> {
+/// The load generator's configuration from the bench flags for a store of `model`: write-once
+/// stores get fresh keys for every write unless `--keys` says otherwise; a counter's adds are
+/// not retried unless `--retries` says so (an add is not idempotent across replicas: a retry
+/// elsewhere would count twice, so, as Maelstrom's g-counter clients, a timed-out add is given
+/// up as indeterminate).
+fn load_config(
+    m: &ArgMatches,
+    model: crate::lincheck::Model,
+) -> Result<crate::client::LoadConfig, String> {
+    let write_once = model == crate::lincheck::Model::WriteOnce;
+    let counter = model == crate::lincheck::Model::Counter;
     let secs = |flag: &str, id: &str, zero_ok: bool| {
         let s = *m.get_one::<f64>(id).expect("has a default");
         if s.is_finite() && (s > 0.0 || (zero_ok && s == 0.0)) {
@@ -229,7 +237,10 @@ fn load_config(m: &ArgMatches, write_once: bool) -> Result<crate::client::LoadCo
         reads: *m.get_one::<f64>("reads").expect("default"),
         cas: *m.get_one::<f64>("cas").expect("default"),
         timeout: Duration::from_millis(*m.get_one::<u64>("timeout-ms").expect("default")),
-        retries: *m.get_one::<u32>("retries").expect("default"),
+        retries: match m.get_one::<u32>("retries") {
+            _ if counter && !given(m, "retries") => 0,
+            r => *r.expect("default"),
+        },
         seed: *m.get_one::<u64>("seed").expect("default"),
         record_history: !m.get_flag("no-check") || m.get_one::<PathBuf>("history-out").is_some(),
         threads: *m.get_one::<usize>("client-threads").expect("default"),
@@ -244,6 +255,24 @@ fn load_config(m: &ArgMatches, write_once: bool) -> Result<crate::client::LoadCo
     .validate()
     .map_err(|e| e.to_string())?;
     Ok(load)
+}
+
+/// The flags a counter service refuses: it serves one counter (add and read), and its bench is
+/// judged by convergence, which needs the history.
+fn counter_flags(m: &ArgMatches, name: &str) -> Result<(), String> {
+    for flag in ["keys", "cas"] {
+        if given(m, flag) {
+            return Err(format!(
+                "--{flag} does not apply to {name}: it serves one counter (add and read)"
+            ));
+        }
+    }
+    if m.get_flag("no-check") {
+        return Err(format!(
+            "--no-check: {name}'s bench judges convergence, which needs the history"
+        ));
+    }
+    Ok(())
 }
 
 fn check_budget(m: &ArgMatches) -> Result<Duration, String> {
@@ -340,38 +369,16 @@ fn bench_config(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchConf
         ));
     }
     let protocol = runnable(entry, m)?;
-    let write_once = protocol.model == crate::lincheck::Model::WriteOnce;
-    let counter = protocol.model == crate::lincheck::Model::Counter;
-    if counter {
-        for flag in ["keys", "cas"] {
-            if given(m, flag) {
-                return Err(format!(
-                    "--{flag} does not apply to {}: it serves one counter (add and read)",
-                    entry.name()
-                ));
-            }
-        }
-        if m.get_flag("no-check") {
-            return Err(format!(
-                "--no-check: {}'s bench judges convergence, which needs the history",
-                entry.name()
-            ));
-        }
+    if protocol.model == crate::lincheck::Model::Counter {
+        counter_flags(m, entry.name())?;
     }
     let (crashes, restarts) = crash_events(m)?;
+    let load = load_config(m, protocol.model)?;
     let cfg = crate::bench::BenchConfig {
         bug: protocol.settings.bug.map(str::to_string),
         protocol,
         nodes: *m.get_one::<usize>("nodes").expect("default"),
-        load: {
-            let mut load = load_config(m, write_once)?;
-            // An add is not idempotent across replicas: a retry elsewhere would count twice.
-            // As Maelstrom's g-counter clients, give a timed-out add up (indeterminate).
-            if counter && !given(m, "retries") {
-                load.retries = 0;
-            }
-            load
-        },
+        load,
         fsync: fsync(m),
         faults: faults(m)?,
         crashes,
@@ -463,9 +470,12 @@ fn bench_targets(
             _ => crate::lincheck::Model::Register,
         },
     };
+    if let (crate::lincheck::Model::Counter, Some(e)) = (model, entry) {
+        counter_flags(m, e.name())?;
+    }
     let cfg = crate::bench::TargetBenchConfig {
         targets,
-        load: load_config(m, model == crate::lincheck::Model::WriteOnce)?,
+        load: load_config(m, model)?,
         model,
         check: !m.get_flag("no-check"),
         check_budget: check_budget(m)?,
