@@ -5,13 +5,13 @@
 //! Maelstrom judges a `g-counter`: during the run a read may lag, but never show more than the
 //! adds sent by the time it completed ([`crate::lincheck::counter::check_reads`]); after the
 //! load, every replica must come to read the same value, between the sum of the acknowledged adds
-//! and that plus every add whose reply never came ([`crate::lincheck::counter::final_bounds`]).
+//! and that plus every add whose reply never came ([`crate::lincheck::counter::CounterCheck::bounds`]).
 //! The bench reads every node every [`POLL`] until they agree or `limit` passes, and reports how
 //! long convergence took.
 
 use crate::client::{self, Request, Wire};
-use crate::lincheck::counter::{check_reads, final_bounds, CounterCheck};
-use crate::lincheck::{Op, OpKind, Outcome};
+use crate::lincheck::counter::{check_reads, CounterCheck};
+use crate::lincheck::{Op, OpKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -79,22 +79,8 @@ impl CounterReport {
     /// The verdict of `history` and what the replicas read after it, for a counter that read
     /// `base` before the run (0 for a fresh cluster; an existing one keeps earlier runs' adds).
     pub fn new(history: &[Op], settled: Settled, base: u64) -> CounterReport {
-        let reads = if base == 0 {
-            check_reads(history)
-        } else {
-            let shifted: Vec<Op> = history
-                .iter()
-                .map(|op| match op.outcome {
-                    Outcome::ReadOk(v) => Op {
-                        outcome: Outcome::ReadOk(v.saturating_sub(base)),
-                        ..*op
-                    },
-                    _ => *op,
-                })
-                .collect();
-            check_reads(&shifted)
-        };
-        let (low, high) = final_bounds(history);
+        let reads = check_reads(history, base);
+        let (low, high) = reads.bounds();
         CounterReport {
             reads,
             bounds: (base.saturating_add(low), base.saturating_add(high)),

@@ -14,7 +14,7 @@
 //!   consistent, and a read may lag. An add invoked at the very nanosecond a read completed is
 //!   concurrent with it, so it counts towards the bound, as in the linearizability checker's
 //!   precedence rule.
-//! - **After the run, convergence** ([`final_bounds`]). Once every replica has every add (the
+//! - **After the run, convergence** ([`CounterCheck::bounds`]). Once every replica has every add (the
 //!   run is over and gossip has settled), a read must land in `[low, high]`: `low` is the sum of
 //!   the acknowledged adds (each was applied), `high` that plus the indeterminate adds (each may
 //!   have been). Taking those final reads is the caller's business; this module gives the bounds.
@@ -49,6 +49,16 @@ impl CounterCheck {
     pub fn ok(&self) -> bool {
         self.reads_out_of_bounds == 0
     }
+
+    /// `(low, high)`: the sum of the acknowledged adds, and that plus the indeterminate adds
+    /// (the run's own, without the base). Once every replica has every add, a read must land
+    /// in `base + low ..= base + high` (Maelstrom's g-counter rule).
+    pub fn bounds(&self) -> (u64, u64) {
+        (
+            self.sum_ok,
+            self.sum_ok.saturating_add(self.sum_indeterminate),
+        )
+    }
 }
 
 /// Whether an add may have taken effect: acknowledged, or no reply.
@@ -57,8 +67,9 @@ fn counts(op: &Op) -> bool {
 }
 
 /// Checks every read of a counter history (operations in any order) against the upper bound of
-/// the module documentation, and sums the adds.
-pub fn check_reads(ops: &[Op]) -> CounterCheck {
+/// the module documentation, for a counter that read `base` before the history began (0 for a
+/// fresh one), and sums the adds.
+pub fn check_reads(ops: &[Op], base: u64) -> CounterCheck {
     let mut out = CounterCheck::default();
     // (invoke_ns, delta) of every add that may have taken effect, by invocation.
     let mut adds: Vec<(u64, u64)> = Vec::new();
@@ -99,7 +110,7 @@ pub fn check_reads(ops: &[Op]) -> CounterCheck {
         };
         out.reads += 1;
         let invoked = adds.partition_point(|&(invoke_ns, _)| invoke_ns <= read.complete_ns);
-        if value <= sent[invoked] {
+        if value <= base.saturating_add(sent[invoked]) {
             continue;
         }
         out.reads_out_of_bounds += 1;
@@ -115,20 +126,6 @@ pub fn check_reads(ops: &[Op]) -> CounterCheck {
     debug_assert!(out.reads_out_of_bounds <= out.reads);
     debug_assert_eq!(out.first_bad.is_some(), out.reads_out_of_bounds > 0);
     out
-}
-
-/// `(low, high)`: the sum of the acknowledged adds, and that plus the indeterminate adds. Once
-/// every replica has every add, a read must land in `low..=high` (Maelstrom's g-counter rule).
-pub fn final_bounds(ops: &[Op]) -> (u64, u64) {
-    let (mut low, mut maybe) = (0u64, 0u64);
-    for op in ops {
-        match (op.kind, op.outcome) {
-            (OpKind::Add(delta), Outcome::WriteOk) => low = low.saturating_add(delta),
-            (OpKind::Add(delta), Outcome::Indeterminate) => maybe = maybe.saturating_add(delta),
-            _ => {}
-        }
-    }
-    (low, low.saturating_add(maybe))
 }
 
 #[cfg(test)]
@@ -157,9 +154,9 @@ mod tests {
 
     #[test]
     fn an_empty_history_is_in_bounds() {
-        assert_eq!(check_reads(&[]), CounterCheck::default());
-        assert!(check_reads(&[]).ok());
-        assert_eq!(final_bounds(&[]), (0, 0));
+        assert_eq!(check_reads(&[], 0), CounterCheck::default());
+        assert!(check_reads(&[], 0).ok());
+        assert_eq!(check_reads(&[], 0).bounds(), (0, 0));
     }
 
     #[test]
@@ -177,7 +174,7 @@ mod tests {
             op(4, OpKind::Read, 160, 0, Outcome::Indeterminate),
             op(1, OpKind::Add(100), 170, 180, Outcome::PreconditionFailed),
         ];
-        let c = check_reads(&h);
+        let c = check_reads(&h, 0);
         assert_eq!(
             c,
             CounterCheck {
@@ -190,7 +187,7 @@ mod tests {
             }
         );
         assert!(c.ok());
-        assert_eq!(final_bounds(&h), (7, 12));
+        assert_eq!(check_reads(&h, 0).bounds(), (7, 12));
     }
 
     #[test]
@@ -205,7 +202,7 @@ mod tests {
             // earliest *completion* is reported.
             read(2, 9, 15, 35),
         ];
-        let c = check_reads(&h);
+        let c = check_reads(&h, 0);
         assert_eq!(c.reads, 3);
         assert_eq!(c.reads_out_of_bounds, 2);
         assert_eq!(c.first_bad, Some(h[1]));
@@ -218,21 +215,38 @@ mod tests {
         // completed), not yet acknowledged: the read may have seen it.
         for invoke_ns in [25, 30] {
             let h = [read(1, 4, 20, 30), add(0, 4, invoke_ns, 90)];
-            assert!(check_reads(&h).ok(), "add invoked at {invoke_ns}");
+            assert!(check_reads(&h, 0).ok(), "add invoked at {invoke_ns}");
         }
         let h = [read(1, 4, 20, 30), add(0, 4, 31, 90)];
-        assert_eq!(check_reads(&h).first_bad, Some(h[0]));
+        assert_eq!(check_reads(&h, 0).first_bad, Some(h[0]));
         // An indeterminate add counts the same way.
         let h = [lost_add(0, 4, 10), read(1, 4, 20, 30)];
-        assert!(check_reads(&h).ok());
+        assert!(check_reads(&h, 0).ok());
         // Sums saturate rather than wrap.
         let h = [
             add(0, u64::MAX, 0, 1),
             add(1, 2, 0, 1),
             read(2, u64::MAX, 5, 6),
         ];
-        assert!(check_reads(&h).ok());
-        assert_eq!(final_bounds(&h), (u64::MAX, u64::MAX));
+        assert!(check_reads(&h, 0).ok());
+        assert_eq!(check_reads(&h, 0).bounds(), (u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn a_counter_that_held_adds_before_the_run_shifts_the_read_bound() {
+        let h = [add(0, 3, 0, 10), read(1, 103, 20, 30)];
+        assert!(check_reads(&h, 100).ok());
+        assert!(
+            !check_reads(&h, 0).ok(),
+            "103 is above 3 sent in this run alone"
+        );
+        let h = [add(0, 3, 0, 10), read(1, 104, 20, 30)];
+        assert_eq!(check_reads(&h, 100).reads_out_of_bounds, 1);
+        assert_eq!(
+            check_reads(&h, 100).bounds(),
+            (3, 3),
+            "bounds are the run's own"
+        );
     }
 
     #[test]
@@ -244,10 +258,10 @@ mod tests {
             read(2, 7, 70, 80),
         ];
         h[2].key = 9;
-        let c = check_reads(&h);
+        let c = check_reads(&h, 0);
         assert_eq!((c.reads, c.reads_out_of_bounds), (2, 1));
         assert_eq!(c.first_bad, Some(h[3]));
         h.reverse();
-        assert_eq!(check_reads(&h).first_bad, Some(h[0]));
+        assert_eq!(check_reads(&h, 0).first_bad, Some(h[0]));
     }
 }

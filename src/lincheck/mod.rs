@@ -42,7 +42,7 @@ pub enum Model {
     WriteOnce,
     /// One grow-only counter (Maelstrom's `g-counter`): `add` a delta, `read` the total. Not
     /// linearizable by design (replicas gossip): its histories go to [`counter::check_reads`]
-    /// and [`counter::final_bounds`], never to [`check`].
+    /// and [`counter::CounterCheck::bounds`], never to [`check`].
     Counter,
 }
 
