@@ -385,9 +385,15 @@ fn counter_load(load: &mut client::LoadConfig) {
 
 /// Runs the benchmark (and the baselines, if asked).
 pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
+    let Some(model) = cfg.protocol.model else {
+        return Err(format!(
+            "{} serves no clients, so there is no load to run (see unloaded::bench_unloaded)",
+            cfg.protocol.name
+        ));
+    };
     let mut load = cfg.load.clone();
     load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
-    let is_counter = cfg.protocol.model == lincheck::Model::Counter;
+    let is_counter = model == lincheck::Model::Counter;
     if is_counter {
         if !cfg.compare.is_empty() {
             return Err(format!(
@@ -419,7 +425,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     let (lincheck, history_out, history, staleness) = finish(
         &mut report,
         cfg.check,
-        cfg.protocol.model,
+        model,
         cfg.check_budget,
         cfg.history_out.as_deref(),
     );
@@ -436,7 +442,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
             &report,
             history.as_deref(),
             lincheck.as_ref(),
-            cfg.protocol.model,
+            model,
         )),
         _ => None,
     };
@@ -476,7 +482,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
                     if !other.cas {
                         l.cas = 0.0;
                     }
-                    l.fresh_writes = other.model == lincheck::Model::WriteOnce;
+                    l.fresh_writes = other.model == Some(lincheck::Model::WriteOnce);
                     let plural = if nodes == 1 { "" } else { "s" };
                     (
                         format!("{protocol} on Synod's runtime, {nodes} node{plural}"),
@@ -505,7 +511,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     Ok(BenchReport {
         protocol: Some(cfg.protocol.name),
         targets: Vec::new(),
-        model: cfg.protocol.model,
+        model,
         bug: cfg.bug.clone(),
         nodes: cfg.nodes,
         fsync: Some(cfg.fsync),
@@ -594,7 +600,25 @@ fn spawn_baseline(cfg: &BenchConfig, mut load: LoadConfig) -> Result<LoadReport,
     result
 }
 
-fn fsync_name(fsync: FsyncPolicy) -> &'static str {
+/// A local cluster's faults as the JSON reports give them.
+pub(crate) fn faults_json(
+    faults: &FaultConfig,
+    crashes: &[NodeEvent],
+    restarts: &[NodeEvent],
+) -> serde_json::Value {
+    serde_json::json!({
+        "seed": faults.seed,
+        "loss": faults.loss,
+        "dup": faults.dup,
+        "delay_ms": faults.delay_ms,
+        "jitter_ms": faults.jitter_ms,
+        "partitions": faults.partitions.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "crashes": crashes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "restarts": restarts.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn fsync_name(fsync: FsyncPolicy) -> &'static str {
     match fsync {
         FsyncPolicy::Always => "always",
         FsyncPolicy::Never => "never",
@@ -744,18 +768,9 @@ impl BenchReport {
             }),
         });
         // An existing cluster's faults are not ours to inject or know.
-        let faults = self.protocol.map(|_| {
-            serde_json::json!({
-                "seed": self.faults.seed,
-                "loss": self.faults.loss,
-                "dup": self.faults.dup,
-                "delay_ms": self.faults.delay_ms,
-                "jitter_ms": self.faults.jitter_ms,
-                "partitions": self.faults.partitions.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                "crashes": self.crashes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                "restarts": self.restarts.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            })
-        });
+        let faults = self
+            .protocol
+            .map(|_| faults_json(&self.faults, &self.crashes, &self.restarts));
         serde_json::json!({
             "protocol": self.protocol,
             "targets": self.targets,

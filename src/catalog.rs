@@ -45,7 +45,7 @@ pub fn catalog() -> &'static [Entry] {
             register::<MultiPaxos>().serves().into(),
             register::<SingleCopyKv>().serves().into(),
             register::<TwoPhaseCommit>().refines().into(),
-            register::<Clocks>().into(),
+            register::<Clocks>().serves().into(),
             register::<Abd>().serves().into(),
             register::<PrimaryBackup>().serves().into(),
             register::<Gossip>().serves().into(),
@@ -158,7 +158,7 @@ impl<P: Protocol> Registration<P> {
         P::Storage: fmt::Debug,
     {
         self.entry.runnable = Some(Runnable::of::<P>);
-        self.entry.store = Some(P::KEYS.into());
+        self.entry.store = crate::lincheck::Model::of(P::KEYS);
         self.entry.spawn = Some(spawn_baseline::<P>);
         self
     }
@@ -303,7 +303,7 @@ impl Entry {
         self.runnable.is_some()
     }
 
-    /// What each key of a runnable protocol's store is (`None`: not runnable).
+    /// What each key of a runnable protocol's store is (`None`: not runnable, or no clients).
     pub fn store(&self) -> Option<crate::lincheck::Model> {
         self.store
     }

@@ -17,4 +17,5 @@ pub mod order_stats;
 pub mod serve;
 pub mod sweep;
 pub mod ui;
+pub mod unloaded;
 pub mod util;

@@ -117,10 +117,12 @@ pub fn run(cfg: RunConfig) -> ExitCode {
         println!("  node {i}  {a}");
     }
     print_faults(&cfg.faults, &cfg.crashes, &cfg.restarts);
-    let example = if cfg.protocol.model == crate::lincheck::Model::Counter {
-        "Serving a g-counter over UDP (Maelstrom's add and read), e.g. `synod client {} add 3`."
-    } else {
-        "Serving lin-kv JSON over UDP, e.g. `synod client {} write 3 7`."
+    let example = match cfg.protocol.model {
+        Some(crate::lincheck::Model::Counter) => {
+            "Serving a g-counter over UDP (Maelstrom's add and read), e.g. `synod client {} add 3`."
+        }
+        Some(_) => "Serving lin-kv JSON over UDP, e.g. `synod client {} write 3 7`.",
+        None => "No clients: the nodes act on their own and report what they checked when stopped.",
     };
     println!(
         "{} {}",
@@ -137,6 +139,10 @@ pub fn run(cfg: RunConfig) -> ExitCode {
     let nodes: Vec<std::net::SocketAddr> = cluster.addrs().iter().map(|a| (*a).into()).collect();
     let report = cluster.stop();
     print!("{}", counters_text(&report));
+    let judged = (cfg.protocol.judge)(&report.total.protocol);
+    if let Some(j) = &judged {
+        print!("{}", crate::unloaded::judged_text(j));
+    }
     let mut record_failed = false;
     if let (Some(to), Some(r)) = (&cfg.record, &recorder) {
         let ctx = net::record::Context {
@@ -160,7 +166,12 @@ pub fn run(cfg: RunConfig) -> ExitCode {
     if temporary {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
-    if failure.is_some() || record_failed || report.nodes.iter().any(|n| n.error.is_some()) {
+    let violated = matches!(judged, Some(synod_models::protocol::Judged::Violated(_)));
+    if failure.is_some()
+        || record_failed
+        || violated
+        || report.nodes.iter().any(|n| n.error.is_some())
+    {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -395,7 +406,12 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
         events: Vec::new(),
     };
     print!("{}", counters_text(&report));
-    if report.nodes[0].error.is_some() {
+    let judged = (cfg.protocol.judge)(&values.protocol);
+    if let Some(j) = &judged {
+        print!("{}", crate::unloaded::judged_text(j));
+    }
+    let violated = matches!(judged, Some(synod_models::protocol::Judged::Violated(_)));
+    if report.nodes[0].error.is_some() || violated {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -53,9 +53,34 @@
 //!   stamps (IR2 without the maximum): a receipt can get an earlier time than its send.
 //! - `send-without-increment`: a send event does not advance the clocks (IR1 broken), so it
 //!   gets its predecessor's time and vector.
+//!
+//! # On sockets (`synod run clocks`, `synod bench clocks`)
+//!
+//! The same processes run as nodes, with the ghost off (no recorded events, no causal pasts:
+//! they would grow without bound) and without a step bound: a timer (`TICK_MS`) makes each
+//! node take its random step, a local event or a send to a random peer, for as long as it
+//! runs. Happened-before is the transitive closure of its two kinds of edges, and a strict
+//! order is transitive, so a node checks the clock condition and the "only if" half of the
+//! vector characterisation exactly by checking each edge as it sees it:
+//! - program order: an event's Lamport time and vector against its predecessor's (the clocks
+//!   as they stood: they change only at events);
+//! - a receipt: against the stamps the message carries.
+//!
+//! It counts events, receipts, and the edges along which the Lamport time or the vector did not
+//! grow ([`EdgeTally`], reported as the node's tallies); a run with a violation fails, and a
+//! run in which no message arrived is not judged. The "if" half (`V(a) < V(b)` implies
+//! `a -> b`) is a statement about every pair of events in the system, which no single node
+//! sees; the model checks it. A node saves its clocks after every event, so a restarted node
+//! continues its program order from them instead of reusing times. Clients get error 10: there
+//! is no store.
 
 use crate::checked::Checked;
-use crate::protocol::{always, sometimes, BugInfo, Descriptor, Param, Pinned, Protocol, Settings};
+use crate::durable::Durable;
+use crate::kv::{ErrorCode, KvMsg};
+use crate::protocol::{
+    always, ms, sometimes, BugInfo, Descriptor, Judged, KeySemantics, Param, Pinned, Protocol,
+    Serve, Settings, MAX_TALLIES,
+};
 use crate::system::{System, SystemState};
 use crate::trace::{ViewCell, ViewTable};
 use crate::NetworkKind;
@@ -66,6 +91,7 @@ use stateright::Expectation;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
+use std::ops::Range;
 
 /// A Lamport clock: one counter per process.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -276,15 +302,23 @@ impl fmt::Debug for Event {
 pub struct ProcessState {
     pub lamport: LamportClock,
     pub vector: VectorClock,
+    /// Whether the process has had an event (its next one has a predecessor in program order).
+    pub stamped: bool,
     pub steps_left: u8,
     pub events: Vec<Event>,
     /// Ghost: every event that happened before this process's next event.
     pub past: EventSet,
+    /// On the network: the edges checked so far (zero in the model).
+    pub tally: EdgeTally,
 }
 
 impl fmt::Debug for ProcessState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = if self.steps_left == 1 { "" } else { "s" };
+        if self.tally.events > 0 {
+            // On the network: no steps bound and no recorded events.
+            return write!(f, "{:?} {:?}, {:?}", self.lamport, self.vector, self.tally);
+        }
         write!(
             f,
             "{:?} {:?}, {} step{plural} left, events {:?}",
@@ -292,6 +326,65 @@ impl fmt::Debug for ProcessState {
         )
     }
 }
+
+/// What a node has checked on the network: its events (each one's program-order edge from its
+/// predecessor, if it has one), its receipts (each one's edge from the send), and the edges
+/// along which a clock did not grow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EdgeTally {
+    pub events: u64,
+    pub receipts: u64,
+    /// Edges `a -> b` with `L(a) >= L(b)`: the clock condition broken.
+    pub lamport_violations: u64,
+    /// Edges `a -> b` without `V(a) < V(b)`: the characterisation's "only if" half broken.
+    pub vector_violations: u64,
+}
+
+impl EdgeTally {
+    /// Counts the edge from an event stamped `(lamport, vector)` to the event the process's
+    /// clocks `now_lamport`, `now_vector` stamp.
+    fn edge(&mut self, from: (u64, &VectorClock), now_lamport: u64, now_vector: &VectorClock) {
+        if from.0 >= now_lamport {
+            self.lamport_violations += 1;
+        }
+        if !from.1.happened_before(now_vector) {
+            self.vector_violations += 1;
+        }
+    }
+}
+
+/// What a process saves after each event: its clocks, which are its last event's stamps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClockSaved {
+    pub lamport: LamportClock,
+    pub vector: VectorClock,
+}
+
+/// A few numbers per process: each save is one write-ahead entry holding them all.
+impl Durable for ClockSaved {
+    type Entry = ClockSaved;
+
+    fn delta(&self, prev: &Self) -> Option<Vec<ClockSaved>> {
+        Some(if self == prev {
+            Vec::new()
+        } else {
+            vec![self.clone()]
+        })
+    }
+
+    fn apply(&mut self, entry: ClockSaved) {
+        *self = entry;
+    }
+}
+
+/// A process's timer: on the network, when to take its next step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ClockTimer {
+    Tick,
+}
+
+/// How often a node takes a step on the network, in milliseconds.
+pub const TICK_MS: Range<u64> = 1..4;
 
 /// A process's next step (a random choice, so the checker tries each).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -318,32 +411,78 @@ pub enum ClockBug {
     SendWithoutIncrement,
 }
 
-/// Process `index` of `processes`.
+/// Process `index` of `peers.len()`.
 #[derive(Clone, Debug)]
 pub struct ClockProcess {
     pub index: usize,
-    pub processes: usize,
+    /// Every process's id, this one's included (addresses on the network).
+    pub peers: Vec<Id>,
+    /// Own steps in the model (unbounded on the network).
     pub steps: u8,
     pub bug: Option<ClockBug>,
+    /// On the network: no ghost, steps on a timer without bound, edges checked and counted.
+    pub network: bool,
 }
 
 impl ClockProcess {
+    fn processes(&self) -> usize {
+        self.peers.len()
+    }
+
     fn offer(&self, state: &ProcessState, o: &mut Out<Self>) {
-        if state.steps_left == 0 {
+        if !self.network && state.steps_left == 0 {
             return;
         }
         let mut steps = vec![Step::Local];
         steps.extend(
-            (0..self.processes)
+            (0..self.processes())
                 .filter(|p| *p != self.index)
                 .map(|p| Step::SendTo(p as u8)),
         );
         o.choose_random("step", steps);
     }
 
+    /// After an event: saves the clocks, and on the network counts the event and checks its
+    /// program-order edge from `previous` (the clocks before it, if it had a predecessor) and a
+    /// receipt's edge from the message's stamps.
+    fn after_event(
+        &self,
+        s: &mut ProcessState,
+        previous: Option<(u64, VectorClock)>,
+        sent: Option<&ClockMsg>,
+        o: &mut Out<Self>,
+    ) {
+        s.stamped = true;
+        o.save(ClockSaved {
+            lamport: s.lamport,
+            vector: s.vector.clone(),
+        });
+        if !self.network {
+            return;
+        }
+        let (now, vector) = (s.lamport.time(), &s.vector);
+        let t = &mut s.tally;
+        t.events += 1;
+        if let Some((l, v)) = &previous {
+            t.edge((*l, v), now, vector);
+        }
+        if let Some(m) = sent {
+            t.receipts += 1;
+            t.edge((m.lamport, &m.vector), now, vector);
+        }
+    }
+
+    /// The clocks as they stand, as the stamps of the process's last event (if it had one).
+    fn previous(s: &ProcessState) -> Option<(u64, VectorClock)> {
+        s.stamped.then(|| (s.lamport.time(), s.vector.clone()))
+    }
+
     /// Records an event with the clocks as they now are; returns its causal past including
-    /// itself.
+    /// itself. The ghost: nothing on the network.
     fn record(&self, state: &mut ProcessState, kind: EventKind, past: EventSet) -> EventSet {
+        if self.network {
+            return 0;
+        }
         let id = event_id(self.index, state.events.len());
         state.events.push(Event {
             id,
@@ -358,31 +497,55 @@ impl ClockProcess {
 }
 
 impl Actor for ClockProcess {
-    type Msg = ClockMsg;
+    type Msg = KvMsg<ClockMsg>;
     type State = ProcessState;
-    type Timer = ();
+    type Timer = ClockTimer;
     type Random = Step;
-    type Storage = ();
+    type Storage = ClockSaved;
 
     fn name(&self) -> String {
         format!("p{}", self.index)
     }
 
-    fn on_start(&self, _id: Id, _storage: &Option<()>, o: &mut Out<Self>) -> ProcessState {
+    fn on_start(&self, _id: Id, storage: &Option<ClockSaved>, o: &mut Out<Self>) -> ProcessState {
+        // A restart goes on from its last event's clocks.
+        let (lamport, vector) = match storage {
+            Some(saved) => (saved.lamport, saved.vector.clone()),
+            None => (LamportClock::new(), VectorClock::new(self.processes())),
+        };
         let state = ProcessState {
-            lamport: LamportClock::new(),
-            vector: VectorClock::new(self.processes),
+            lamport,
+            vector,
+            stamped: storage.is_some(),
             steps_left: self.steps,
             events: Vec::new(),
             past: 0,
+            tally: EdgeTally::default(),
         };
-        self.offer(&state, o);
+        if self.network {
+            o.set_timer(ClockTimer::Tick, ms(TICK_MS));
+        } else {
+            self.offer(&state, o);
+        }
         state
+    }
+
+    fn on_timeout(
+        &self,
+        _id: Id,
+        state: &mut Cow<ProcessState>,
+        _timer: &ClockTimer,
+        o: &mut Out<Self>,
+    ) {
+        self.offer(state, o);
     }
 
     fn on_random(&self, _id: Id, state: &mut Cow<ProcessState>, step: &Step, o: &mut Out<Self>) {
         let s = state.to_mut();
-        s.steps_left -= 1;
+        let previous = Self::previous(s);
+        if !self.network {
+            s.steps_left -= 1;
+        }
         let advance = match step {
             Step::Local => true,
             Step::SendTo(_) => self.bug != Some(ClockBug::SendWithoutIncrement),
@@ -403,10 +566,15 @@ impl Actor for ClockProcess {
                     vector: s.vector.clone(),
                     past: with_send,
                 };
-                o.send(Id::from(usize::from(to)), msg);
+                o.send(self.peers[usize::from(to)], KvMsg::Internal(msg));
             }
         }
-        self.offer(s, o);
+        self.after_event(s, previous, None, o);
+        if self.network {
+            o.set_timer(ClockTimer::Tick, ms(TICK_MS));
+        } else {
+            self.offer(s, o);
+        }
     }
 
     fn on_msg(
@@ -414,10 +582,26 @@ impl Actor for ClockProcess {
         _id: Id,
         state: &mut Cow<ProcessState>,
         src: Id,
-        msg: ClockMsg,
-        _o: &mut Out<Self>,
+        msg: KvMsg<ClockMsg>,
+        o: &mut Out<Self>,
     ) {
+        let msg = match msg {
+            KvMsg::Internal(m) => m,
+            // No store: a client learns so (the node's codec answers first on the network).
+            KvMsg::Read { msg_id, .. }
+            | KvMsg::Write { msg_id, .. }
+            | KvMsg::Cas { msg_id, .. }
+            | KvMsg::Add { msg_id, .. } => {
+                o.send(src, KvMsg::error(msg_id, ErrorCode::NotSupported));
+                return;
+            }
+            _ => return,
+        };
+        let Some(from) = self.peers.iter().position(|p| *p == src) else {
+            return;
+        };
         let s = state.to_mut();
+        let previous = Self::previous(s);
         if self.bug == Some(ClockBug::ReceiveWithoutMax) {
             s.lamport.tick();
         } else {
@@ -426,8 +610,8 @@ impl Actor for ClockProcess {
         }
         s.vector.increment(self.index);
         let past = s.past | msg.past;
-        let from = usize::from(src) as u8;
-        self.record(s, EventKind::Receive { from }, past);
+        self.record(s, EventKind::Receive { from: from as u8 }, past);
+        self.after_event(s, previous, Some(&msg), o);
     }
 }
 
@@ -526,9 +710,10 @@ pub fn model(cfg: ClockConfig) -> ClockModel {
     let system = System::new(cfg.clone(), ())
         .actors((0..cfg.processes).map(|index| ClockProcess {
             index,
-            processes: cfg.processes,
+            peers: (0..cfg.processes).map(Id::from).collect(),
             steps: cfg.steps,
             bug: cfg.bug,
+            network: false,
         }))
         .network(cfg.network)
         .property(Expectation::Always, "clock condition", |_, s| {
@@ -634,13 +819,80 @@ impl Protocol for Clocks {
             processes: s.count("processes"),
             steps: s.get("events") as u8,
             network: s.network,
-            bug: s.bug_of(&[
-                ("receive-without-max", ClockBug::ReceiveWithoutMax),
-                ("send-without-increment", ClockBug::SendWithoutIncrement),
-            ]),
+            bug: s.bug_of(&BUGS),
         })
     }
 }
+
+const BUGS: [(&str, ClockBug); 2] = [
+    ("receive-without-max", ClockBug::ReceiveWithoutMax),
+    ("send-without-increment", ClockBug::SendWithoutIncrement),
+];
+
+/// On sockets: the same processes with the ghost off, stepping on a timer, checking every
+/// happened-before edge they see. No clients.
+impl Serve for Clocks {
+    type Internal = ClockMsg;
+    type Server = ClockProcess;
+    type Storage = ClockSaved;
+    const KEYS: KeySemantics = KeySemantics::NoClients;
+    const CAS: bool = false;
+    const TALLIES: &'static [&'static str] = &[
+        "events",
+        "receipts",
+        "Lamport violations",
+        "vector violations",
+    ];
+
+    fn server(s: &Settings, index: usize, servers: Vec<Id>) -> ClockProcess {
+        ClockProcess {
+            index,
+            peers: servers,
+            steps: 0,
+            bug: s.bug_of(&BUGS),
+            network: true,
+        }
+    }
+
+    fn fits(_: &Settings, nodes: usize) -> Result<(), String> {
+        if !(2..=MAX_NODES).contains(&nodes) {
+            return Err(format!(
+                "--nodes {nodes}: clocks runs on 2 to {MAX_NODES} processes (messages need a peer; a vector has an entry per process)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn tallies(s: &ProcessState) -> [u64; MAX_TALLIES] {
+        let t = &s.tally;
+        [
+            t.events,
+            t.receipts,
+            t.lamport_violations,
+            t.vector_violations,
+        ]
+    }
+
+    fn judge(totals: &[u64; MAX_TALLIES]) -> Option<Judged> {
+        let [events, receipts, lamport, vector] = *totals;
+        Some(if lamport + vector > 0 {
+            Judged::Violated(format!(
+                "a clock did not grow along a happened-before edge: the Lamport time along {lamport} (the clock condition), the vector along {vector} (a -> b implies V(a) < V(b))"
+            ))
+        } else if receipts == 0 {
+            Judged::Unjudged(format!(
+                "no message was received in {events} events: the receive rule went unchecked"
+            ))
+        } else {
+            Judged::Holds(format!(
+                "both clocks grew along every happened-before edge seen: {events} events, each against its predecessor, and {receipts} receipts, each against its send"
+            ))
+        })
+    }
+}
+
+/// The most processes a clocks cluster runs (a vector entry each, on every message).
+pub const MAX_NODES: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -672,6 +924,114 @@ mod tests {
         assert_eq!(m, v(&[2, 4, 5]));
         m.increment(1);
         assert_eq!(m.get(1), 5);
+    }
+
+    fn node(index: usize, bug: Option<ClockBug>) -> ClockProcess {
+        ClockProcess {
+            index,
+            peers: vec![Id::from(10), Id::from(11)],
+            steps: 0,
+            bug,
+            network: true,
+        }
+    }
+
+    /// Runs one step of `p` and returns what it saved and sent.
+    fn step(
+        p: &ClockProcess,
+        state: &mut ProcessState,
+        f: impl FnOnce(&ClockProcess, &mut Cow<ProcessState>, &mut Out<ClockProcess>),
+    ) -> (Option<ClockSaved>, Vec<(Id, KvMsg<ClockMsg>)>) {
+        let mut cow = Cow::Owned(state.clone());
+        let mut o = Out::new();
+        f(p, &mut cow, &mut o);
+        *state = cow.into_owned();
+        let (mut saved, mut sent) = (None, Vec::new());
+        for c in o {
+            match c {
+                stateright::actor::Command::Save(s) => saved = Some(s),
+                stateright::actor::Command::Send(dst, m) => sent.push((dst, m)),
+                _ => {}
+            }
+        }
+        (saved, sent)
+    }
+
+    /// On the network: no ghost, every event counted and its edges checked; a restart goes on
+    /// from the saved clocks, and the first event after it is checked against them; a client
+    /// request is refused.
+    #[test]
+    fn a_node_checks_each_edge_and_restarts_from_its_clocks() {
+        let (a, b) = (node(0, None), node(1, None));
+        let mut sa = a.on_start(Id::from(10), &None, &mut Out::new());
+        let mut sb = b.on_start(Id::from(11), &None, &mut Out::new());
+        let (saved, sent) = step(&a, &mut sa, |p, s, o| {
+            p.on_random(Id::from(10), s, &Step::SendTo(1), o)
+        });
+        let (dst, msg) = sent.into_iter().next().expect("a send");
+        assert_eq!(dst, Id::from(11));
+        assert!(
+            sa.events.is_empty() && sa.past == 0,
+            "no ghost on the network"
+        );
+        assert_eq!(saved.unwrap().lamport.time(), 1);
+        step(&b, &mut sb, |p, s, o| {
+            p.on_random(Id::from(11), s, &Step::Local, o)
+        });
+        let (saved, _) = step(&b, &mut sb, |p, s, o| {
+            p.on_msg(Id::from(11), s, Id::from(10), msg.clone(), o)
+        });
+        assert_eq!(sb.vector, v(&[1, 2]));
+        assert_eq!(
+            sb.tally,
+            EdgeTally {
+                events: 2,
+                receipts: 1,
+                ..EdgeTally::default()
+            }
+        );
+        // A message from an address that is not a peer is no event.
+        step(&b, &mut sb, |p, s, o| {
+            p.on_msg(Id::from(11), s, Id::from(99), msg.clone(), o)
+        });
+        assert_eq!(sb.tally.events, 2);
+        // Restarted from what it saved: the clocks go on, and program order spans the restart.
+        let mut sb = b.on_start(Id::from(11), &saved, &mut Out::new());
+        assert!(sb.stamped && sb.lamport.time() == 2 && sb.vector == v(&[1, 2]));
+        step(&b, &mut sb, |p, s, o| {
+            p.on_random(Id::from(11), s, &Step::Local, o)
+        });
+        assert_eq!(sb.lamport.time(), 3);
+        assert_eq!(sb.tally.lamport_violations + sb.tally.vector_violations, 0);
+        // The broken send is caught on its program-order edge, across a restart too.
+        let bad = node(1, Some(ClockBug::SendWithoutIncrement));
+        let mut sc = bad.on_start(Id::from(11), &saved, &mut Out::new());
+        step(&bad, &mut sc, |p, s, o| {
+            p.on_random(Id::from(11), s, &Step::SendTo(0), o)
+        });
+        assert_eq!(
+            (sc.tally.lamport_violations, sc.tally.vector_violations),
+            (1, 1)
+        );
+        // So is the broken receipt, on its edge from the send.
+        let bad = node(1, Some(ClockBug::ReceiveWithoutMax));
+        let mut sd = bad.on_start(Id::from(11), &None, &mut Out::new());
+        step(&bad, &mut sd, |p, s, o| {
+            p.on_msg(Id::from(11), s, Id::from(10), msg.clone(), o)
+        });
+        assert_eq!(
+            (sd.tally.lamport_violations, sd.tally.vector_violations),
+            (1, 1)
+        );
+        // No store: a client's request gets error 10.
+        let read = KvMsg::Read { msg_id: 5, key: 1 };
+        let (_, sent) = step(&a, &mut sa, |p, s, o| {
+            p.on_msg(Id::from(10), s, Id::from(50), read, o)
+        });
+        assert_eq!(
+            sent,
+            vec![(Id::from(50), KvMsg::error(5, ErrorCode::NotSupported))]
+        );
     }
 
     /// A small deterministic generator (no dependency needed for a test).

@@ -371,6 +371,21 @@ pub enum KeySemantics {
     /// keys, no write, no cas). Not linearizable by design: histories are checked for
     /// convergence instead.
     Counter,
+    /// No store and no clients: the servers act on their own (timers, random choices), answer
+    /// every client request with error 10, and a run is judged by [`Serve::judge`] from the
+    /// counts they keep.
+    NoClients,
+}
+
+/// A run's verdict from its servers' counts ([`Serve::judge`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Judged {
+    /// What was checked, and that it held.
+    Holds(String),
+    /// What went wrong, and how often.
+    Violated(String),
+    /// Why the run could not tell (the check never had anything to look at).
+    Unjudged(String),
 }
 
 /// How many counts a protocol's servers may report ([`Serve::TALLIES`]).
@@ -417,6 +432,13 @@ pub trait Serve: Protocol {
     /// restart starts from zero; the report adds up the incarnations).
     fn tallies(_state: &<Self::Server as Actor>::State) -> [u64; MAX_TALLIES] {
         [0; MAX_TALLIES]
+    }
+
+    /// The run's verdict from [`Self::TALLIES`] summed over every server and incarnation, for a
+    /// protocol whose servers check something themselves; `None` (the default): the counts are
+    /// figures, not a verdict.
+    fn judge(_totals: &[u64; MAX_TALLIES]) -> Option<Judged> {
+        None
     }
 
     /// The term in which this server state leads, if it does.

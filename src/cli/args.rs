@@ -131,6 +131,15 @@ pub(super) fn protocol_help(e: &Entry, mode: Mode, command: &str) -> String {
             ));
         }
     }
+    if mode == Mode::Run && e.is_runnable() && e.store().is_none() {
+        out.push_str(&format!(
+            "No clients: {} serves no store, so its nodes act on their own and answer every client request with error 10.\n",
+            d.name
+        ));
+        if command == "bench" {
+            out.push_str("The bench runs the cluster for --duration with the faults given and is judged by what the nodes checked (exit 0 held, 1 violated, 3 nothing to judge); the load generator's options (--clients, --rate, --keys, --reads, --cas, --warmup, --timeout-ms, --retries, --client-threads), the history's (--check, --no-check, --check-timeout, --history-out) and --compare, --sweep-nodes, --plot, --target, --store are refused.\n");
+        }
+    }
     if mode == Mode::Check {
         if let Some(spec) = e.spec_name() {
             if command == "check" {

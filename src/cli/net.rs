@@ -193,6 +193,7 @@ pub(super) fn bench(m: &ArgMatches) -> ExitCode {
                     .join(", ")
             ))
         }
+        (Some((entry, _)), None) if entry.store().is_none() => return bench_unloaded(entry, m),
         (Some((entry, _)), None) if m.contains_id("sweep-nodes") => {
             return bench_sweep(entry, m)
         }
@@ -273,6 +274,64 @@ fn counter_flags(m: &ArgMatches, name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `bench PROTOCOL` for a protocol without clients: the cluster alone for `--duration`, with
+/// faults, judged by what its nodes checked. The load generator's and checker's flags are
+/// refused.
+fn bench_unloaded(entry: &Entry, m: &ArgMatches) -> ExitCode {
+    let setup = || -> Result<crate::unloaded::UnloadedConfig, String> {
+        let name = entry.name();
+        for flag in [
+            "clients",
+            "rate",
+            "keys",
+            "reads",
+            "cas",
+            "warmup",
+            "timeout-ms",
+            "retries",
+            "client-threads",
+            "check",
+            "check-timeout",
+            "history-out",
+            "compare",
+            "sweep-nodes",
+            "plot",
+            "store",
+        ] {
+            if given(m, flag) {
+                return Err(format!(
+                    "--{flag} does not apply to {name}: it serves no clients (its nodes act on their own and are judged by what they check)"
+                ));
+            }
+        }
+        if m.get_flag("no-check") {
+            return Err(format!(
+                "--no-check does not apply to {name}: its nodes check as they run, and that check is the bench's verdict"
+            ));
+        }
+        let protocol = runnable(entry, m)?;
+        let (crashes, restarts) = crash_events(m)?;
+        Ok(crate::unloaded::UnloadedConfig {
+            bug: protocol.settings.bug.map(str::to_string),
+            protocol,
+            nodes: *m.get_one::<usize>("nodes").expect("default"),
+            duration: positive_secs(
+                "--duration",
+                *m.get_one::<f64>("duration").expect("default"),
+            )?,
+            fsync: fsync(m),
+            faults: faults(m)?,
+            crashes,
+            restarts,
+            record: record(m)?,
+        })
+    };
+    match setup().and_then(|cfg| crate::unloaded::bench_unloaded(&cfg)) {
+        Ok(r) => print_report(m, || r.to_text(), || r.to_json(), r.exit_code()),
+        Err(e) => usage_error(e),
+    }
 }
 
 fn check_budget(m: &ArgMatches) -> Result<Duration, String> {
@@ -369,11 +428,14 @@ fn bench_config(entry: &Entry, m: &ArgMatches) -> Result<crate::bench::BenchConf
         ));
     }
     let protocol = runnable(entry, m)?;
-    if protocol.model == crate::lincheck::Model::Counter {
+    let model = protocol
+        .model
+        .expect("a protocol without clients is benched unloaded");
+    if model == crate::lincheck::Model::Counter {
         counter_flags(m, entry.name())?;
     }
     let (crashes, restarts) = crash_events(m)?;
-    let load = load_config(m, protocol.model)?;
+    let load = load_config(m, model)?;
     let cfg = crate::bench::BenchConfig {
         bug: protocol.settings.bug.map(str::to_string),
         protocol,
@@ -401,9 +463,14 @@ fn compare_names(m: &ArgMatches) -> Result<Vec<String>, String> {
     for name in names {
         let name = name.trim();
         if name != "spawn" && name != "echo" {
-            crate::catalog::runnable(name, None).map_err(|e| {
+            let other = crate::catalog::runnable(name, None).map_err(|e| {
                 format!("--compare {name}: not spawn, echo or a runnable protocol ({e})")
             })?;
+            if other.model.is_none() {
+                return Err(format!(
+                    "--compare {name}: it serves no clients, so the same load cannot run against it"
+                ));
+            }
         }
         if out.iter().any(|n| n == name) {
             return Err(format!("--compare names {name} twice"));
@@ -440,6 +507,13 @@ fn bench_targets(
         }
     }
     if let Some(entry) = entry {
+        if entry.store().is_none() {
+            return Err(format!(
+                "{} serves no clients, so there is nothing to drive at --target; bench it as a local cluster (synod bench {})",
+                entry.name(),
+                entry.name()
+            ));
+        }
         if let Some(bug) = m.try_get_one::<String>("bug").ok().flatten() {
             return Err(format!(
                 "--bug {bug} builds {}'s servers and does not apply with --target",

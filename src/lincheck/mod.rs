@@ -61,13 +61,16 @@ impl Model {
     }
 }
 
-/// What a protocol declares its keys to be is what its histories are checked against.
-impl From<synod_models::protocol::KeySemantics> for Model {
-    fn from(k: synod_models::protocol::KeySemantics) -> Model {
+impl Model {
+    /// What a protocol declares its keys to be is what its histories are checked against;
+    /// `None` for a protocol without clients (no history).
+    pub fn of(k: synod_models::protocol::KeySemantics) -> Option<Model> {
+        use synod_models::protocol::KeySemantics as K;
         match k {
-            synod_models::protocol::KeySemantics::Register => Model::Register,
-            synod_models::protocol::KeySemantics::WriteOnce => Model::WriteOnce,
-            synod_models::protocol::KeySemantics::Counter => Model::Counter,
+            K::Register => Some(Model::Register),
+            K::WriteOnce => Some(Model::WriteOnce),
+            K::Counter => Some(Model::Counter),
+            K::NoClients => None,
         }
     }
 }

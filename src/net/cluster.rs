@@ -13,7 +13,6 @@ use super::storage::FsyncPolicy;
 use super::{CounterValues, Counters, FaultConfig, NodeContext};
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
-use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
@@ -85,8 +84,10 @@ pub struct NodeReport {
     /// The term it led in when the run ended, if it was running and leading (protocols with a
     /// leader only).
     pub leading_term: Option<u64>,
-    /// The protocol's own counts ([`Runnable::tallies`]), every incarnation added up.
-    pub protocol: BTreeMap<&'static str, u64>,
+    /// The protocol's own counts ([`Runnable::tallies`]), every incarnation added up, in the
+    /// protocol's order (a JSON object).
+    #[serde(serialize_with = "as_object")]
+    pub protocol: Vec<(&'static str, u64)>,
 }
 
 /// What a cluster reports when it stops.

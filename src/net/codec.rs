@@ -56,6 +56,8 @@ pub enum Clients {
     /// Maelstrom's `g-counter`: `add` with a `delta`, and `read` without a key (decoded as a
     /// read of key 0); every keyed request is error 10.
     Counter,
+    /// None: the protocol has no store, and every request is error 10.
+    NoClients,
 }
 
 /// Decodes a datagram, binary or JSON.
@@ -103,6 +105,9 @@ fn decode_json<I>(bytes: &[u8], clients: Clients) -> Decoded<KvMsg<I>> {
         msg_id,
         code: ErrorCode::NotSupported,
     };
+    if clients == Clients::NoClients {
+        return not_supported;
+    }
     if clients == Clients::Counter {
         let msg = match (&*kind, req.key, req.value, req.from, req.to, req.delta) {
             ("add", None, None, None, None, Some(delta)) => KvMsg::Add { msg_id, delta },
@@ -310,6 +315,14 @@ mod tests {
             ),
             12
         );
+        // A node without clients refuses every well-formed request.
+        for req in [
+            &br#"{"type":"read","msg_id":8,"key":1}"#[..],
+            br#"{"type":"add","msg_id":8,"delta":1}"#,
+            br#"{"type":"read","msg_id":8}"#,
+        ] {
+            assert_eq!(code(req, Clients::NoClients), 10);
+        }
         let mut buf = Vec::new();
         assert!(encode_json(&M::AddOk { in_reply_to: 9 }, &mut buf));
         assert_eq!(

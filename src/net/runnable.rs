@@ -11,7 +11,7 @@ use stateright::actor::Id;
 use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use synod_models::protocol::{KeySemantics, Serve, Settings};
+use synod_models::protocol::{Judged, KeySemantics, Serve, Settings, MAX_TALLIES};
 
 /// Opens one node's data directory and starts its thread (an error: the node cannot start).
 pub type Launcher =
@@ -21,8 +21,9 @@ pub type Launcher =
 #[derive(Clone)]
 pub struct Runnable {
     pub name: &'static str,
-    /// The sequential object a key of this store is, for the history checker.
-    pub model: lincheck::Model,
+    /// The sequential object a key of this store is, for the history checker; `None`: the
+    /// protocol serves no clients, and its run is judged by [`Self::judge`].
+    pub model: Option<lincheck::Model>,
     /// Whether clients may send `cas`.
     pub cas: bool,
     /// The settings its servers were built with (the bug variant, runtime parameters).
@@ -31,6 +32,8 @@ pub struct Runnable {
     pub leader: bool,
     /// The names of the counts its servers keep ([`Serve::TALLIES`]).
     pub tallies: &'static [&'static str],
+    /// The run's verdict from those counts summed ([`Serve::judge`]).
+    pub judge: fn(&[u64; MAX_TALLIES]) -> Option<Judged>,
     /// Round trips an operation waits for, each for a quorum ([`Serve::QUORUM_ROUND_TRIPS`]).
     pub quorum_round_trips: u32,
     /// Whether its settings make sense on a cluster of this many nodes ([`Serve::fits`]).
@@ -46,7 +49,7 @@ impl Runnable {
             "{} declares more tallies than a node reports",
             P::DESCRIPTOR.name
         );
-        let model = lincheck::Model::from(P::KEYS);
+        let model = lincheck::Model::of(P::KEYS);
         let for_nodes = settings.clone();
         Runnable {
             name: P::DESCRIPTOR.name,
@@ -55,6 +58,7 @@ impl Runnable {
             settings,
             leader: P::LEADER,
             tallies: P::TALLIES,
+            judge: P::judge,
             fits: P::fits,
             quorum_round_trips: P::QUORUM_ROUND_TRIPS,
             launch: Arc::new(move |ctx: NodeContext| {
@@ -66,6 +70,7 @@ impl Runnable {
                     tallies: (!P::TALLIES.is_empty()).then_some(P::tallies as fn(&_) -> _),
                     clients: match P::KEYS {
                         KeySemantics::Counter => super::codec::Clients::Counter,
+                        KeySemantics::NoClients => super::codec::Clients::NoClients,
                         KeySemantics::Register | KeySemantics::WriteOnce => {
                             super::codec::Clients::LinKv
                         }
