@@ -393,6 +393,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
     };
     let mut load = cfg.load.clone();
     load.record_history = cfg.check || cfg.history_out.is_some() || cfg.record.is_some();
+    load.retry_elsewhere = cfg.protocol.retry_elsewhere;
     let is_counter = model == lincheck::Model::Counter;
     if is_counter {
         if !cfg.compare.is_empty() {
@@ -483,6 +484,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchReport, String> {
                         l.cas = 0.0;
                     }
                     l.fresh_writes = other.model == Some(lincheck::Model::WriteOnce);
+                    l.retry_elsewhere = other.retry_elsewhere;
                     let plural = if nodes == 1 { "" } else { "s" };
                     (
                         format!("{protocol} on Synod's runtime, {nodes} node{plural}"),

@@ -38,9 +38,9 @@ fn a_three_node_cluster_serves_reads_and_writes_linearizably_and_refuses_cas() {
     assert!(stderr.contains("abd does not support cas"), "{stderr}");
 }
 
-/// A minority down or cut off: the others still form majorities. `--retries 0`: a client that
-/// times out gives the operation up (indeterminate) rather than retrying at another server,
-/// where a second attempt could run beside the first (see the README's ABD section).
+/// A minority down or cut off: the others still form majorities. A client that times out
+/// re-sends to the same server (a second coordinator could give the write a second tag; see the
+/// README's ABD section), and gives up there before it tries the next server.
 #[test]
 fn a_crashed_and_restarted_node_and_a_partition_keep_the_history_linearizable() {
     assert_linearizable_with_progress(&[
@@ -62,15 +62,14 @@ fn a_crashed_and_restarted_node_and_a_partition_keep_the_history_linearizable() 
         "2@2-2.5",
         "--timeout-ms",
         "200",
-        "--retries",
-        "0",
         "--seed",
         "7",
     ]);
 }
 
-/// Duplicated requests reach a coordinator again after it answered: the replicas' write records
-/// run each write once. Lost datagrams leave operations indeterminate (`--retries 0`, as above).
+/// Duplicated requests reach a coordinator again after it answered, and retries of lost ones
+/// reach it while it still runs the operation or after: the replicas' write records and the
+/// coordinator's operations in progress run each write once.
 #[test]
 fn loss_duplication_and_delay_keep_the_history_linearizable() {
     let (code, r) = bench(&[
@@ -91,13 +90,13 @@ fn loss_duplication_and_delay_keep_the_history_linearizable() {
         "--timeout-ms",
         "100",
         "--retries",
-        "0",
+        "5",
         "--seed",
         "3",
     ]);
     assert_eq!(code, Some(0), "{r}");
     assert_eq!(r["lincheck"]["verdict"], "linearizable", "{r}");
-    assert!(r["load"]["timeouts"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["load"]["retries"].as_u64().unwrap() > 0, "{r}");
     assert!(r["load"]["ops_ok"].as_u64().unwrap() > 200, "{r}");
 }
 

@@ -313,6 +313,58 @@ fn lost_requests_are_retried_with_the_same_msg_id() {
     assert_linearizable(&r);
 }
 
+/// A server that logs what reaches it and never answers.
+fn silent_server() -> TestServer {
+    TestServer::spawn(move |dgram, src, log, _| {
+        let req: Json = serde_json::from_slice(dgram).ok()?;
+        log_request(log, src, &req);
+        None
+    })
+}
+
+/// A timed-out request is re-sent to the next target by default; with `retry_elsewhere` off
+/// (ABD: another server would coordinate the same write a second time) every re-send goes to the
+/// same server, and only the next operation moves on.
+#[test]
+fn retries_go_elsewhere_unless_the_protocol_forbids_it() {
+    for elsewhere in [true, false] {
+        let (dead, live) = (silent_server(), register_server(0));
+        let cfg = LoadConfig {
+            clients: 2,
+            cas: 0.0,
+            timeout: Duration::from_millis(20),
+            retries: 2,
+            retry_elsewhere: elsewhere,
+            ..base(vec![dead.addr, live.addr])
+        };
+        let r = client::run(&cfg).unwrap();
+        assert!(r.ops_ok > 0 && r.retries > 0, "{elsewhere}: {r}");
+        let at_dead = dead.log();
+        let at_live = live.log();
+        let moved = at_dead.iter().filter(|k| at_live.contains(k)).count();
+        if elsewhere {
+            assert!(moved > 0, "some retry reached the live server: {r}");
+            assert_eq!(r.indeterminate, 0, "{r}");
+        } else {
+            assert_eq!(moved, 0, "no request was re-sent to another server: {r}");
+            let mut per_request: HashMap<(SocketAddr, u64), u32> = HashMap::new();
+            for k in at_dead {
+                *per_request.entry(k).or_default() += 1;
+            }
+            // Three times each (the first send and two retries), except one cut short by the
+            // end of the run.
+            assert!(
+                per_request.values().all(|&n| n <= 3)
+                    && per_request.values().filter(|&&n| n < 3).count() <= 1
+                    && per_request.values().any(|&n| n == 3),
+                "each request reached the silent server three times: {per_request:?}"
+            );
+            assert!(r.indeterminate > 0, "{r}");
+        }
+        assert_linearizable(&r);
+    }
+}
+
 /// A non-leader: answers everything with error 11, naming `leader` if given.
 fn follower(leader: Option<SocketAddr>) -> TestServer {
     TestServer::spawn(move |dgram, src, log, _| {

@@ -95,6 +95,7 @@ fn load(c: &Cluster, secs: f64, clients: usize) -> LoadConfig {
         threads: 1,
         fresh_writes: false,
         record: None,
+        retry_elsewhere: true,
     }
 }
 

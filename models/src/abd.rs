@@ -37,8 +37,11 @@
 //! later write of its client is a stale duplicate and is dropped unanswered. A completed write
 //! was recorded at a majority, so every later query meets the record. The records do not cover
 //! a retry at another server while the first attempt still runs: a first attempt whose query
-//! finished before any record existed can store a second tag after the retry was answered (the
-//! checker's clients never retry; README "abd").
+//! finished before any record existed can store a second tag after the retry was answered. So
+//! on the network a client re-sends a timed-out request to the same server, which recognises a
+//! duplicate of an operation in progress, and tries another server only for its next operation,
+//! once it has given this one up as indeterminate (`Serve::RETRY_ELSEWHERE`); the checker's
+//! clients never retry.
 //!
 //! ABD emulates a read/write register: a compare-and-set needs consensus (Herlihy, "Wait-Free
 //! Synchronization", 1991), so `cas` is answered with error 10 (not supported).
@@ -993,6 +996,9 @@ impl Serve for Abd {
     const CAS: bool = false;
     /// A query, then a store.
     const QUORUM_ROUND_TRIPS: u32 = 2;
+    /// A retry at another server would start a second coordinator for the same write (see the
+    /// module's "Retries").
+    const RETRY_ELSEWHERE: bool = false;
 
     fn server(s: &Settings, index: usize, servers: Vec<Id>) -> AbdServer {
         AbdServer {

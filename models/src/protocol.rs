@@ -412,6 +412,12 @@ pub trait Serve: Protocol {
     /// Whether the protocol has a leader (`--crash leader@SECS` needs one).
     const LEADER: bool = false;
 
+    /// Whether a client may re-send a timed-out request to another server (the default), or
+    /// must keep re-sending it to the same one and move on only once it gives the operation
+    /// up: for a protocol whose servers each coordinate the requests they receive and cannot
+    /// tell a retry elsewhere from a new operation while the first attempt runs (ABD).
+    const RETRY_ELSEWHERE: bool = true;
+
     /// The node-to-node round trips one client operation waits for in sequence, each for a
     /// quorum of replies, when the protocol has a `quorum` parameter (`majority` or `all`):
     /// `bench --sweep-nodes` predicts latency from it. 0 (the default): no quorum sweep.

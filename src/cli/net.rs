@@ -247,6 +247,7 @@ fn load_config(
         threads: *m.get_one::<usize>("client-threads").expect("default"),
         fresh_writes: write_once && keys.is_none(),
         record: None,
+        retry_elsewhere: true,
     };
     // Validated with a stand-in target; the real addresses replace it.
     crate::client::LoadConfig {
@@ -547,9 +548,15 @@ fn bench_targets(
     if let (crate::lincheck::Model::Counter, Some(e)) = (model, entry) {
         counter_flags(m, e.name())?;
     }
+    let mut load = load_config(m, model)?;
+    if let Some(e) = entry {
+        load.retry_elsewhere = crate::catalog::runnable(e.name(), None)
+            .map_err(|e| e.to_string())?
+            .retry_elsewhere;
+    }
     let cfg = crate::bench::TargetBenchConfig {
         targets,
-        load: load_config(m, model)?,
+        load,
         model,
         check: !m.get_flag("no-check"),
         check_budget: check_budget(m)?,

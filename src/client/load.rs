@@ -144,6 +144,11 @@ pub struct LoadConfig {
     /// Record every datagram the clients send and receive here (`--record`); client `c`'s lane
     /// is named `c<c>`.
     pub record: Option<std::sync::Arc<Recorder>>,
+    /// A timed-out request is re-sent to the next target (`true`, the default) or to the same
+    /// one, the client moving on only once the operation is given up (`false`: a protocol whose
+    /// servers coordinate a write, such as ABD, where a second coordinator could give one write
+    /// a second tag).
+    pub retry_elsewhere: bool,
 }
 
 impl Default for LoadConfig {
@@ -166,6 +171,7 @@ impl Default for LoadConfig {
             threads: 1,
             fresh_writes: false,
             record: None,
+            retry_elsewhere: true,
         }
     }
 }
@@ -1580,12 +1586,18 @@ impl<'a> Worker<'a> {
         let c = &mut self.clients[i as usize];
         c.maybe_applied = true;
         if self.stage == Stage::Drain || c.timeouts_left == 0 {
+            if !self.cfg.retry_elsewhere {
+                // Given up where it was sent: the next operation tries the next target.
+                self.rotate_target(i);
+            }
             self.complete(i, Outcome::Indeterminate, now);
             return;
         }
         c.timeouts_left -= 1;
         self.counters.retries += 1;
-        self.rotate_target(i);
+        if self.cfg.retry_elsewhere {
+            self.rotate_target(i);
+        }
         self.send(i, now);
     }
 

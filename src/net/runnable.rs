@@ -30,6 +30,8 @@ pub struct Runnable {
     pub settings: Settings,
     /// Whether it has a leader (for `--crash leader@SECS`).
     pub leader: bool,
+    /// Whether clients may retry a request at another server ([`Serve::RETRY_ELSEWHERE`]).
+    pub retry_elsewhere: bool,
     /// The names of the counts its servers keep ([`Serve::TALLIES`]).
     pub tallies: &'static [&'static str],
     /// The run's verdict from those counts summed ([`Serve::judge`]).
@@ -57,6 +59,7 @@ impl Runnable {
             cas: P::KEYS == KeySemantics::Register && P::CAS,
             settings,
             leader: P::LEADER,
+            retry_elsewhere: P::RETRY_ELSEWHERE,
             tallies: P::TALLIES,
             judge: P::judge,
             fits: P::fits,
