@@ -131,8 +131,9 @@ fn judged_json(j: &Judged) -> serde_json::Value {
 impl UnloadedReport {
     /// 0: held; 1: violated, or a node failed; 3: could not be judged.
     pub fn exit_code(&self) -> u8 {
-        match (&self.judged, &self.failure) {
-            (Some(Judged::Violated(_)), _) | (_, Some(_)) => 1,
+        let failed = self.failure.is_some() || self.cluster.nodes.iter().any(|n| n.error.is_some());
+        match (&self.judged, failed) {
+            (Some(Judged::Violated(_)), _) | (_, true) => 1,
             (Some(Judged::Unjudged(_)), _) => 3,
             _ => 0,
         }

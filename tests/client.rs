@@ -332,9 +332,10 @@ fn retries_go_elsewhere_unless_the_protocol_forbids_it() {
         let cfg = LoadConfig {
             clients: 2,
             cas: 0.0,
-            timeout: Duration::from_millis(20),
+            timeout: Duration::from_millis(100),
             retries: 2,
             retry_elsewhere: elsewhere,
+            duration: Duration::from_secs(1),
             ..base(vec![dead.addr, live.addr])
         };
         let r = client::run(&cfg).unwrap();

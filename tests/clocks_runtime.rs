@@ -136,7 +136,7 @@ fn client_flags_are_refused() {
 #[test]
 fn run_reports_its_verdict_and_clients_get_error_10() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(["run", "clocks", "--port", "0", "--duration", "1.5"])
+        .args(["run", "clocks", "--port", "0", "--duration", "5"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -577,8 +577,11 @@ impl AbdServer {
 
     /// A client's request: start coordinating it (once).
     fn start(&self, state: &mut AbdState, id: OpId, key: Key, kind: OpKind, o: &mut Out<Self>) {
-        if state.ops.binary_search_by(|op| op.id.cmp(&id)).is_ok() {
-            return; // a duplicate of an operation in progress
+        if let Ok(i) = state.ops.binary_search_by(|op| op.id.cmp(&id)) {
+            // A duplicate of an operation in progress: its client re-sent it here after a
+            // timeout (it does not retry elsewhere), so a message of the phase or a reply may
+            // have been lost. Repeat the phase to the peers not heard from.
+            return self.repeat_phase(&state.ops[i], o);
         }
         // A client has one request outstanding: a new one means it gave up on the older ones
         // here (they lost replies, or it retried elsewhere), and an older one is stale. And a
@@ -650,6 +653,33 @@ impl AbdServer {
             _ => return, // a reply to an earlier phase, or a duplicate
         }
         self.advance(state, i, o);
+    }
+
+    /// Sends operation `op`'s current phase again to the peers that have not answered it.
+    fn repeat_phase(&self, op: &Op, o: &mut Out<Self>) {
+        let (heard, msg) = match op.phase {
+            Phase::Query { heard, .. } => (
+                heard,
+                AbdMsg::Query {
+                    op: op.id,
+                    key: op.key,
+                },
+            ),
+            Phase::Store { heard, cell } => (
+                heard,
+                AbdMsg::Store {
+                    op: op.id,
+                    key: op.key,
+                    cell,
+                    write: matches!(op.kind, OpKind::Write(_)),
+                },
+            ),
+        };
+        for s in self.others() {
+            if self.bit(s).is_some_and(|b| heard & b == 0) {
+                o.send(s, KvMsg::Internal(msg.clone()));
+            }
+        }
     }
 
     /// Whether `op` at this coordinator still waits for replies of the phase a message belongs
@@ -1073,6 +1103,109 @@ mod tests {
     }
 
     /// A server's replies to a write and a retry of it: the retry finishes the same write.
+    /// Where each message of a step went.
+    fn sent(o: Out<AbdServer>) -> Vec<(Id, AbdMsg)> {
+        o.into_iter()
+            .filter_map(|c| match c {
+                stateright::actor::Command::Send(dst, KvMsg::Internal(m)) => Some((dst, m)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A client re-sends to the same coordinator (it does not retry elsewhere): a duplicate of
+    /// an operation in progress repeats the current phase to the peers not heard from, so a lost
+    /// message or reply costs a retry, not the operation; nothing new is started.
+    #[test]
+    fn a_duplicate_repeats_the_phase_to_the_peers_not_heard_from() {
+        let servers = vec![
+            Id::from(0),
+            Id::from(1),
+            Id::from(2),
+            Id::from(3),
+            Id::from(4),
+        ];
+        let s = AbdServer::new(0, servers);
+        let client = Id::from(7);
+        let mut state = Cow::Owned(s.on_start(Id::from(0), &None, &mut Out::new()));
+        let write = KvMsg::Write {
+            msg_id: 3,
+            key: 1,
+            value: 42,
+        };
+        let mut o = Out::new();
+        s.on_msg(Id::from(0), &mut state, client, write.clone(), &mut o);
+        let id = OpId {
+            client: 7,
+            msg_id: 3,
+        };
+        let query = AbdMsg::Query { op: id, key: 1 };
+        assert_eq!(sent(o).len(), 4, "a query to every peer");
+        let reply = AbdMsg::QueryReply {
+            op: id,
+            cell: Cell::default(),
+            wrote: None,
+        };
+        s.on_msg(
+            Id::from(0),
+            &mut state,
+            Id::from(1),
+            KvMsg::Internal(reply),
+            &mut Out::new(),
+        );
+        let mut o = Out::new();
+        s.on_msg(Id::from(0), &mut state, client, write.clone(), &mut o);
+        let again = sent(o);
+        assert_eq!(
+            again,
+            vec![
+                (Id::from(2), query.clone()),
+                (Id::from(3), query.clone()),
+                (Id::from(4), query)
+            ]
+        );
+        assert_eq!(state.ops.len(), 1, "the same operation, not a second one");
+        // With a majority the store phase begins; a duplicate then repeats the store.
+        let reply = AbdMsg::QueryReply {
+            op: id,
+            cell: Cell::default(),
+            wrote: None,
+        };
+        s.on_msg(
+            Id::from(0),
+            &mut state,
+            Id::from(2),
+            KvMsg::Internal(reply),
+            &mut Out::new(),
+        );
+        let Phase::Store { cell, .. } = state.ops[0].phase else {
+            panic!("{:?}", state.ops);
+        };
+        s.on_msg(
+            Id::from(0),
+            &mut state,
+            Id::from(3),
+            KvMsg::Internal(AbdMsg::StoreAck { op: id }),
+            &mut Out::new(),
+        );
+        let mut o = Out::new();
+        s.on_msg(Id::from(0), &mut state, client, write, &mut o);
+        let store = AbdMsg::Store {
+            op: id,
+            key: 1,
+            cell,
+            write: true,
+        };
+        assert_eq!(
+            sent(o),
+            vec![
+                (Id::from(1), store.clone()),
+                (Id::from(2), store.clone()),
+                (Id::from(4), store)
+            ]
+        );
+    }
+
     #[test]
     fn a_retried_write_is_finished_not_run_again() {
         let s = AbdServer::new(0, vec![Id::from(0)]);

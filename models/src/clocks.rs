@@ -68,7 +68,9 @@
 //!
 //! It counts events, receipts, and the edges along which the Lamport time or the vector did not
 //! grow ([`EdgeTally`], reported as the node's tallies); a run with a violation fails, and a
-//! run in which no message arrived is not judged. The "if" half (`V(a) < V(b)` implies
+//! run in which no message arrived is not judged. The receipt's check takes the message's stamps
+//! to be its send event's clocks; a message whose stamps no process of the system sends (a
+//! vector of another length, clocks near their bounds) is dropped and counted. The "if" half (`V(a) < V(b)` implies
 //! `a -> b`) is a statement about every pair of events in the system, which no single node
 //! sees; the model checks it. A node saves its clocks after every event, so a restarted node
 //! continues its program order from them instead of reusing times. Clients get error 10: there
@@ -338,6 +340,9 @@ pub struct EdgeTally {
     pub lamport_violations: u64,
     /// Edges `a -> b` without `V(a) < V(b)`: the characterisation's "only if" half broken.
     pub vector_violations: u64,
+    /// Messages from peers whose stamps no process of this system sends (a vector of another
+    /// length, or a clock near its bound), dropped without an event.
+    pub malformed: u64,
 }
 
 impl EdgeTally {
@@ -472,6 +477,16 @@ impl ClockProcess {
         }
     }
 
+    /// Whether a message's stamps could come from a process of this system: a vector entry per
+    /// process, and clocks far from their bounds (so that taking the maximum and incrementing
+    /// cannot overflow). A peer started with another `--peers` list, or a damaged one, sends
+    /// others.
+    fn well_formed(&self, msg: &ClockMsg) -> bool {
+        msg.vector.entries().len() == self.processes()
+            && msg.lamport < u64::MAX / 2
+            && msg.vector.entries().iter().all(|e| *e < u32::MAX / 2)
+    }
+
     /// The clocks as they stand, as the stamps of the process's last event (if it had one).
     fn previous(s: &ProcessState) -> Option<(u64, VectorClock)> {
         s.stamped.then(|| (s.lamport.time(), s.vector.clone()))
@@ -600,6 +615,10 @@ impl Actor for ClockProcess {
         let Some(from) = self.peers.iter().position(|p| *p == src) else {
             return;
         };
+        if !self.well_formed(&msg) {
+            state.to_mut().tally.malformed += 1;
+            return;
+        }
         let s = state.to_mut();
         let previous = Self::previous(s);
         if self.bug == Some(ClockBug::ReceiveWithoutMax) {
@@ -842,6 +861,7 @@ impl Serve for Clocks {
         "receipts",
         "Lamport violations",
         "vector violations",
+        "malformed stamps",
     ];
 
     fn server(s: &Settings, index: usize, servers: Vec<Id>) -> ClockProcess {
@@ -870,11 +890,12 @@ impl Serve for Clocks {
             t.receipts,
             t.lamport_violations,
             t.vector_violations,
+            t.malformed,
         ]
     }
 
     fn judge(totals: &[u64; MAX_TALLIES]) -> Option<Judged> {
-        let [events, receipts, lamport, vector] = *totals;
+        let [events, receipts, lamport, vector, _] = *totals;
         Some(if lamport + vector > 0 {
             Judged::Violated(format!(
                 "a clock did not grow along a happened-before edge: the Lamport time along {lamport} (the clock condition), the vector along {vector} (a -> b implies V(a) < V(b))"
@@ -1023,6 +1044,31 @@ mod tests {
             (sd.tally.lamport_violations, sd.tally.vector_violations),
             (1, 1)
         );
+        // Stamps no process of this system sends are dropped and counted, never a panic.
+        for bad in [
+            ClockMsg {
+                lamport: 1,
+                vector: v(&[1, 0, 0]),
+                past: 0,
+            },
+            ClockMsg {
+                lamport: u64::MAX,
+                vector: v(&[1, 0]),
+                past: 0,
+            },
+            ClockMsg {
+                lamport: 1,
+                vector: v(&[u32::MAX, 0]),
+                past: 0,
+            },
+        ] {
+            let before = sa.tally;
+            step(&a, &mut sa, |p, s, o| {
+                p.on_msg(Id::from(10), s, Id::from(11), KvMsg::Internal(bad), o)
+            });
+            assert_eq!(sa.tally.malformed, before.malformed + 1);
+            assert_eq!(sa.tally.events, before.events);
+        }
         // No store: a client's request gets error 10.
         let read = KvMsg::Read { msg_id: 5, key: 1 };
         let (_, sent) = step(&a, &mut sa, |p, s, o| {

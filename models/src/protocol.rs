@@ -389,7 +389,7 @@ pub enum Judged {
 }
 
 /// How many counts a protocol's servers may report ([`Serve::TALLIES`]).
-pub const MAX_TALLIES: usize = 4;
+pub const MAX_TALLIES: usize = 5;
 
 /// A protocol whose servers serve `lin-kv` clients on real sockets (`run`, `node`, `bench`).
 pub trait Serve: Protocol {

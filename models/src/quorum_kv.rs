@@ -727,6 +727,6 @@ impl Serve for QuorumKv {
 
     fn tallies(state: &QuorumState) -> [u64; MAX_TALLIES] {
         let t = state.tally;
-        [t.reads, t.sibling_reads, t.repairs, 0]
+        [t.reads, t.sibling_reads, t.repairs, 0, 0]
     }
 }
