@@ -236,7 +236,7 @@ fn finish(
         path: path.to_path_buf(),
         format: HistoryFormat::for_path(path),
         written: match &history {
-            Some(ops) => client::write_history(path, ops)
+            Some(ops) => client::write_history(path, ops, model == lincheck::Model::Counter)
                 .map(|_| ops.len())
                 .map_err(|e| format!("cannot write {}: {e}", path.display())),
             None if report.history_overflow => Err(format!(

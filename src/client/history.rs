@@ -50,9 +50,9 @@
 //!
 //! **A counter** (Maelstrom's `g-counter`). An add is `"f":"add"` with its delta as the value (an
 //! `add_ok` completes it `ok`); a read is as above. JSON lines keep `"key":0`. EDN has no key
-//! tuple, since there is one counter: the value is plain, as in Maelstrom's g-counter histories. A
-//! history is written in the counter's shape when it holds an add (so a counter history with no
-//! add at all is written as a register's key 0, which reads the same).
+//! tuple, since there is one counter: the value is plain, as in Maelstrom's g-counter histories.
+//! The caller says which shape a history has (the store it was recorded against), so a counter
+//! history of reads alone is still written as a counter's.
 //!
 //! ```text
 //! {"process":2,"type":"invoke","f":"add","key":0,"value":3,"time":100}
@@ -94,20 +94,27 @@ impl HistoryFormat {
 }
 
 /// Writes `ops` to `path` (created or truncated) in the format its extension names
-/// ([`HistoryFormat::for_path`]). Returns the number of lines (events) written: two per operation.
-pub fn write_history(path: &Path, ops: &[Op]) -> io::Result<usize> {
+/// ([`HistoryFormat::for_path`]), in a counter's shape if `counter` (the module's schema). Returns
+/// the number of lines (events) written: two per operation.
+pub fn write_history(path: &Path, ops: &[Op], counter: bool) -> io::Result<usize> {
     let file = std::fs::File::create(path)?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
-    let lines = write_events(&mut out, HistoryFormat::for_path(path), ops)?;
+    let lines = write_events(&mut out, HistoryFormat::for_path(path), ops, counter)?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(lines)
 }
 
-/// Writes `ops` as events in `format`; returns the number of lines.
-pub fn write_events(out: impl Write, format: HistoryFormat, ops: &[Op]) -> io::Result<usize> {
+/// Writes `ops` as events in `format` (a counter's shape if `counter`); returns the number of
+/// lines.
+pub fn write_events(
+    out: impl Write,
+    format: HistoryFormat,
+    ops: &[Op],
+    counter: bool,
+) -> io::Result<usize> {
     match format {
         HistoryFormat::JsonLines => to_jsonl(out, ops),
-        HistoryFormat::Edn => to_edn(out, ops),
+        HistoryFormat::Edn => to_edn(out, ops, counter),
     }
 }
 
@@ -141,9 +148,9 @@ pub fn to_jsonl(mut out: impl Write, ops: &[Op]) -> io::Result<usize> {
     Ok(events.len())
 }
 
-/// Writes `ops` as Jepsen EDN, one map per line (the module's schema); returns the number of lines.
-pub fn to_edn(mut out: impl Write, ops: &[Op]) -> io::Result<usize> {
-    let counter = ops.iter().any(|op| matches!(op.kind, OpKind::Add(_)));
+/// Writes `ops` as Jepsen EDN, one map per line (the module's schema), values plain rather than
+/// `[key value]` tuples if `counter`; returns the number of lines.
+pub fn to_edn(mut out: impl Write, ops: &[Op], counter: bool) -> io::Result<usize> {
     let events = Events::new(ops);
     for (index, e) in events.iter().enumerate() {
         let op = e.op;
@@ -376,8 +383,12 @@ mod tests {
     }
 
     fn edn(ops: &[Op]) -> String {
+        edn_shaped(ops, false)
+    }
+
+    fn edn_shaped(ops: &[Op], counter: bool) -> String {
         let mut out = Vec::new();
-        let n = to_edn(&mut out, ops).unwrap();
+        let n = to_edn(&mut out, ops, counter).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert_eq!(n, s.lines().count());
         assert_eq!(n, 2 * ops.len());
@@ -496,7 +507,13 @@ mod tests {
             r#"{:type :invoke, :f :add, :value 2, :process 0, :time 50, :index 4}"#,
             r#"{:type :info, :f :add, :value 2, :process 0, :time 60, :index 5}"#,
         ];
-        assert_eq!(edn(&ops).lines().collect::<Vec<_>>(), expected);
+        assert_eq!(edn_shaped(&ops, true).lines().collect::<Vec<_>>(), expected);
+        // A counter history of reads alone keeps the counter's shape.
+        let reads = [op(1, 0, OpKind::Read, (30, 40), Outcome::ReadOk(3))];
+        assert_eq!(
+            edn_shaped(&reads, true).lines().last(),
+            Some(r#"{:type :ok, :f :read, :value 3, :process 1, :time 40, :index 1}"#)
+        );
     }
 
     #[test]
@@ -625,13 +642,16 @@ mod tests {
         let ops = every_kind_and_outcome();
         for (name, first) in [("h.edn", "{:type :invoke"), ("h.jsonl", "{\"process\":0")] {
             let path = dir.join(name);
-            assert_eq!(write_history(&path, &ops).unwrap(), 2 * ops.len());
+            assert_eq!(write_history(&path, &ops, false).unwrap(), 2 * ops.len());
             let text = std::fs::read_to_string(&path).unwrap();
             assert_eq!(text.lines().count(), 2 * ops.len());
             assert!(text.starts_with(first), "{text}");
         }
-        assert_eq!(write_history(&dir.join("empty.jsonl"), &[]).unwrap(), 0);
-        assert!(write_history(&dir.join("no/such/dir.edn"), &ops).is_err());
+        assert_eq!(
+            write_history(&dir.join("empty.jsonl"), &[], false).unwrap(),
+            0
+        );
+        assert!(write_history(&dir.join("no/such/dir.edn"), &ops, false).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
