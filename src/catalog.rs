@@ -610,6 +610,9 @@ struct Listing {
     symmetry: Option<&'static str>,
     networks: Vec<&'static str>,
     runnable: bool,
+    /// What a runnable protocol's keys are checked as (`register`, `write-once`, `counter`);
+    /// null when it is not runnable or serves no clients.
+    store: Option<&'static str>,
     refines: Option<&'static str>,
     pinned: &'static [synod_models::protocol::Pinned],
 }
@@ -629,6 +632,7 @@ pub fn to_json() -> serde_json::Value {
                 symmetry: d.symmetry,
                 networks: d.networks.iter().map(|k| k.name()).collect(),
                 runnable: e.is_runnable(),
+                store: e.store().map(crate::lincheck::Model::name),
                 refines: e.spec_name(),
                 pinned: d.pinned,
             }
@@ -697,8 +701,20 @@ pub fn describe(e: &Entry, with_params: bool) -> String {
         let _ = writeln!(out, "    --symmetry over {s}");
     }
     let mut can = Vec::new();
-    if e.is_runnable() {
-        can.push("runs on the network (run, node, bench)".to_string());
+    match (e.is_runnable(), e.store()) {
+        (true, Some(store)) => can.push(format!(
+            "runs on the network (run, node, bench), serving {}",
+            match store {
+                crate::lincheck::Model::Register => "lin-kv clients (registers)",
+                crate::lincheck::Model::WriteOnce => "lin-kv clients (write-once registers)",
+                crate::lincheck::Model::Counter => "a g-counter (add, read)",
+            }
+        )),
+        (true, None) => can.push(
+            "runs on the network (run, node, bench) without clients, judged by its nodes' own checks"
+                .to_string(),
+        ),
+        (false, _) => {}
     }
     if let Some(spec) = e.spec_name() {
         can.push(format!("--refines {spec}"));

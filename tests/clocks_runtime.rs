@@ -174,3 +174,30 @@ fn run_reports_its_verdict_and_clients_get_error_10() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("Verdict: VIOLATED"), "{out}");
 }
+
+/// `synod list` says what each runnable protocol serves: clocks runs with no clients.
+#[test]
+fn the_catalog_says_clocks_serves_no_clients() {
+    let (code, out, _) = common::synod(&["list", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let entry = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed"))
+            .clone()
+    };
+    let clocks = entry("clocks");
+    assert_eq!(clocks["runnable"], true);
+    assert!(clocks["store"].is_null(), "{clocks}");
+    assert_eq!(entry("gossip")["store"], "counter");
+    assert_eq!(entry("paxos")["store"], "write-once");
+    assert!(entry("two-phase-commit")["store"].is_null());
+    let (_, text, _) = common::synod(&["list"]);
+    assert!(
+        text.contains("runs on the network (run, node, bench) without clients"),
+        "{text}"
+    );
+}
