@@ -1150,7 +1150,7 @@ mod tests {
             Id::from(0),
             &mut state,
             Id::from(1),
-            KvMsg::Internal(reply),
+            KvMsg::Internal(reply.clone()),
             &mut Out::new(),
         );
         let mut o = Out::new();
@@ -1166,11 +1166,6 @@ mod tests {
         );
         assert_eq!(state.ops.len(), 1, "the same operation, not a second one");
         // With a majority the store phase begins; a duplicate then repeats the store.
-        let reply = AbdMsg::QueryReply {
-            op: id,
-            cell: Cell::default(),
-            wrote: None,
-        };
         s.on_msg(
             Id::from(0),
             &mut state,

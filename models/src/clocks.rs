@@ -370,11 +370,7 @@ impl Durable for ClockSaved {
     type Entry = ClockSaved;
 
     fn delta(&self, prev: &Self) -> Option<Vec<ClockSaved>> {
-        Some(if self == prev {
-            Vec::new()
-        } else {
-            vec![self.clone()]
-        })
+        crate::durable::whole(self, prev)
     }
 
     fn apply(&mut self, entry: ClockSaved) {

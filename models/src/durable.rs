@@ -27,6 +27,16 @@ pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
     fn apply(&mut self, entry: Self::Entry);
 }
 
+/// The delta of a small storage value written whole: no entry if it did not change, else the
+/// new value as the one entry (for a `Durable` whose `Entry` is itself, applied by replacing).
+pub fn whole<T: Clone + PartialEq>(next: &T, prev: &T) -> Option<Vec<T>> {
+    Some(if next == prev {
+        Vec::new()
+    } else {
+        vec![next.clone()]
+    })
+}
+
 /// A per-key map whose entries are only ever inserted or overwritten (Paxos acceptors, a KV
 /// store): an entry is a `(key, value)` assignment, so a delta is the assignments that differ.
 impl<V> Durable for Arc<KeyMap<V>>

@@ -331,11 +331,7 @@ impl crate::durable::Durable for Crdts {
     type Entry = Crdts;
 
     fn delta(&self, prev: &Self) -> Option<Vec<Crdts>> {
-        Some(if self == prev {
-            Vec::new()
-        } else {
-            vec![self.clone()]
-        })
+        crate::durable::whole(self, prev)
     }
 
     fn apply(&mut self, entry: Crdts) {
