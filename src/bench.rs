@@ -890,11 +890,9 @@ fn op_text(op: &lincheck::Op) -> String {
 }
 
 fn lincheck_json(c: &CheckReport, model: lincheck::Model) -> serde_json::Value {
-    let (verdict, detail) = match &c.verdict {
-        Verdict::Linearizable => ("linearizable", serde_json::Value::Null),
-        Verdict::Unknown { key, reason } => {
-            ("unknown", serde_json::json!({"key": key, "reason": reason}))
-        }
+    let detail = match &c.verdict {
+        Verdict::Linearizable => serde_json::Value::Null,
+        Verdict::Unknown { key, reason } => serde_json::json!({"key": key, "reason": reason}),
         Verdict::NotLinearizable { key, ops } => {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             let prefix = lincheck::shortest_failing_prefix(ops, model, deadline).map(|(t, p)| {
@@ -903,16 +901,14 @@ fn lincheck_json(c: &CheckReport, model: lincheck::Model) -> serde_json::Value {
                     "ops": p.iter().map(op_text).collect::<Vec<_>>(),
                 })
             });
-            (
-                "not linearizable",
-                serde_json::json!({
-                    "key": key,
-                    "ops": ops.iter().map(op_text).collect::<Vec<_>>(),
-                    "shortest_failing_prefix": prefix,
-                }),
-            )
+            serde_json::json!({
+                "key": key,
+                "ops": ops.iter().map(op_text).collect::<Vec<_>>(),
+                "shortest_failing_prefix": prefix,
+            })
         }
     };
+    let verdict = c.verdict.name();
     serde_json::json!({
         "verdict": verdict,
         "detail": detail,

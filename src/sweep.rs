@@ -197,9 +197,9 @@ impl SweepReport {
                     let l = &b.load;
                     let verdict = match b.lincheck.as_ref().map(|c| &c.verdict) {
                         None => "not checked",
-                        Some(Verdict::Linearizable) => "linearizable",
+                        // Shouted in the table, as the bench's text does.
                         Some(Verdict::NotLinearizable { .. }) => "NOT linearizable",
-                        Some(Verdict::Unknown { .. }) => "unknown",
+                        Some(v) => v.name(),
                     };
                     let _ = writeln!(
                         out,

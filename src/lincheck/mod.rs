@@ -153,6 +153,17 @@ pub enum Verdict {
     Unknown { key: Key, reason: String },
 }
 
+impl Verdict {
+    /// `linearizable`, `not linearizable` or `unknown`: the verdict's name in every report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable { .. } => "not linearizable",
+            Verdict::Unknown { .. } => "unknown",
+        }
+    }
+}
+
 /// A verdict with the figures a report prints.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckReport {

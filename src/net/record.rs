@@ -442,11 +442,9 @@ impl Recorder {
             let mut keep: Vec<&Op> = ops.iter().take(MAX_HISTORY_OPS).collect();
             omitted = ops.len() - keep.len();
             if let Some((report, model)) = ctx.lincheck {
-                let (verdict, detail) = match &report.verdict {
-                    Verdict::Linearizable => ("linearizable", Value::Null),
-                    Verdict::Unknown { key, reason } => {
-                        ("unknown", json!({"key": key, "reason": reason}))
-                    }
+                let detail = match &report.verdict {
+                    Verdict::Linearizable => Value::Null,
+                    Verdict::Unknown { key, reason } => json!({"key": key, "reason": reason}),
                     Verdict::NotLinearizable { key, ops: failing } => {
                         let deadline = Instant::now() + Duration::from_secs(10);
                         let prefix = lincheck::shortest_failing_prefix(failing, model, deadline);
@@ -471,9 +469,10 @@ impl Recorder {
                             .collect();
                         omitted -= extra.len();
                         keep.extend(extra);
-                        ("not linearizable", detail)
+                        detail
                     }
                 };
+                let verdict = report.verdict.name();
                 lin = json!({
                     "model": model.name(),
                     "verdict": verdict,
