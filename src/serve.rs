@@ -50,7 +50,7 @@ fn interrupted() -> Arc<AtomicBool> {
 /// Waits for `stop` (set by a signal: SIGINT, SIGTERM, SIGHUP), the end of `duration`, or a node
 /// of `cluster` failing on its own; returns the failure (node, address, error), if that is what
 /// ended it.
-fn wait(
+pub(crate) fn wait(
     stop: &AtomicBool,
     duration: Option<Duration>,
     cluster: &Cluster,
@@ -139,26 +139,13 @@ pub fn run(cfg: RunConfig) -> ExitCode {
     let nodes: Vec<std::net::SocketAddr> = cluster.addrs().iter().map(|a| (*a).into()).collect();
     let report = cluster.stop();
     print!("{}", counters_text(&report));
-    let judged = (cfg.protocol.judge)(&report.total.protocol);
-    if let Some(j) = &judged {
-        print!("{}", crate::unloaded::judged_text(j));
-    }
+    let violated = print_verdict(&cfg.protocol, &report.total.protocol);
     let mut record_failed = false;
     if let (Some(to), Some(r)) = (&cfg.record, &recorder) {
-        let ctx = net::record::Context {
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-            protocol: Some(cfg.protocol.name),
-            nodes,
-            history: None,
-            lincheck: None,
-        };
-        match r.write(&to.path, &ctx) {
+        match write_nodes_recording(r, to, cfg.protocol.name, nodes) {
             Ok(w) => println!("{}", record_text(&w)),
             Err(e) => {
-                eprintln!(
-                    "error: cannot write the recording to {}: {e}",
-                    to.path.display()
-                );
+                eprintln!("error: {e}");
                 record_failed = true;
             }
         }
@@ -166,7 +153,6 @@ pub fn run(cfg: RunConfig) -> ExitCode {
     if temporary {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
-    let violated = matches!(judged, Some(synod_models::protocol::Judged::Violated(_)));
     if failure.is_some()
         || record_failed
         || violated
@@ -176,6 +162,36 @@ pub fn run(cfg: RunConfig) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Prints the protocol's verdict on its summed tallies, if it gives one; whether it is a
+/// violation.
+fn print_verdict(protocol: &Runnable, totals: &[u64; synod_models::protocol::MAX_TALLIES]) -> bool {
+    let judged = (protocol.judge)(totals);
+    if let Some(j) = &judged {
+        print!("{}", crate::unloaded::judged_text(j));
+    }
+    matches!(judged, Some(synod_models::protocol::Judged::Violated(_)))
+}
+
+/// Writes a recording of a run without clients (`run`, an unloaded `bench`): the nodes'
+/// datagrams, timers, crashes and restarts, no history.
+pub(crate) fn write_nodes_recording(
+    recorder: &net::record::Recorder,
+    to: &crate::bench::RecordTo,
+    protocol: &'static str,
+    nodes: Vec<std::net::SocketAddr>,
+) -> Result<net::record::Written, String> {
+    let ctx = net::record::Context {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        protocol: Some(protocol),
+        nodes,
+        history: None,
+        lincheck: None,
+    };
+    recorder
+        .write(&to.path, &ctx)
+        .map_err(|e| format!("cannot write the recording to {}: {e}", to.path.display()))
 }
 
 /// `Recorded 1,234 events to FILE (56 KB); 10 later ones dropped (--record-limit 1000)`.
@@ -406,11 +422,7 @@ pub fn node(cfg: NodeConfig) -> ExitCode {
         events: Vec::new(),
     };
     print!("{}", counters_text(&report));
-    let judged = (cfg.protocol.judge)(&values.protocol);
-    if let Some(j) = &judged {
-        print!("{}", crate::unloaded::judged_text(j));
-    }
-    let violated = matches!(judged, Some(synod_models::protocol::Judged::Violated(_)));
+    let violated = print_verdict(&cfg.protocol, &values.protocol);
     if report.nodes[0].error.is_some() || violated {
         ExitCode::FAILURE
     } else {

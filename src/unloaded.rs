@@ -7,11 +7,12 @@
 
 use crate::bench::RecordTo;
 use crate::net::cluster::ClusterReport;
-use crate::net::record::{self, Recorder, Written};
+use crate::net::record::{Recorder, Written};
 use crate::net::runnable::Runnable;
 use crate::net::{Cluster, ClusterConfig, FaultConfig, FsyncPolicy, NodeEvent};
 use crate::serve::temp_data_dir;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use synod_models::protocol::Judged;
 
@@ -66,34 +67,22 @@ pub fn bench_unloaded(cfg: &UnloadedConfig) -> Result<UnloadedReport, String> {
         record: recorder.clone(),
     })?;
     let start = Instant::now();
-    let mut failure = None;
-    while start.elapsed() < cfg.duration {
-        if let Some((node, addr, error)) = cluster.failure() {
-            failure = Some(format!("node {node} ({addr}) stopped: {error}"));
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20).min(cfg.duration));
-    }
+    // No signal ends a bench early: only the duration, or a node failing.
+    let failure = crate::serve::wait(&AtomicBool::new(false), Some(cfg.duration), &cluster)
+        .map(|(node, addr, error)| format!("node {node} ({addr}) stopped: {error}"));
     let seconds = start.elapsed().as_secs_f64();
     let nodes: Vec<SocketAddr> = cluster.addrs().iter().map(|a| (*a).into()).collect();
     let report = cluster.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    let record =
-        match (&cfg.record, &recorder) {
-            (Some(to), Some(r)) => {
-                let ctx = record::Context {
-                    command: std::env::args().collect::<Vec<_>>().join(" "),
-                    protocol: Some(cfg.protocol.name),
-                    nodes,
-                    history: None,
-                    lincheck: None,
-                };
-                Some(r.write(&to.path, &ctx).map_err(|e| {
-                    format!("cannot write the recording to {}: {e}", to.path.display())
-                }))
-            }
-            _ => None,
-        };
+    let record = match (&cfg.record, &recorder) {
+        (Some(to), Some(r)) => Some(crate::serve::write_nodes_recording(
+            r,
+            to,
+            cfg.protocol.name,
+            nodes,
+        )),
+        _ => None,
+    };
     Ok(UnloadedReport {
         protocol: cfg.protocol.name,
         bug: cfg.bug.clone(),

@@ -483,9 +483,10 @@ impl ClockProcess {
             && msg.vector.entries().iter().all(|e| *e < u32::MAX / 2)
     }
 
-    /// The clocks as they stand, as the stamps of the process's last event (if it had one).
-    fn previous(s: &ProcessState) -> Option<(u64, VectorClock)> {
-        s.stamped.then(|| (s.lamport.time(), s.vector.clone()))
+    /// On the network, the clocks as they stand: the stamps of the process's last event (if it
+    /// had one), for the next event's program-order edge. The model checks no edges.
+    fn previous(&self, s: &ProcessState) -> Option<(u64, VectorClock)> {
+        (self.network && s.stamped).then(|| (s.lamport.time(), s.vector.clone()))
     }
 
     /// Records an event with the clocks as they now are; returns its causal past including
@@ -553,7 +554,7 @@ impl Actor for ClockProcess {
 
     fn on_random(&self, _id: Id, state: &mut Cow<ProcessState>, step: &Step, o: &mut Out<Self>) {
         let s = state.to_mut();
-        let previous = Self::previous(s);
+        let previous = self.previous(s);
         if !self.network {
             s.steps_left -= 1;
         }
@@ -616,7 +617,7 @@ impl Actor for ClockProcess {
             return;
         }
         let s = state.to_mut();
-        let previous = Self::previous(s);
+        let previous = self.previous(s);
         if self.bug == Some(ClockBug::ReceiveWithoutMax) {
             s.lamport.tick();
         } else {
